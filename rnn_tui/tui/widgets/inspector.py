@@ -1,0 +1,53 @@
+"""The blog's prediction figure for one position: the character there and the model's top five."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from rnn_tui import palette
+from rnn_tui.generation import Token
+
+BAR = 20
+NAMES = {" ": "␣", "\n": "↵", "\t": "⇥"}
+
+
+def show_char(char: str) -> str:
+    if char in NAMES:
+        return NAMES[char]
+    return char if char.isprintable() else f"\\x{ord(char):02x}"
+
+
+class Inspector(Static):
+    DEFAULT_CSS = """
+    Inspector { height: 7; padding: 0 1; }
+    """
+
+    def on_mount(self) -> None:
+        self.show(None)
+
+    def show(self, token: Token | None, where: str = "") -> None:
+        if token is None:
+            self.update(
+                Text(
+                    "Move the cursor over the coloured text (mouse, or Esc then arrows) "
+                    "to see what the model expected there.",
+                    style="dim",
+                )
+            )
+            return
+        cs = self.app.console.color_system
+        head = Text()
+        head.append(f"{where} ")
+        head.append(f" {show_char(token.char)} ", style=palette.style_of(token.prob, cs) + " reverse")
+        if token.unknown:
+            head.append("  not in the vocabulary: fed as the unknown character", style="bold")
+        else:
+            head.append(f"  p = {token.prob:.1%}" + ("  (drawn)" if token.generated else ""))
+        lines = [head]
+        for char, p in token.top:
+            row = Text(f" {show_char(char):>2} ", style="bold" if char == token.char else "")
+            row.append("█" * max(1, round(p * BAR)), style=palette.style_of(p, cs))
+            row.append(f" {p:6.1%}")
+            lines.append(row)
+        self.update(Text("\n").join(lines))

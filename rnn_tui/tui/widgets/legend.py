@@ -1,0 +1,30 @@
+"""What the colours mean."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from rnn_tui import palette
+
+
+class Legend(Static):
+    DEFAULT_CSS = """
+    Legend { height: auto; padding: 0 1; }
+    """
+
+    def on_mount(self) -> None:
+        cs = self.app.console.color_system
+        text = Text("sure ")
+        for i, label in enumerate(palette.LABELS):
+            text.append(label, style=palette.style_of(palette.EDGES[i] + 1e-9, cs))
+            text.append(" ")
+        text.append("surprised", style="")
+        text.append("  ")
+        text.append("?", style=palette.UNKNOWN)
+        text.append(" unknown  ")
+        text.append("prompt", style="underline")
+        text.append(
+            "\nconfidence = p(char | text before) at temperature 1; temperature only changes what is drawn", style="dim"
+        )
+        self.update(text)

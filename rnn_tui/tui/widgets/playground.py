@@ -1,0 +1,152 @@
+"""Type a prompt; the model continues it as you type, every character coloured by confidence.
+
+Each change starts an exclusive thread worker at once: the previous one is cancelled at
+its next character, and the prompt's cached prefix states make a keystroke cost one model
+step. Partial results are posted about every 30 ms. The worker holds a lock on the
+generator (it is not thread-safe) and swaps in newer weights between runs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import TextArea
+from textual.worker import get_current_worker
+
+from rnn_tui.corpus import Vocab
+from rnn_tui.generation import Generator
+from rnn_tui.model import ModelConfig
+from rnn_tui.tui.messages import CursorMoved, Generated, SettingsChanged
+from rnn_tui.tui.widgets.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.controls import Controls
+from rnn_tui.tui.widgets.inspector import Inspector
+from rnn_tui.tui.widgets.legend import Legend
+
+POST_EVERY = 0.03  # seconds between partial results
+PRIME_CHUNK = 64  # prompt characters scored between cancellation checks
+
+DEFAULT_PROMPT = ""
+
+
+class PromptArea(TextArea):
+    """The prompt. Escape hands the keyboard to the coloured text, to inspect it."""
+
+    BINDINGS = [Binding("escape", "inspect", "Inspect output")]
+
+    def action_inspect(self) -> None:
+        self.app.query_one(ConfidenceText).focus()
+
+
+class Playground(Vertical):
+    DEFAULT_CSS = """
+    Playground PromptArea { height: 5; }
+    """
+
+    def __init__(self, *, prompt: str = "", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.initial_prompt = prompt
+        self.generator: Generator | None = None
+        self._lock = threading.Lock()
+        self._pending: tuple[ModelConfig, Vocab, dict, int] | None = None
+        self._changed_at = time.perf_counter()
+        self.last_result: Generated | None = None
+
+    def compose(self) -> ComposeResult:
+        yield PromptArea(self.initial_prompt, id="prompt", soft_wrap=True, placeholder="Type a prompt…")
+        yield Controls(id="controls")
+        yield ConfidenceText(id="output")
+        yield Inspector(id="inspector")
+        yield Legend(id="legend")
+
+    @property
+    def controls(self) -> Controls:
+        return self.query_one(Controls)
+
+    @property
+    def prompt(self) -> str:
+        return self.query_one(PromptArea).text
+
+    # ------------------------------------------------------------ weights
+
+    def offer_weights(self, cfg: ModelConfig, vocab: Vocab, weights: dict, step: int, *, force: bool = False) -> bool:
+        """New weights from training: taken unless the playground is frozen (or `force`). Returns if taken."""
+        if not (self.controls.follow or force or (self.generator is None and self._pending is None)):
+            return False
+        with self._lock:
+            self._pending = (cfg, vocab, weights, step)
+        self.controls.weights_step = step
+        self.regenerate()
+        return True
+
+    # ------------------------------------------------------------ generation
+
+    @on(TextArea.Changed, "#prompt")
+    def _prompt_changed(self, event: TextArea.Changed) -> None:
+        self._changed_at = time.perf_counter()
+        self.regenerate(self._changed_at)
+
+    @on(SettingsChanged)
+    def _settings_changed(self) -> None:
+        self.regenerate()
+
+    def regenerate(self, started: float | None = None) -> None:
+        settings = self.controls.settings
+        if settings is None or (self.generator is None and self._pending is None):
+            return
+        self._generate(self.prompt, settings, started or time.perf_counter())
+
+    @work(thread=True, exclusive=True, group="generate")
+    def _generate(self, prompt: str, settings: dict, started: float) -> None:
+        worker = get_current_worker()
+        with self._lock:
+            if worker.is_cancelled:
+                return
+            if self._pending is not None:
+                cfg, vocab, weights, _ = self._pending
+                self._pending = None
+                if self.generator is not None and self.generator.cfg == cfg and self.generator.vocab == vocab:
+                    self.generator.set_weights(weights)
+                else:
+                    self.generator = Generator(cfg, vocab, weights)
+            gen = self.generator
+            for end in range(PRIME_CHUNK, len(prompt), PRIME_CHUNK):  # long pastes: stay cancellable
+                gen.score(prompt[:end])
+                if worker.is_cancelled:
+                    return
+            tokens = gen.score(prompt)
+            out: list = []
+            last = 0.0
+            for tok in gen.stream(
+                prompt, settings["length"], settings["temperature"], settings["top_k"], settings["seed"]
+            ):
+                if worker.is_cancelled:
+                    return
+                out.append(tok)
+                now = time.perf_counter()
+                if len(out) == 1 or now - last >= POST_EVERY:
+                    self.post_message(Generated(tokens, list(out), False, started))
+                    last = now
+            self.post_message(Generated(tokens, out, True, started))
+
+    @on(Generated)
+    def _show(self, message: Generated) -> None:
+        message.stop()
+        self.last_result = message
+        self.query_one(ConfidenceText).set_tokens(message.prompt, message.generated)
+
+    @on(CursorMoved)
+    def _inspect(self, message: CursorMoved) -> None:
+        message.stop()
+        out = self.query_one(ConfidenceText)
+        if message.token is None:
+            where = ""
+        elif message.index < out.n_prompt:
+            where = f"prompt char {message.index + 1}"
+        else:
+            where = f"generated char {message.index - out.n_prompt + 1}"
+        self.query_one(Inspector).show(message.token, where)

@@ -1,0 +1,75 @@
+"""Live training figures: step, epoch, losses, bits per character, speed, time and progress."""
+
+from __future__ import annotations
+
+import math
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import ProgressBar, Static
+
+from rnn_tui.reporting import duration
+from rnn_tui.training import Eval, Progress
+
+SMOOTHING = 0.9  # exponential moving average of the training loss
+
+
+class TrainingStats(Vertical):
+    DEFAULT_CSS = """
+    TrainingStats { height: auto; }
+    TrainingStats #figures { height: auto; }
+    TrainingStats ProgressBar { padding: 0 1; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.progress: Progress | None = None
+        self.smoothed: float | None = None
+        self.val: float | None = None
+        self.best: float | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="figures")
+        yield ProgressBar(total=1.0, show_eta=False, id="budget")
+
+    def on_mount(self) -> None:
+        self.query_one(ProgressBar).display = False
+        self.render_figures()
+
+    def record(self, event: Progress | Eval) -> None:
+        if isinstance(event, Progress):
+            self.progress = event
+            s = self.smoothed
+            self.smoothed = event.loss if s is None else SMOOTHING * s + (1 - SMOOTHING) * event.loss
+        else:
+            self.val, self.best = event.val_loss, event.best_val_loss
+
+    def restore(self, history: dict) -> None:
+        """Start from a resumed run's history."""
+        if history.get("train"):
+            self.smoothed = history["train"][-1][1]
+        if history.get("val"):
+            self.val = history["val"][-1][1]
+            self.best = min(v for _, v in history["val"])
+
+    def render_figures(self) -> None:
+        p = self.progress
+        t = Table.grid(padding=(0, 1), expand=True)
+        for _ in range(4):
+            t.add_column()
+
+        def fmt(x: float | None, spec: str = ".4f") -> str:
+            return "—" if x is None else format(x, spec)
+
+        bits = None if self.smoothed is None else self.smoothed / math.log(2)
+        t.add_row("step", f"{p.step:,}" if p else "—", "epoch", str(p.epoch) if p else "—")
+        t.add_row("loss", fmt(self.smoothed), "val", fmt(self.val) + (f" (best {self.best:.4f})" if self.best else ""))
+        t.add_row("bits/char", fmt(bits, ".3f"), "chars/s", f"{p.chars_per_s:,.0f}" if p else "—")
+        eta = f"{duration(p.eta)} left" if p and p.eta is not None else "no budget"
+        t.add_row("elapsed", duration(p.elapsed) if p else "—", "ETA", eta if p else "—")
+        self.query_one("#figures", Static).update(t)
+        bar = self.query_one(ProgressBar)
+        if p and p.fraction is not None:
+            bar.display = True
+            bar.update(progress=p.fraction)

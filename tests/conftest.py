@@ -1,0 +1,62 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test gets its own download/encoding cache."""
+    monkeypatch.setenv("RNN_TUI_CACHE", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("RNN_TUI_MIRROR", raising=False)
+
+
+@pytest.fixture
+def text_file(tmp_path) -> Path:
+    """About 40 kB of repetitive English: enough for tiny models to learn something quickly."""
+    lines = [f"the {w} sat on the mat and the {w} was happy.\n" for w in ("cat", "dog", "bird", "fox", "owl")]
+    path = tmp_path / "tiny.txt"
+    path.write_text("".join(lines) * 200, encoding="utf-8")
+    return path
+
+
+def tiny_request(data: Path, ckpt_dir: Path, **train):
+    from rnn_tui.training import RunRequest
+
+    settings = {
+        "batch_size": 8,
+        "seq_len": 16,
+        "max_steps": 40,
+        "eval_every": 20,
+        "sample_every": 20,
+        "checkpoint_every": 1000,
+        "threads": 1,
+        "warmup_steps": 5,
+        "eval_chars": 2000,
+    }
+    settings.update(train)
+    return RunRequest(
+        data=str(data),
+        model={"hidden": 32, "layers": 1, "embedding": 8},
+        train=settings,
+        checkpoint_dir=str(ckpt_dir),
+        run_name="tiny",
+    )
+
+
+@pytest.fixture
+def shakespeare() -> Path:
+    if not SHAKESPEARE.exists():
+        pytest.skip("../shared/data/tinyshakespeare.txt is not here")
+    return SHAKESPEARE
+
+
+def cli_env(**extra) -> dict:
+    env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="120", **extra)
+    env.pop("FORCE_COLOR", None)
+    return env

@@ -1,0 +1,191 @@
+"""The headless CLI, driven as a user drives it: through a subprocess."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import cli_env
+
+TINY = [
+    "--hidden",
+    "32",
+    "--layers",
+    "1",
+    "--embedding",
+    "8",
+    "--batch-size",
+    "8",
+    "--seq-len",
+    "16",
+    "--threads",
+    "1",
+    "--eval-every",
+    "20",
+    "--sample-every",
+    "20",
+    "--warmup-steps",
+    "5",
+]
+
+
+def rnn_tui(*args, cwd, input=None, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "rnn_tui", *map(str, args)],
+        cwd=cwd,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        input=input,
+    )
+
+
+def _assert_user_error(proc, *words):
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    for w in words:
+        assert w in lines[0]
+
+
+@pytest.fixture
+def trained(text_file, tmp_path):
+    proc = rnn_tui("train", "--data", text_file, *TINY, "--max-steps", "40", "--run-name", "demo", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return tmp_path
+
+
+def test_train_json_events(text_file, tmp_path):
+    proc = rnn_tui("train", "--data", text_file, *TINY, "--max-steps", "40", "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines()]
+    kinds = {e["event"] for e in events}
+    assert {"progress", "eval", "sample", "checkpoint", "done"} <= kinds
+    assert kinds <= {"progress", "eval", "sample", "checkpoint", "warning", "done"}
+    p = next(e for e in events if e["event"] == "progress")
+    assert {"step", "loss", "lr", "chars_per_s"} <= p.keys()
+    e = next(e for e in events if e["event"] == "eval")
+    assert {"step", "val_loss"} <= e.keys()
+    runs = list((tmp_path / "checkpoints").iterdir())
+    assert len(runs) == 1 and runs[0].name.startswith("tiny-")  # corpus name plus date and time
+
+
+def test_piped_train_prints_plain_lines(text_file, tmp_path):
+    proc = rnn_tui("train", "--data", text_file, *TINY, "--max-steps", "40", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b[" not in proc.stdout
+    assert "eval  step 40: val loss" in proc.stdout
+    assert "done (max_steps) at step 40" in proc.stderr
+
+
+def test_sample_streams_the_same_text_for_the_same_seed(trained):
+    a = rnn_tui("sample", "demo", "--prime", "the ", "--length", "60", "--seed", "5", cwd=trained)
+    b = rnn_tui("sample", "demo", "--prime", "the ", "--length", "60", "--seed", "5", cwd=trained)
+    assert a.returncode == 0, a.stderr
+    assert a.stdout == b.stdout
+    assert a.stdout.startswith("the ") and len(a.stdout) == len("the ") + 60 + 1
+    assert "\x1b[" not in a.stdout  # piped output is plain
+
+
+def test_sample_handles_unknown_prime_characters_and_best(trained):
+    proc = rnn_tui(
+        "sample",
+        "checkpoints/demo",
+        "--best",
+        "--prime",
+        "Zебра 🙂 [x]",
+        "--length",
+        "20",
+        "--seed",
+        "1",
+        "--temperature",
+        "0",
+        cwd=trained,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Zебра 🙂 [x]")
+
+
+def test_runs_lists_the_run(trained):
+    proc = rnn_tui("runs", cwd=trained)
+    assert proc.returncode == 0
+    assert "demo" in proc.stdout and "tiny" in proc.stdout and "40" in proc.stdout
+
+
+def test_resume_continues_to_the_new_total(trained):
+    proc = rnn_tui("train", "--resume", "demo", "--max-steps", "50", "--json", cwd=trained)
+    assert proc.returncode == 0, proc.stderr
+    done = json.loads(proc.stdout.splitlines()[-1])
+    assert done["event"] == "done" and done["step"] == 50
+
+
+def test_user_mistakes_are_one_line_with_exit_code_2(text_file, tmp_path, trained):
+    (tmp_path / "empty.txt").write_text("")
+    (tmp_path / "notarun").mkdir()
+    cases = [
+        (["train", "--data", tmp_path / "missing.txt"], ["no such file", "--data"]),
+        (["train", "--data", tmp_path / "empty.txt"], ["empty"]),
+        (["train", "--data", text_file, "--lr", "fast"], ["--lr", "not a number"]),
+        (["train", "--data", text_file, "--batch-size", "0"], ["--batch-size", "too small"]),
+        (["train", "--data", text_file, "--val-frac", "0.9"], ["--val-frac", "too large"]),
+        (["train", "--data", text_file, "--resume", "ghost"], ["no run named 'ghost'"]),
+        (["train", "--resume", "demo", "--hidden", "99"], ["--hidden 99 disagrees"]),
+        (["sample", "ghost"], ["no run named 'ghost'", "rnn-tui runs"]),
+        (["sample", tmp_path / "notarun"], ["not an rnn-tui run folder"]),
+        (["train", "--corpus", "nonsense"], ["unknown corpus", "shakespeare"]),
+        (["launch", "--no-train"], ["--resume"]),
+        (["launch", "--data", tmp_path / "missing.txt"], ["no such file"]),
+        (["frobnicate"], ["invalid choice"]),
+    ]
+    for args, words in cases:
+        _assert_user_error(rnn_tui(*args, cwd=trained), *words)
+
+
+def test_offline_named_corpus_suggests_data(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "rnn_tui", "train", "--corpus", "shakespeare"],
+        cwd=tmp_path,
+        env=cli_env(RNN_TUI_MIRROR="http://127.0.0.1:9"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    _assert_user_error(proc, "could not download", "--data")
+
+
+def test_ctrl_c_saves_and_exits_cleanly(text_file, tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rnn_tui", "train", "--data", str(text_file), *TINY, "--json", "--run-name", "stopme"],
+        cwd=tmp_path,
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    for line in proc.stdout:  # wait until it is training
+        if '"progress"' in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert '"reason": "stopped"' in out
+    assert (tmp_path / "checkpoints" / "stopme" / "meta.json").exists()
+
+
+def test_corpora_lists_the_built_in_one(tmp_path):
+    proc = rnn_tui("corpora", cwd=tmp_path)
+    assert proc.returncode == 0
+    assert "stdlib" in proc.stdout and "built in" in proc.stdout and "shakespeare" in proc.stdout
+
+
+def test_train_on_the_built_in_corpus_starts_offline(tmp_path):
+    start = time.monotonic()
+    proc = rnn_tui("train", *TINY, "--max-steps", "3", "--eval-chars", "5000", "--json", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1])["step"] == 3
+    assert time.monotonic() - start < 60

@@ -1,0 +1,127 @@
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from rnn_tui.corpus import Vocab
+from rnn_tui.generation import Generator, sampling_distribution, softmax
+from rnn_tui.model import CharRNN, ModelConfig
+
+VOCAB = Vocab("\n abcdefghij.,")
+
+
+@pytest.fixture(scope="module")
+def gen():
+    torch.manual_seed(0)
+    m = CharRNN(ModelConfig(vocab_size=len(VOCAB), hidden=32, layers=2, embedding=8))
+    return Generator(m.cfg, VOCAB, m.state_dict()), m
+
+
+def test_score_matches_the_model(gen):
+    g, m = gen
+    text = "abc def"
+    ids = torch.from_numpy(VOCAB.encode("\n" + text).astype(np.int64))[None]
+    with torch.no_grad():
+        probs = torch.softmax(m.eval()(ids)[0][0], -1).numpy()
+    tokens = g.score(text)
+    for i, tok in enumerate(tokens):
+        expected = probs[i, VOCAB.id(text[i])]
+        probs_no_unk = probs[i].copy()
+        probs_no_unk[0] = 0
+        expected /= probs_no_unk.sum()  # the unknown id is never predicted
+        assert tok.prob == pytest.approx(expected, rel=1e-4)
+        assert len(tok.top) == 5
+        assert [p for _, p in tok.top] == sorted((p for _, p in tok.top), reverse=True)
+
+
+def test_typing_costs_one_step_per_key(gen):
+    g, _ = gen
+    calls = []
+    step = g.stepper.step
+
+    def counting(*a):
+        calls.append(1)
+        return step(*a)
+
+    g.stepper.step = counting
+    try:
+        g.score("abc")
+        calls.clear()
+        g.score("abcd")
+        g.score("abcde")
+        assert len(calls) == 2
+        g.score("abc")  # backspacing costs nothing
+        assert len(calls) == 2
+    finally:
+        g.stepper.step = step
+
+
+def test_cached_and_fresh_scores_agree(gen):
+    g, m = gen
+    for prompt in ["a", "ab", "abc", "ab", "abx", "hello"]:
+        g.score(prompt)
+    fresh = Generator(m.cfg, VOCAB, m.state_dict())
+    assert g.score("hello") == fresh.score("hello")
+    assert list(g.stream("hello", 30, seed=4)) == list(fresh.stream("hello", 30, seed=4))
+
+
+def test_unknown_characters_never_crash(gen):
+    g, _ = gen
+    tokens = g.score("a🙂Z b")
+    assert [t.unknown for t in tokens] == [False, True, True, False, False]
+    out = g.sample("a🙂Zb", 20, seed=1)
+    assert len(out) == 20 and Vocab.UNK_CHAR not in out
+
+
+def test_same_seed_same_text(gen):
+    g, _ = gen
+    assert g.sample("ab", 50, 1.0, seed=7) == g.sample("ab", 50, 1.0, seed=7)
+    assert g.sample("ab", 50, 1.0, seed=7) != g.sample("ab", 50, 1.0, seed=8)
+
+
+def test_greedy_stream_follows_the_argmax(gen):
+    g, _ = gen
+    for tok in g.stream("a", 20, temperature=0):
+        assert tok.char == tok.top[0][0]
+
+
+def test_confidence_is_measured_at_temperature_one(gen):
+    g, _ = gen
+    hot = list(g.stream("a", 10, temperature=2.0, seed=3))
+    for tok in hot:
+        assert tok.prob == dict(tok.top).get(tok.char, tok.prob)
+
+
+logits_st = arrays(np.float32, st.integers(2, 40), elements=st.floats(-20, 20, width=32))
+
+
+@settings(max_examples=200, deadline=None)
+@given(logits_st, st.floats(0.05, 5.0), st.integers(0, 50))
+def test_sampling_distribution_is_a_distribution(logits, temperature, k):
+    p = sampling_distribution(logits, temperature, k)
+    assert p.sum() == pytest.approx(1.0)
+    assert (p >= 0).all()
+    if k:
+        assert np.count_nonzero(p) <= k
+
+
+@given(logits_st)
+def test_temperature_zero_is_greedy(logits):
+    p = sampling_distribution(logits, 0.0)
+    assert p[np.argmax(logits)] == 1.0 and p.sum() == 1.0
+
+
+@given(logits_st)
+def test_softmax_sums_to_one(logits):
+    assert softmax(logits).sum() == pytest.approx(1.0, rel=1e-5)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.text(max_size=30), st.integers(0, 2**32 - 1), st.floats(0.0, 3.0), st.integers(0, 5))
+def test_streams_any_prompt(gen, prompt, seed, temperature, k):
+    g, _ = gen
+    tokens = list(g.stream(prompt, 8, temperature, k, seed))
+    assert len(tokens) == 8
+    assert all(t.char in VOCAB and 0 < t.prob <= 1 for t in tokens)

@@ -1,0 +1,51 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from rnn_tui.model import CharRNN, ModelConfig, Stepper
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_forward_shapes(cell):
+    m = CharRNN(ModelConfig(vocab_size=11, cell=cell, layers=2, hidden=16, embedding=4))
+    logits, state = m(torch.randint(0, 11, (3, 7)))
+    assert logits.shape == (3, 7, 11)
+    logits2, _ = m(torch.randint(0, 11, (3, 5)), state)  # a state carries on
+    assert logits2.shape == (3, 5, 11)
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("layers", [1, 3])
+def test_numpy_stepper_matches_the_torch_model(cell, layers):
+    torch.manual_seed(0)
+    m = CharRNN(ModelConfig(vocab_size=13, cell=cell, layers=layers, hidden=24, embedding=6)).eval()
+    ids = torch.randint(0, 13, (1, 30))
+    with torch.no_grad():
+        want = m(ids)[0][0].numpy()
+    stepper = Stepper(m.cfg, m.state_dict())
+    state = stepper.initial_state()
+    for t, i in enumerate(ids[0].tolist()):
+        logits, state = stepper.step(i, state)
+        np.testing.assert_allclose(logits, want[t], rtol=1e-4, atol=1e-5)
+
+
+def test_unknown_id_has_a_zero_embedding():
+    m = CharRNN(ModelConfig(vocab_size=5, hidden=8, embedding=4))
+    assert torch.count_nonzero(m.embed.weight[0]) == 0
+
+
+def test_overfits_a_tiny_text():
+    torch.manual_seed(0)
+    text = "hello world, hello rnn! " * 4
+    chars = sorted(set(text))
+    ids = torch.tensor([[chars.index(c) + 1 for c in text]])
+    m = CharRNN(ModelConfig(vocab_size=len(chars) + 1, hidden=64, layers=1, embedding=16))
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    for _ in range(300):
+        logits, _ = m(ids[:, :-1])
+        loss = F.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert loss.item() < 0.05
