@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -300,8 +299,6 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
-    # Generation in the app runs on one core beside the trainer; OpenBLAS reads this when NumPy loads.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     from rnn_tui.tui.app import run_app
 
     if args.no_train and not args.resume:

@@ -21,6 +21,7 @@ from rnn_tui.model import ModelConfig, Stepper
 TOP = 5
 KEEP_RECENT = 1024  # prompt positions whose state is always kept
 KEEP_EVERY = 256  # and every this many positions further back
+PRIME_CHUNK = 1024  # characters fed to the model at once when priming
 
 
 @dataclass(frozen=True)
@@ -82,30 +83,34 @@ class Generator:
         logits, state = self.stepper.step(self.start_id, self.stepper.initial_state())
         logits[Vocab.UNK] = -np.inf  # the model never emits the unknown character
         self._text = ""
-        self._states: dict[int, list[np.ndarray]] = {0: state}
+        self._states: dict[int, list[np.ndarray]] = {0: state}  # state after text[:i]
         self._logits: list[np.ndarray] = [logits]  # _logits[i]: the prediction for text[i]
+        self._tokens: list[Token] = []  # _tokens[i]: text[i] as the model saw it
 
     # ---------------------------------------------------------------- the prompt cache
 
     def _prime(self, text: str) -> None:
         """Bring the cache to `text`, reusing the longest cached prefix: appending a character costs one step."""
         n = _common_prefix(self._text, text)
-        self._logits = self._logits[: n + 1]
         for i in [i for i in self._states if i > n]:
             del self._states[i]
-        start = max(i for i in self._states)
-        self._logits = self._logits[: start + 1]
+        start = max(self._states)
+        del self._logits[start + 1 :]
+        del self._tokens[n:]
         state = self._states[start]
-        ids = self.vocab.encode(text)
-        for i in range(start, len(text)):
-            logits, state = self.stepper.step(int(ids[i]), state)
-            logits[Vocab.UNK] = -np.inf
-            self._logits.append(logits)
-            if self._keep(i + 1, len(text)):
-                self._states[i + 1] = state
-        self._states[len(text)] = state
+        ids = self.vocab.encode(text[start:])
+        for a in range(0, len(ids), PRIME_CHUNK):
+            chunk = ids[a : a + PRIME_CHUNK]
+            logits, states = self.stepper.run(chunk, state)
+            logits[:, Vocab.UNK] = -np.inf
+            self._logits.extend(logits)
+            for j in range(len(chunk)):
+                if self._keep(start + a + j + 1, len(text)):
+                    self._states[start + a + j + 1] = list(states[j])
+            state = list(states[-1])
         for i in [i for i in self._states if not self._keep(i, len(text))]:
             del self._states[i]
+        self._tokens.extend(self._token(text[i], self._logits[i]) for i in range(len(self._tokens), len(text)))
         self._text = text
 
     @staticmethod
@@ -126,7 +131,7 @@ class Generator:
     def score(self, text: str) -> list[Token]:
         """Each character of `text` with p(char | text before it)."""
         self._prime(text)
-        return [self._token(c, self._logits[i]) for i, c in enumerate(text)]
+        return list(self._tokens)
 
     def stream(
         self, prompt: str = "", n: int = 200, temperature: float = 1.0, top_k: int = 0, seed: int | None = None

@@ -28,7 +28,7 @@ class ModelConfig:
     layers: int = 2
     hidden: int = 512
     embedding: int = 64
-    dropout: float = 0.0
+    dropout: float = 0.1
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -88,15 +88,14 @@ def state_from_tensors(tensors: dict[str, torch.Tensor], device: torch.device) -
 # --------------------------------------------------------------------------- batch-1 stepper
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    return 0.5 * np.tanh(0.5 * x) + 0.5
-
-
 class Stepper:
-    """Runs a CharRNN's weights one character at a time in NumPy (float32).
+    """Runs a CharRNN's weights at batch size 1 in NumPy (float32).
 
     The state is a list with one array per layer: for an LSTM the layer's [h, c]
-    concatenated, otherwise h. `step` returns the logits for the next character.
+    concatenated, otherwise h. `step` feeds one character; `run` feeds many at once,
+    layer by layer, so the input projections of the upper layers and the output layer
+    become one matrix product each. Both share the cell arithmetic; they differ only in
+    the rounding of those products (about 1e-7).
     """
 
     def __init__(self, cfg: ModelConfig, weights: dict[str, torch.Tensor | np.ndarray]):
@@ -106,19 +105,25 @@ class Stepper:
             for k, v in weights.items()
         }
         H = cfg.hidden
-        gates = {"lstm": 4, "gru": 3, "rnn": 1}[cfg.cell]
-        # LSTM gates are reordered from PyTorch's (i, f, g, o) to (i, f, o, g): one sigmoid covers three.
-        order = np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H] if cfg.cell == "lstm" else np.arange(gates * H)
+        # LSTM gates are reordered from PyTorch's (i, f, g, o) to (i, f, o, g), and the rows of the
+        # three sigmoid gates are halved: sigmoid(x) = (1 + tanh(x / 2)) / 2, so one tanh does all four.
+        if cfg.cell == "lstm":
+            order = np.r_[0 : 2 * H, 3 * H : 4 * H, 2 * H : 3 * H]
+            scale = np.r_[np.full(3 * H, 0.5, np.float32), np.ones(H, np.float32)][:, None]
+        else:
+            order, scale = np.arange({"gru": 3, "rnn": 1}[cfg.cell] * H), np.float32(1)
         emb = w["embed.weight"]
         self.layers: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         for layer in range(cfg.layers):
-            w_ih, w_hh = w[f"rnn.weight_ih_l{layer}"][order], w[f"rnn.weight_hh_l{layer}"][order]
-            b_ih, b_hh = w[f"rnn.bias_ih_l{layer}"][order], w[f"rnn.bias_hh_l{layer}"][order]
+            w_ih = w[f"rnn.weight_ih_l{layer}"][order] * scale
+            w_hh = w[f"rnn.weight_hh_l{layer}"][order] * scale
+            b_ih = w[f"rnn.bias_ih_l{layer}"][order] * scale[:, 0] if cfg.cell == "lstm" else w[f"rnn.bias_ih_l{layer}"]
+            b_hh = w[f"rnn.bias_hh_l{layer}"][order] * scale[:, 0] if cfg.cell == "lstm" else w[f"rnn.bias_hh_l{layer}"]
             if cfg.cell != "gru":  # GRU keeps b_hh apart: it sits inside r * (W_hn h + b_hn)
                 b_ih, b_hh = b_ih + b_hh, np.zeros_like(b_hh)
-            if layer == 0:  # input projection of every character, precomputed
-                w_ih = (emb @ w_ih.T + b_ih).astype(np.float32)
-            self.layers.append((np.ascontiguousarray(w_ih), np.ascontiguousarray(w_hh), b_ih, b_hh))
+            if layer == 0:  # the input projection of every character, precomputed
+                w_ih = emb @ w_ih.T + b_ih
+            self.layers.append(tuple(np.ascontiguousarray(a, dtype=np.float32) for a in (w_ih, w_hh, b_ih, b_hh)))
         self.head_w = np.ascontiguousarray(w["head.weight"])
         self.head_b = w["head.bias"]
 
@@ -126,28 +131,60 @@ class Stepper:
         width = 2 if self.cfg.cell == "lstm" else 1
         return [np.zeros(width * self.cfg.hidden, np.float32) for _ in range(self.cfg.layers)]
 
+    def _cell(self, xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray) -> np.ndarray:
+        """One layer, one character: input projection `xp` and state `s` in, new state out."""
+        H = self.cfg.hidden
+        if self.cfg.cell == "lstm":
+            g = w_hh @ s[:H]
+            g += xp
+            np.tanh(g, out=g)
+            gates = g[: 3 * H]
+            gates += 1.0  # 2 * sigmoid: the 0.5s are folded in below
+            out = np.empty(2 * H, np.float32)
+            c = out[H:]
+            np.multiply(gates[H : 2 * H], s[H:], out=c)
+            c += gates[:H] * g[3 * H :]
+            c *= 0.5
+            h = out[:H]
+            np.tanh(c, out=h)
+            h *= gates[2 * H :]
+            h *= 0.5
+            return out
+        if self.cfg.cell == "gru":
+            hp = w_hh @ s
+            hp += b_hh
+            rz = xp[: 2 * H] + hp[: 2 * H]
+            rz *= 0.5
+            np.tanh(rz, out=rz)
+            rz += 1.0
+            rz *= 0.5
+            n = np.tanh(xp[2 * H :] + rz[:H] * hp[2 * H :])
+            return n + rz[H:] * (s - n)
+        return np.tanh(xp + w_hh @ s)
+
     def step(self, char_id: int, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
         """Feed one character id; return the next character's logits and the new state."""
         H = self.cfg.hidden
-        x: np.ndarray | None = None
         new_state = []
+        x = None
         for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
-            s = state[layer]
             xp = w_ih[char_id] if layer == 0 else w_ih @ x + b_ih
-            if self.cfg.cell == "lstm":
-                h, c = s[:H], s[H:]
-                g = xp + w_hh @ h
-                sig = _sigmoid(g[: 3 * H])
-                c = sig[H : 2 * H] * c + sig[:H] * np.tanh(g[3 * H :])
-                x = sig[2 * H :] * np.tanh(c)
-                new_state.append(np.concatenate([x, c]))
-            elif self.cfg.cell == "gru":
-                hp = w_hh @ s + b_hh
-                rz = _sigmoid(xp[: 2 * H] + hp[: 2 * H])
-                n = np.tanh(xp[2 * H :] + rz[:H] * hp[2 * H :])
-                x = n + rz[H:] * (s - n)
-                new_state.append(x)
-            else:
-                x = np.tanh(xp + w_hh @ s)
-                new_state.append(x)
+            s = self._cell(xp, state[layer], w_hh, b_hh)
+            new_state.append(s)
+            x = s[:H]
         return self.head_w @ x + self.head_b, new_state
+
+    def run(self, ids: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Feed a sequence: logits (T, V) and every position's state (T, layers, width) after it."""
+        H = self.cfg.hidden
+        T = len(ids)
+        width = len(state[0])
+        states = np.empty((T, self.cfg.layers, width), np.float32)
+        xs = None
+        for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
+            xp = w_ih[ids] if layer == 0 else xs @ w_ih.T + b_ih
+            s = state[layer]
+            for t in range(T):
+                s = states[t, layer] = self._cell(xp[t], s, w_hh, b_hh)
+            xs = states[:, layer, :H]
+        return xs @ self.head_w.T + self.head_b, states

@@ -6,8 +6,9 @@ times a second, so the UI can drain them without ever blocking. Weights are publ
 into shared memory under a sequence lock: the child bumps a counter to odd, copies, and
 bumps it to even; a reader copies only a stable, even version.
 
-The child writes its stdout and stderr into the run's train.log, runs at a lower CPU
-priority than the UI, and stops (saving a checkpoint) when its parent dies.
+The child writes its stdout and stderr into the run's train.log, runs at the lowest CPU
+priority (so the UI gets a core the moment it needs one), keeps every core otherwise, and
+stops (saving a checkpoint) when its parent dies.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from rnn_tui.errors import UserError
 
 EVENT_INTERVAL = 0.1  # seconds between event batches (10 Hz)
 PUBLISH_INTERVAL = 1.0  # seconds between weight publications
-TRAINER_NICENESS = 5  # the UI gets the CPU first when it needs it
+TRAINER_NICENESS = 19  # the UI gets the CPU first when it needs it
 HEADER = 2  # int64s before the weights: sequence counter, step
 
 
@@ -137,15 +138,10 @@ class TrainingSession:
         return out
 
     def _attach(self, name: str) -> None:
-        try:
+        try:  # the child owns the segment and unlinks it; we share its resource tracker
             self._shm = shared_memory.SharedMemory(name=name)
         except FileNotFoundError:
             return
-        # The child owns the segment; in Python < 3.13 attaching also registers it for cleanup.
-        with contextlib.suppress(Exception):
-            from multiprocessing import resource_tracker
-
-            resource_tracker.unregister(self._shm._name, "shared_memory")  # type: ignore[attr-defined]
         self._header = np.ndarray((HEADER,), dtype=np.int64, buffer=self._shm.buf)
 
     def weights(self) -> Weights | None:
@@ -304,12 +300,13 @@ class _Child:
         if time.monotonic() - self.last_flush >= EVENT_INTERVAL:
             self.flush()
 
-    def handle(self, cmd: str, trainer) -> None:
+    def handle(self, cmd: str, trainer, paused: bool = False) -> None:
         if cmd == "save":
             self.emit(Status("saving"))
             self.flush()
             trainer.save()
-            self.emit(Status("training"))
+            self.emit(Status("paused" if paused else "training"))
+            self.flush()
         elif cmd == "stop":
             self.stop_requested = True
         elif cmd == "pause":
@@ -323,7 +320,7 @@ class _Child:
                     continue
                 if nxt == "resume":
                     break
-                self.handle(nxt, trainer)
+                self.handle(nxt, trainer, paused=True)
             self.emit(Status("training"))
             self.flush()
 

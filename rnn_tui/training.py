@@ -30,21 +30,23 @@ from rnn_tui.model import CharRNN, ModelConfig, detach_state, state_from_tensors
 
 HISTORY_POINTS = 2000  # loss history kept in meta.json (older points are thinned out)
 BAD_STEPS_BEFORE_ROLLBACK = 3
+MAX_ROLLBACKS = 5  # then the run stops as diverged
 SNAPSHOT_EVERY = 100
+PROGRESS_EVERY = 0.5  # seconds between progress events
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = 64
-    seq_len: int = 128
-    lr: float = 2e-3
+    batch_size: int = 32
+    seq_len: int = 64
+    lr: float = 3e-3
     min_lr_frac: float = 0.1
     warmup_steps: int = 100
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     max_steps: int | None = None
     max_minutes: float | None = None
-    eval_every: int = 250
+    eval_every: int = 500
     eval_chars: int = 200_000
     sample_every: int = 250
     sample_chars: int = 300
@@ -94,7 +96,8 @@ class Eval(Event):
     val_loss: float
     best_val_loss: float
     is_best: bool
-    seconds: float
+    seconds: float  # the evaluation's own time
+    elapsed: float  # seconds of training so far, evaluations included
 
 
 @dataclass
@@ -152,7 +155,7 @@ def default_model(device: torch.device) -> dict:
 
 def default_train(device: torch.device) -> dict:
     if device.type == "cuda":
-        return {"batch_size": 128, "seq_len": 256}
+        return {"batch_size": 128, "seq_len": 256, "lr": 2e-3}
     return {}
 
 
@@ -280,6 +283,7 @@ class Trainer:
         self.last_val_loss: float | None = None
         self.lr_scale = 1.0
         self.skipped_steps = 0
+        self.rollbacks = 0
         self.history: dict[str, list[list[float]]] = {"train": [], "val": []}
         self.created = _now()
         self._eval_seconds: float | None = None
@@ -319,7 +323,8 @@ class Trainer:
         """Seconds kept back from a time budget for the final evaluation."""
         if self._eval_seconds is not None:
             return self._eval_seconds
-        return self.val_x.numel() / 30_000  # a guess until the first evaluation is timed
+        guess = self.val_x.numel() / 30_000  # until the first evaluation is timed
+        return min(guess, 0.1 * self.cfg.max_minutes * 60) if self.cfg.max_minutes else guess
 
     # ------------------------------------------------------------ training
 
@@ -370,6 +375,7 @@ class Trainer:
         self.model.load_state_dict(self._snapshot[0])
         self.optimizer.load_state_dict(self._snapshot[1])
         self.lr_scale *= 0.5
+        self.rollbacks += 1
         self._bad_in_a_row = 0
         self.emit(
             Warning(
@@ -423,6 +429,9 @@ class Trainer:
             if c.max_minutes and self.elapsed + self._reserve() >= c.max_minutes * 60:
                 reason = "max_minutes"
                 break
+            if self.rollbacks >= MAX_ROLLBACKS:
+                reason = "diverged"
+                break
             if should_stop():
                 break
             t0 = time.perf_counter()
@@ -433,7 +442,7 @@ class Trainer:
             window_chars += c.batch_size * c.seq_len
             now = time.perf_counter()
             self.elapsed += now - t0
-            if window_steps and (now - last_report >= 0.25 or self.step % c.eval_every == 0):
+            if window_steps and (now - last_report >= PROGRESS_EVERY or self.step % c.eval_every == 0):
                 mean = window_loss / window_steps
                 self._record("train", mean)
                 self.emit(self._progress(mean, window_chars / max(now - window_start, 1e-9)))
@@ -449,7 +458,7 @@ class Trainer:
             if hook:
                 hook(self)
             window_start += time.perf_counter() - now  # evaluation and the hook do not count as speed
-        if self.step % c.eval_every and self.step and reason != "stopped":
+        if self.step % c.eval_every and self.step and reason not in ("stopped", "diverged"):
             self._evaluate_and_keep_best()
         if self.step:
             self.save()
@@ -473,7 +482,7 @@ class Trainer:
         is_best = val < self.best_val_loss
         if is_best:
             self.best_val_loss, self.best_step = val, self.step
-        self.emit(Eval(self.step, val, self.best_val_loss, is_best, self._eval_seconds))
+        self.emit(Eval(self.step, val, self.best_val_loss, is_best, self._eval_seconds, self.elapsed))
         if is_best:
             self.save(best=True)
 

@@ -7,6 +7,9 @@ import torch
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 
 torch.set_num_threads(1)
+# The terminal's colour depth decides the palette: pin it, so snapshots do not depend on the machine.
+os.environ["COLORTERM"] = "truecolor"
+os.environ.pop("NO_COLOR", None)
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +26,11 @@ def text_file(tmp_path) -> Path:
     path = tmp_path / "tiny.txt"
     path.write_text("".join(lines) * 200, encoding="utf-8")
     return path
+
+
+# `rnn-tui` flags for a model small enough that tests stay fast.
+TINY_FLAGS = ["--hidden", "32", "--layers", "1", "--embedding", "8", "--batch-size", "8", "--seq-len", "16"]
+TINY_FLAGS += ["--threads", "1", "--warmup-steps", "5"]
 
 
 def tiny_request(data: Path, ckpt_dir: Path, **train):
@@ -60,3 +68,16 @@ def cli_env(**extra) -> dict:
     env = dict(os.environ, PYTHONUNBUFFERED="1", COLUMNS="120", **extra)
     env.pop("FORCE_COLOR", None)
     return env
+
+
+def alive(pid: int) -> bool:
+    """Whether a process runs (a zombie waiting to be reaped does not count)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True

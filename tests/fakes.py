@@ -47,16 +47,26 @@ class FakeSession:
         self._weights_version = 0
         self._seen = 0
         self.inbox: list = [
-            Ready("checkpoints/demo", {"name": "demo", "chars": 1_115_394, "sha256": "0" * 64, "description": "demo"},
-                  self.cfg.to_dict(), VOCAB.chars, 21_000, "cpu (2 threads, bf16)", 0, {"train": [], "val": []},
-                  {}, "unused", []),
+            Ready(
+                "checkpoints/demo",
+                {"name": "demo", "chars": 1_115_394, "sha256": "0" * 64, "description": "demo"},
+                self.cfg.to_dict(),
+                VOCAB.chars,
+                21_000,
+                "cpu (2 threads, bf16)",
+                0,
+                {"train": [], "val": []},
+                {},
+                "unused",
+                [],
+            ),
         ]
         if history:
             for step in range(10, 301, 10):
                 loss = 4.0 * 0.993**step + 1.2
                 self.inbox.append(Progress(step, 0, loss, 2e-3, 11_000.0, step * 0.7, step / 1000, (1000 - step) * 0.7))
                 if step % 100 == 0:
-                    self.inbox.append(Eval(step, loss + 0.05, loss + 0.05, True, 1.0))
+                    self.inbox.append(Eval(step, loss + 0.05, loss + 0.05, True, 1.0, step * 0.7))
             self.inbox.append(Sample(300, "ROMEO:\nWhat [light] through yonder window breaks?", 0.8))
         self.publish()
 

@@ -29,7 +29,7 @@ def output(app) -> ConfidenceText:
 
 def generated_text(app) -> str:
     out = output(app)
-    return "".join(t.char for t in out.tokens[out.n_prompt:])
+    return "".join(t.char for t in out.tokens[out.n_prompt :])
 
 
 async def test_training_figures_and_samples_arrive():
@@ -57,7 +57,8 @@ async def test_typing_produces_coloured_output():
         strip = out.render_line(0)
         colours = {seg.style.color for seg in strip if seg.text.strip()}
         assert len(colours) >= 2  # confidence shows as colour
-        assert all(seg.style.underline for seg in list(strip)[:7])  # the prompt is underlined
+        underlined = [bool(seg.style.underline) for seg in strip for _ in seg.text]
+        assert underlined[:7] == [True] * 7 and not any(underlined[7:])  # the prompt is underlined
 
 
 async def test_unknown_prompt_characters_are_shown_not_fatal():
@@ -106,7 +107,7 @@ async def test_greedy_and_direct_entry():
         temperature.value = "0"
         await settle(pilot)
         out = output(app)
-        assert all(t.char == t.top[0][0] for t in out.tokens[out.n_prompt:])
+        assert all(t.char == t.top[0][0] for t in out.tokens[out.n_prompt :])
 
 
 async def test_inspector_shows_the_top_five():
@@ -166,7 +167,7 @@ async def test_p_in_the_prompt_is_just_a_letter():
         await settle(pilot)
         await pilot.press("p")
         await settle(pilot)
-        assert session.commands == [] and app.query_one(PromptArea).text == "p"
+        assert not {"pause", "resume"} & set(session.commands) and app.query_one(PromptArea).text == "p"
 
 
 async def test_quit_saves_first():
@@ -227,8 +228,9 @@ async def test_narrow_terminals_get_tabs():
 
 async def test_playground_only_opens_a_saved_run():
     cfg, weights = tiny_weights()
-    app = RnnTuiApp(playground_only={"config": cfg, "vocab": VOCAB, "weights": weights, "step": 1234,
-                                     "info": "demo │ step 1,234"})
+    app = RnnTuiApp(
+        playground_only={"config": cfg, "vocab": VOCAB, "weights": weights, "step": 1234, "info": "demo │ step 1,234"}
+    )
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert app.query_one(RunHeader).state == "playground"
@@ -247,3 +249,45 @@ async def test_command_palette_offers_the_actions():
         titles = [c.title for c in app.get_system_commands(app.screen)]
         for wanted in ("Pause / resume training", "Save checkpoint", "New sampling seed", "Save and quit"):
             assert wanted in titles
+
+
+@pytest.mark.parametrize(
+    ("term", "colorterm", "system"),
+    [("xterm-256color", "truecolor", "truecolor"), ("xterm-256color", "", "256"), ("xterm", "", "standard")],
+)
+async def test_colours_follow_the_terminal(monkeypatch, term, colorterm, system):
+    monkeypatch.setenv("TERM", term)
+    monkeypatch.setenv("COLORTERM", colorterm)
+    app = RnnTuiApp(FakeSession())
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.console.color_system == system
+        await settle(pilot)
+        await pilot.press(*"the cat")
+        await settle(pilot)
+        styles = {str(seg.style.color) for seg in output(app).render_line(0) if seg.text.strip()}
+        assert len(styles) >= 2
+        if system == "standard":  # named ANSI colours, which the terminal's theme renders
+            assert all("#" not in s for s in styles)
+
+
+async def test_generation_streams_partial_results():
+    from rnn_tui.tui.messages import Generated
+
+    seen: list[Generated] = []
+    app = RnnTuiApp(FakeSession())
+
+    def hook(message):
+        if isinstance(message, Generated):
+            seen.append(message)
+
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await settle(pilot)
+        app.query_one(Controls).set_value("length", 3000)
+        await settle(pilot)
+        seen.clear()
+        await pilot.press("x")
+        await settle(pilot, rounds=5)
+    ours = [m for m in seen if "".join(t.char for t in m.prompt) == "x"]
+    assert ours[0].generated and not ours[0].done  # the first character is shown before the rest exists
+    assert ours[-1].done and len(ours[-1].generated) == 3000
+    assert len(ours) > 2

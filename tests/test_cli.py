@@ -8,28 +8,9 @@ import time
 
 import pytest
 
-from tests.conftest import cli_env
+from tests.conftest import TINY_FLAGS, cli_env
 
-TINY = [
-    "--hidden",
-    "32",
-    "--layers",
-    "1",
-    "--embedding",
-    "8",
-    "--batch-size",
-    "8",
-    "--seq-len",
-    "16",
-    "--threads",
-    "1",
-    "--eval-every",
-    "20",
-    "--sample-every",
-    "20",
-    "--warmup-steps",
-    "5",
-]
+TINY = [*TINY_FLAGS, "--eval-every", "20", "--sample-every", "20"]
 
 
 def rnn_tui(*args, cwd, input=None, timeout=120):

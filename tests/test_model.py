@@ -28,6 +28,12 @@ def test_numpy_stepper_matches_the_torch_model(cell, layers):
     for t, i in enumerate(ids[0].tolist()):
         logits, state = stepper.step(i, state)
         np.testing.assert_allclose(logits, want[t], rtol=1e-4, atol=1e-5)
+    # the whole sequence at once, in two pieces, carrying the state between them
+    first, states = stepper.run(ids[0, :11].numpy(), stepper.initial_state())
+    second, states2 = stepper.run(ids[0, 11:].numpy(), list(states[-1]))
+    np.testing.assert_allclose(np.concatenate([first, second]), want, rtol=1e-4, atol=1e-5)
+    for layer in range(layers):
+        np.testing.assert_allclose(states2[-1, layer], state[layer], rtol=1e-4, atol=1e-6)
 
 
 def test_unknown_id_has_a_zero_embedding():

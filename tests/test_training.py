@@ -91,6 +91,20 @@ def test_non_finite_steps_are_skipped_then_rolled_back(text_file, tmp_path, monk
     assert checkpoint.load(tmp_path / "tiny").meta["step"] == 40
 
 
+def test_a_run_that_keeps_diverging_stops_as_diverged(text_file, tmp_path, monkeypatch):
+    t = prepare(tiny_request(text_file, tmp_path, max_steps=200, eval_every=1000))
+    forward = t.model.forward
+
+    def poisoned(ids, state=None):
+        logits, state = forward(ids, state)
+        return (logits * float("nan") if t.step > 10 else logits), state
+
+    monkeypatch.setattr(t.model, "forward", poisoned)
+    done = t.run()
+    assert done.reason == "diverged" and t.rollbacks == training.MAX_ROLLBACKS
+    assert checkpoint.load(tmp_path / "tiny").meta["step"] == done.step  # the good weights were saved
+
+
 def test_resume_flags_override_training_but_not_the_model(text_file, tmp_path):
     prepare(tiny_request(text_file, tmp_path, max_steps=10)).run()
     req = replace(tiny_request(text_file, tmp_path), resume="tiny", train={"max_steps": 15, "lr": 5e-3})

@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer, Tab, Tabs, TextArea
+from threadpoolctl import threadpool_limits
 
 from rnn_tui.corpus import Vocab
 from rnn_tui.model import ModelConfig
@@ -32,8 +33,8 @@ from rnn_tui.tui.widgets.sample_feed import SampleFeed
 from rnn_tui.tui.widgets.stats import TrainingStats
 
 POLL_INTERVAL = 0.1  # 10 Hz
-CHART_INTERVAL = 1.0
-FOLLOW_INTERVAL = 2.0  # seconds between weight refreshes of the playground while following
+CHART_INTERVAL = 2.0
+FOLLOW_INTERVAL = 10.0  # seconds between weight refreshes of the playground while following
 NARROW = 110  # columns below which the two panels become tabs
 
 
@@ -88,6 +89,8 @@ class RnnTuiApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        # Generation runs on one core beside the trainer: a BLAS thread pool would fight it for the other.
+        self._blas_threads = threadpool_limits(limits=1, user_api="blas")
         self.query_one(PromptArea).focus()
         self._fit_layout(self.size.width)
         if self.playground_only is not None:
@@ -141,7 +144,7 @@ class RnnTuiApp(App):
                 self.query_one(RunHeader).step = msg.step
                 chart.add("train", msg.step, msg.loss)
                 self._chart_dirty = True
-                if self.state in ("starting", "diverged") and not self.paused:
+                if self.state == "starting" and not self.paused:
                     self._set_state("training")
             elif isinstance(msg, Eval):
                 stats.record(msg)
@@ -159,10 +162,16 @@ class RnnTuiApp(App):
                     self.notify(f"Saved step {msg.step:,} to {msg.path}", timeout=3)
             elif isinstance(msg, Warning):
                 self.notify(msg.message, title="Training", severity="warning", timeout=8)
-                if "rolled back" in msg.message:
-                    self._set_state("diverged")
             elif isinstance(msg, Done):
                 self._set_state("diverged" if msg.reason == "diverged" else "done")
+                if msg.reason == "diverged":
+                    self.notify(
+                        "Training diverged: the loss kept going non-finite. The playground keeps the "
+                        "last good weights.",
+                        title="Training stopped",
+                        severity="error",
+                        timeout=30,
+                    )
                 if self.quitting:
                     self.exit()
             elif isinstance(msg, Failed):
@@ -209,9 +218,10 @@ class RnnTuiApp(App):
         self.run_dir = msg.run_dir
         c, m = msg.corpus, msg.model
         self.query_one(RunHeader).info = (
-            f"{Path(msg.run_dir).name} │ {c['name']} {c['chars'] / 1e6:.1f}M chars │ {msg.device} │ "
-            f"{m['cell']} {m['layers']}×{m['hidden']}, {msg.params / 1e6:.2f}M params"
+            f"{m['cell']} {m['layers']}×{m['hidden']} ({msg.params / 1e6:.2f}M) on {msg.device} │ "
+            f"{c['name']} ({c['chars'] / 1e6:.1f}M chars) │ {Path(msg.run_dir).name}"
         )
+        self.query_one(RunHeader).step = msg.step
         stats = self.query_one(TrainingStats)
         stats.restore(msg.history)
         chart = self.query_one(LossChart)

@@ -3,6 +3,10 @@
 Rendered line by line (Textual's line API) from our own character wrap, so a screen
 position maps straight to a character: the mouse and the arrow keys move a cursor, and
 the character under it is announced with `CursorMoved` for the inspector.
+
+It is on the keystroke path, so it is frugal: new text never triggers a layout of the
+screen (the widget scrolls itself and follows the end as text streams in), rendered lines
+are cached, and only the lines that changed are redrawn.
 """
 
 from __future__ import annotations
@@ -15,10 +19,10 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding
-from textual.geometry import Size
+from textual.geometry import Region
 from textual.reactive import reactive
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 from rnn_tui import palette
 from rnn_tui.generation import Token
@@ -39,9 +43,11 @@ def display(char: str) -> str:
     return char
 
 
-@lru_cache(maxsize=64)
-def token_style(prob: float | None, color_system: str | None, prompt: bool, cursor: bool) -> Style:
-    style = Style.parse(palette.style_of(prob, color_system) or "none")
+@lru_cache(maxsize=256)
+def token_style(bin_: int | None, color_system: str | None, prompt: bool, cursor: bool, base: Style) -> Style:
+    """The style of a character in confidence bin `bin_` (None: unknown to the model)."""
+    prob = None if bin_ is None else palette.EDGES[bin_] + 1e-9
+    style = base + Style.parse(palette.style_of(prob, color_system) or "none")
     if prompt:
         style += Style(underline=True)
     if cursor:
@@ -49,7 +55,7 @@ def token_style(prob: float | None, color_system: str | None, prompt: bool, curs
     return style
 
 
-class ConfidenceText(ScrollView, can_focus=True):
+class ConfidenceText(Widget, can_focus=True):
     DEFAULT_CSS = """
     ConfidenceText { height: 1fr; }
     """
@@ -60,79 +66,128 @@ class ConfidenceText(ScrollView, can_focus=True):
         Binding("down", "move_line(1)", "Line down", show=False),
         Binding("home", "move_to(0)", "First", show=False),
         Binding("end", "move_to(-1)", "Last", show=False),
+        Binding("pageup", "scroll_lines(-10)", "Page up", show=False),
+        Binding("pagedown", "scroll_lines(10)", "Page down", show=False),
     ]
 
-    cursor: reactive[int] = reactive(-1)
+    cursor: reactive[int] = reactive(-1, always_update=False)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.tokens: list[Token] = []
         self.n_prompt = 0
-        self._lines: list[tuple[int, int]] = []  # token index range per screen line
-        self._layout_width = -1
+        self.top = 0  # the first line shown
+        self._lines: list[tuple[int, int]] = [(0, 0)]  # token index range of each screen line
+        self._strips: dict[int, Strip] = {}  # rendered lines, by line number
+        self._width = 0
         self._tracked = -1  # the prompt character just before the prompt's cursor
 
     # ------------------------------------------------------------ content
 
     def set_tokens(self, prompt: list[Token], generated: list[Token]) -> None:
-        at_bottom = self.scroll_y >= self.max_scroll_y
+        following = self.top + self.size.height >= len(self._lines)
+        old = self.tokens
         self.tokens = [*prompt, *generated]
         self.n_prompt = len(prompt)
-        self._relayout()
+        changed = 0  # tokens are shared between updates: the first new object is the first change
+        while changed < min(len(old), len(self.tokens)) and old[changed] is self.tokens[changed]:
+            changed += 1
+        self._layout(changed)
         if not self.has_focus and 0 <= self._tracked < self.n_prompt:
             self.cursor = self._tracked
         elif self.cursor >= len(self.tokens):
             self.cursor = len(self.tokens) - 1
         elif self.cursor >= 0:  # the same place may hold a new character now
             self.post_message(CursorMoved(self.cursor, self.tokens[self.cursor]))
-        if at_bottom:
-            self.scroll_end(animate=False, immediate=True)
-        self.refresh()
+        if following:
+            self._scroll_to(max(0, len(self._lines) - self.size.height))
 
-    def _relayout(self) -> None:
-        width = max(1, self.scrollable_content_region.width or self.size.width or 80)
-        lines, start, col = [], 0, 0
-        for i, tok in enumerate(self.tokens):
-            w = cell_len(display(tok.char))
+    def _layout(self, changed: int = 0) -> None:
+        """Wrap the tokens into screen lines, redoing only the lines from token `changed` on."""
+        width = max(1, self.size.width or 80)
+        if width != self._width:
+            self._width, changed = width, 0
+        keep = 0  # lines that end before the change are done (the last line may still grow)
+        while keep < len(self._lines) - 1 and self._lines[keep][1] < changed:
+            keep += 1
+        lines = self._lines[:keep]
+        start = lines[-1][1] if lines else 0
+        col = 0
+        for i in range(start, len(self.tokens)):
+            char = self.tokens[i].char
+            w = cell_len(display(char))
             if col + w > width and col > 0:
                 lines.append((start, i))
                 start, col = i, 0
             col += w
-            if tok.char == "\n":
+            if char == "\n":
                 lines.append((start, i + 1))
                 start, col = i + 1, 0
         lines.append((start, len(self.tokens)))
+        for n in [n for n in self._strips if n >= keep]:
+            del self._strips[n]
+        redraw = max(len(lines), len(self._lines))
         self._lines = lines
-        self._layout_width = width
-        self.virtual_size = Size(width, len(lines))
+        # Only the lines from `keep` on are new: redraw those that are on screen.
+        first, last = max(keep, self.top), min(redraw, self.top + self.size.height)
+        if first < last:
+            self.refresh(Region(0, first - self.top, self.size.width, last - first))
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._strips.clear()  # a new theme: the cached lines have the old colours
 
     def on_resize(self, event: events.Resize) -> None:
-        self._relayout()
+        self._strips.clear()
+        self._layout(0)
+        self.refresh()
 
     # ------------------------------------------------------------ rendering
 
     def render_line(self, y: int) -> Strip:
-        scroll_x, scroll_y = self.scroll_offset
-        line = y + scroll_y
-        width = self.scrollable_content_region.width
+        line = y + self.top
+        width = self.size.width
         if line >= len(self._lines):
             return Strip.blank(width, self.rich_style)
+        strip = self._strips.get(line)
+        if strip is None:
+            strip = self._strips[line] = self._render(line, width)
+        return strip
+
+    def _render(self, line: int, width: int) -> Strip:
         start, end = self._lines[line]
         cs = self.app.console.color_system
         base = self.rich_style
-        segments = [
-            Segment(display(t.char), base + token_style(t.prob, cs, i < self.n_prompt, i == self.cursor))
-            for i, t in zip(range(start, end), self.tokens[start:end], strict=True)
-        ]
-        return Strip(segments).crop_extend(scroll_x, scroll_x + width, self.rich_style)
+        segments: list[Segment] = []
+        text, style = "", None
+        for i in range(start, end):
+            tok = self.tokens[i]
+            s = token_style(
+                None if tok.prob is None else palette.bin_of(tok.prob), cs, i < self.n_prompt, i == self.cursor, base
+            )
+            if s is style:
+                text += display(tok.char)
+                continue
+            if text:
+                segments.append(Segment(text, style))
+            text, style = display(tok.char), s
+        if text:
+            segments.append(Segment(text, style))
+        return Strip(segments).extend_cell_length(width, base)
+
+    def _redraw_line(self, line: int) -> None:
+        self._strips.pop(line, None)
+        if self.top <= line < self.top + self.size.height:
+            self.refresh(Region(0, line - self.top, self.size.width, 1))
 
     # ------------------------------------------------------------ the cursor
 
     def index_at(self, x: int, y: int) -> int:
-        """The token at content offset (x, y), or -1."""
-        if not 0 <= y < len(self._lines):
+        """The token at widget offset (x, y), or -1."""
+        line = y + self.top
+        if not 0 <= line < len(self._lines):
             return -1
-        start, end = self._lines[y]
+        start, end = self._lines[line]
         col = 0
         for i in range(start, end):
             col += cell_len(display(self.tokens[i].char))
@@ -147,31 +202,51 @@ class ConfidenceText(ScrollView, can_focus=True):
             self.cursor = index
 
     def watch_cursor(self, old: int, new: int) -> None:
-        self.refresh()
+        for index in (old, new):
+            if 0 <= index < len(self.tokens):
+                self._redraw_line(self._line_of(index))
         token = self.tokens[new] if 0 <= new < len(self.tokens) else None
         self.post_message(CursorMoved(new, token))
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
-        index = self.index_at(event.x + int(self.scroll_x), event.y + int(self.scroll_y))
+        index = self.index_at(event.x, event.y)
         if index >= 0:
             self.cursor = index
+
+    def on_mouse_scroll_down(self, event: events.MouseScrollDown) -> None:
+        self.action_scroll_lines(3)
+
+    def on_mouse_scroll_up(self, event: events.MouseScrollUp) -> None:
+        self.action_scroll_lines(-3)
 
     def on_focus(self) -> None:
         if self.cursor < 0 and self.tokens:
             self.cursor = max(0, self.n_prompt - 1)
 
     def _line_of(self, index: int) -> int:
-        for n, (start, end) in enumerate(self._lines):
-            if start <= index < end:
-                return n
-        return len(self._lines) - 1
+        lo, hi = 0, len(self._lines) - 1
+        while lo < hi:  # the lines are sorted by their first token
+            mid = (lo + hi + 1) // 2
+            if self._lines[mid][0] <= index:
+                lo = mid
+            else:
+                hi = mid - 1
+        return lo
+
+    def _scroll_to(self, top: int) -> None:
+        if top != self.top:
+            self.top = top
+            self.refresh()
 
     def _show_cursor(self) -> None:
         line = self._line_of(self.cursor)
-        if line < self.scroll_y:
-            self.scroll_to(y=line, animate=False)
-        elif line >= self.scroll_y + self.scrollable_content_region.height:
-            self.scroll_to(y=line - self.scrollable_content_region.height + 1, animate=False)
+        if line < self.top:
+            self._scroll_to(line)
+        elif line >= self.top + self.size.height:
+            self._scroll_to(line - self.size.height + 1)
+
+    def action_scroll_lines(self, delta: int) -> None:
+        self._scroll_to(min(max(0, self.top + delta), max(0, len(self._lines) - self.size.height)))
 
     def action_move(self, delta: int) -> None:
         if self.tokens:

@@ -112,4 +112,4 @@ class Controls(Horizontal):
     def _show_follow(self) -> None:
         step = "—" if self.weights_step is None else f"{self.weights_step:,}"
         mode = "following" if self.follow else "frozen at"
-        self.query_one("#follow", Static).update(f"{mode} step {step}")
+        self.query_one("#follow", Static).update(f"{mode} step {step}", layout=False)

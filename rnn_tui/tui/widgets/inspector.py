@@ -23,10 +23,14 @@ class Inspector(Static):
     Inspector { height: 7; padding: 0 1; }
     """
 
+    token: Token | None = None
+    where = ""
+
     def on_mount(self) -> None:
         self.show(None)
 
     def show(self, token: Token | None, where: str = "") -> None:
+        self.token, self.where = token, where
         if token is None:
             self.update(
                 Text(
@@ -44,10 +48,21 @@ class Inspector(Static):
             head.append("  not in the vocabulary: fed as the unknown character", style="bold")
         else:
             head.append(f"  p = {token.prob:.1%}" + ("  (drawn)" if token.generated else ""))
+        if self.size.height < len(token.top) + 1:  # little room: the candidates on one line
+            row = Text()
+            for char, p in token.top:
+                row.append(f" {show_char(char)} ", style=palette.style_of(p, cs) + " reverse")
+                row.append(f" {p:.1%}  ")
+            self.update(Text("\n").join([head, row]), layout=False)
+            return
         lines = [head]
         for char, p in token.top:
             row = Text(f" {show_char(char):>2} ", style="bold" if char == token.char else "")
             row.append("█" * max(1, round(p * BAR)), style=palette.style_of(p, cs))
             row.append(f" {p:6.1%}")
             lines.append(row)
-        self.update(Text("\n").join(lines))
+        self.update(Text("\n").join(lines), layout=False)
+
+    def on_resize(self) -> None:
+        if self.token is not None:
+            self.show(self.token, self.where)

@@ -10,7 +10,7 @@ from rnn_tui import palette
 
 class Legend(Static):
     DEFAULT_CSS = """
-    Legend { height: auto; padding: 0 1; }
+    Legend { height: 2; padding: 0 1; }
     """
 
     def on_mount(self) -> None:
@@ -19,12 +19,9 @@ class Legend(Static):
         for i, label in enumerate(palette.LABELS):
             text.append(label, style=palette.style_of(palette.EDGES[i] + 1e-9, cs))
             text.append(" ")
-        text.append("surprised", style="")
-        text.append("  ")
+        text.append("surprised  ")
         text.append("?", style=palette.UNKNOWN)
         text.append(" unknown  ")
         text.append("prompt", style="underline")
-        text.append(
-            "\nconfidence = p(char | text before) at temperature 1; temperature only changes what is drawn", style="dim"
-        )
+        text.append("\ncolour = p(char | text so far) at T=1; the temperature only changes the draw", style="dim")
         self.update(text)

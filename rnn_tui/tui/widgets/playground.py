@@ -2,8 +2,11 @@
 
 Each change starts an exclusive thread worker at once: the previous one is cancelled at
 its next character, and the prompt's cached prefix states make a keystroke cost one model
-step. Partial results are posted about every 30 ms. The worker holds a lock on the
-generator (it is not thread-safe) and swaps in newer weights between runs.
+step. While you type, only the first characters of the continuation are generated at once;
+the rest follows when the prompt has been still for a moment (a debounce on the tail, not
+on the first character), so fast typing does not starve training of CPU. Partial results
+are posted about every 30 ms. The worker holds a lock on the generator (it is not
+thread-safe) and swaps in newer weights between runs.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from rnn_tui.tui.widgets.legend import Legend
 
 POST_EVERY = 0.03  # seconds between partial results
 PRIME_CHUNK = 64  # prompt characters scored between cancellation checks
+FIRST_BURST = 8  # characters generated at once after a keystroke
+TAIL_DELAY = 0.4  # seconds the prompt must be still before the rest is generated
 
 DEFAULT_PROMPT = ""
 
@@ -51,9 +56,10 @@ class Playground(Vertical):
         super().__init__(id=id)
         self.initial_prompt = prompt
         self.generator: Generator | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the generator: one worker at a time
+        self._pending_lock = threading.Lock()  # new weights handed over by the UI thread
         self._pending: tuple[ModelConfig, Vocab, dict, int] | None = None
-        self._changed_at = time.perf_counter()
+        self._superseded = threading.Event()  # set when a newer generation replaces the running one
         self.last_result: Generated | None = None
 
     def compose(self) -> ComposeResult:
@@ -77,7 +83,7 @@ class Playground(Vertical):
         """New weights from training: taken unless the playground is frozen (or `force`). Returns if taken."""
         if not (self.controls.follow or force or (self.generator is None and self._pending is None)):
             return False
-        with self._lock:
+        with self._pending_lock:
             self._pending = (cfg, vocab, weights, step)
         self.controls.weights_step = step
         self.regenerate()
@@ -87,28 +93,34 @@ class Playground(Vertical):
 
     @on(TextArea.Changed, "#prompt")
     def _prompt_changed(self, event: TextArea.Changed) -> None:
-        self._changed_at = time.perf_counter()
-        self.regenerate(self._changed_at)
+        self.regenerate(typing=True)
 
     @on(SettingsChanged)
     def _settings_changed(self) -> None:
         self.regenerate()
 
-    def regenerate(self, started: float | None = None) -> None:
+    def regenerate(self, typing: bool = False) -> None:
         settings = self.controls.settings
         if settings is None or (self.generator is None and self._pending is None):
             return
-        self._generate(self.prompt, settings, started or time.perf_counter())
+        self._superseded.set()  # wakes a worker that waits to finish its tail
+        self._superseded = threading.Event()
+        self._generate(self.prompt, settings, time.perf_counter(), typing, self._superseded)
 
     @work(thread=True, exclusive=True, group="generate")
-    def _generate(self, prompt: str, settings: dict, started: float) -> None:
+    def _generate(self, prompt: str, settings: dict, started: float, typing: bool, superseded: threading.Event) -> None:
         worker = get_current_worker()
+
+        def stop() -> bool:
+            return worker.is_cancelled or superseded.is_set()
+
         with self._lock:
-            if worker.is_cancelled:
+            if stop():
                 return
-            if self._pending is not None:
-                cfg, vocab, weights, _ = self._pending
-                self._pending = None
+            with self._pending_lock:
+                pending, self._pending = self._pending, None
+            if pending is not None:
+                cfg, vocab, weights, _ = pending
                 if self.generator is not None and self.generator.cfg == cfg and self.generator.vocab == vocab:
                     self.generator.set_weights(weights)
                 else:
@@ -116,7 +128,7 @@ class Playground(Vertical):
             gen = self.generator
             for end in range(PRIME_CHUNK, len(prompt), PRIME_CHUNK):  # long pastes: stay cancellable
                 gen.score(prompt[:end])
-                if worker.is_cancelled:
+                if stop():
                     return
             tokens = gen.score(prompt)
             out: list = []
@@ -124,13 +136,18 @@ class Playground(Vertical):
             for tok in gen.stream(
                 prompt, settings["length"], settings["temperature"], settings["top_k"], settings["seed"]
             ):
-                if worker.is_cancelled:
+                if stop():
                     return
                 out.append(tok)
                 now = time.perf_counter()
                 if len(out) == 1 or now - last >= POST_EVERY:
                     self.post_message(Generated(tokens, list(out), False, started))
                     last = now
+                    time.sleep(0)  # hand the GIL to the event loop, so it can draw what we posted
+                if typing and len(out) == FIRST_BURST < settings["length"]:
+                    self.post_message(Generated(tokens, list(out), False, started))
+                    if superseded.wait(TAIL_DELAY):  # another key came: this continuation is stale
+                        return
             self.post_message(Generated(tokens, out, True, started))
 
     @on(Generated)

@@ -18,7 +18,7 @@ SMOOTHING = 0.9  # exponential moving average of the training loss
 class TrainingStats(Vertical):
     DEFAULT_CSS = """
     TrainingStats { height: auto; }
-    TrainingStats #figures { height: auto; }
+    TrainingStats #figures { height: 4; }
     TrainingStats ProgressBar { padding: 0 1; }
     """
 
@@ -68,7 +68,7 @@ class TrainingStats(Vertical):
         t.add_row("bits/char", fmt(bits, ".3f"), "chars/s", f"{p.chars_per_s:,.0f}" if p else "—")
         eta = f"{duration(p.eta)} left" if p and p.eta is not None else "no budget"
         t.add_row("elapsed", duration(p.elapsed) if p else "—", "ETA", eta if p else "—")
-        self.query_one("#figures", Static).update(t)
+        self.query_one("#figures", Static).update(t, layout=False)
         bar = self.query_one(ProgressBar)
         if p and p.fraction is not None:
             bar.display = True

@@ -1,0 +1,85 @@
+"""Shared helpers: machine description, JSON lines and a short table."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "date": date.today().isoformat(),
+        "cpu": cpu,
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def emit(record: dict) -> None:
+    """One JSON line per figure, on stdout."""
+    print(json.dumps(record), flush=True)
+
+
+def table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    for r in [header, tuple("-" * w for w in widths), *rows]:
+        print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)), file=sys.stderr)
+
+
+def percentile(values: list[float], q: float) -> float:
+    if len(values) == 1:
+        return values[0]
+    return statistics.quantiles(values, n=100, method="inclusive")[max(0, min(98, round(q) - 1))]
+
+
+def timeit(fn, repeat: int, warmup: int = 1) -> float:
+    """Median seconds per call."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def matmul_peak(dtype: torch.dtype, m: int = 2048, k: int = 2048, n: int = 2048, repeat: int = 5) -> float:
+    """Measured GFLOP/s of one big matmul at `dtype` on this machine now."""
+    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
+    return 2 * m * k * n / timeit(lambda: a @ b, repeat, warmup=2) / 1e9
+
+
+def train_json(*flags: str) -> list[dict]:
+    """Run `rnn-tui train --json FLAGS` (into a throwaway checkpoint folder); return its events."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cmd = [sys.executable, "-m", "rnn_tui", "train", "--json", "--checkpoint-dir", tmp, *flags]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def steady_speed(events: list[dict]) -> float:
+    """Mean chars/s of the progress events after the first third (warm-up)."""
+    speeds = [e["chars_per_s"] for e in events if e["event"] == "progress"]
+    return statistics.mean(speeds[len(speeds) // 3 :])

@@ -1,0 +1,36 @@
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rnn_tui import palette
+
+
+@given(st.floats(0, 1), st.floats(0, 1))
+def test_bins_are_monotone(a, b):
+    if a <= b:
+        assert palette.bin_of(a) >= palette.bin_of(b)  # more probable: nearer "sure"
+
+
+def test_eight_bins_with_the_edges_where_the_legend_says():
+    assert [palette.bin_of(e) for e in palette.EDGES] == list(range(8))
+    assert palette.bin_of(1.0) == 0 and palette.bin_of(0.0) == 7
+    assert len(palette.LABELS) == len(palette.TRUECOLOR) == len(palette.ANSI16) == 8
+
+
+@pytest.mark.parametrize("system", ["truecolor", "256", "standard"])
+def test_every_colour_system_keeps_the_bins_apart(system):
+    styles = [palette.style_of(e, system) for e in palette.EDGES]
+    assert len(set(styles)) == 8
+    assert palette.style_of(None, system) == palette.UNKNOWN
+
+
+def test_sixteen_colours_fall_back_to_dim_and_bold_at_the_ends():
+    assert "dim" in palette.style_of(0.99, "standard") and "bold" in palette.style_of(0.001, "standard")
+    assert palette.style_of(0.99, None) == "dim" and palette.style_of(0.001, None) == "bold"
+
+
+def test_truecolour_bins_stay_apart_on_256_colour_terminals():
+    from rich.color import Color, ColorSystem
+
+    downgraded = {Color.parse(c).downgrade(ColorSystem.EIGHT_BIT).number for c in palette.TRUECOLOR}
+    assert len(downgraded) == 8

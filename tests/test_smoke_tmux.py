@@ -1,0 +1,107 @@
+"""The real `rnn-tui launch` in a real terminal (tmux): it trains, it colours what you type, it quits cleanly."""
+
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from tests.conftest import TINY_FLAGS, alive
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+
+STEP = re.compile(r"step (\d[\d,]*)")
+
+
+class Tmux:
+    def __init__(self, cwd):
+        self.socket = f"rnn-tui-test-{uuid.uuid4().hex[:8]}"
+        self.cwd = cwd
+
+    def __call__(self, *args: str) -> str:
+        out = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
+        return out.stdout
+
+    def screen(self, colours: bool = False) -> str:
+        return self("capture-pane", "-p", *(["-e"] if colours else []), "-t", "app")
+
+    def wait_for(self, predicate, timeout: float = 60.0, what: str = "") -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if predicate(screen):
+                return screen
+            time.sleep(0.25)
+        raise AssertionError(f"timed out waiting for {what}; the screen was:\n{self.screen()}")
+
+
+def descendants(pid: int) -> set[int]:
+    rows = [
+        line.split()
+        for line in subprocess.run(
+            ["ps", "-eo", "pid=,ppid="], capture_output=True, text=True, check=True
+        ).stdout.splitlines()
+    ]
+    children: dict[int, list[int]] = {}
+    for p, pp in rows:
+        children.setdefault(int(pp), []).append(int(p))
+    out, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.add(child)
+            todo.append(child)
+    return out
+
+
+def test_launch_trains_colours_and_quits_cleanly(text_file, tmp_path):
+    tmux = Tmux(tmp_path)
+    done = tmp_path / "exit-code"
+    flags = [*TINY_FLAGS, "--eval-every", "50", "--sample-every", "50", "--run-name", "smoke"]
+    command = " ".join([sys.executable, "-m", "rnn_tui", "launch", "--data", str(text_file), *flags])
+    tmux(
+        "new-session",
+        "-d",
+        "-s",
+        "app",
+        "-x",
+        "120",
+        "-y",
+        "40",
+        "-c",
+        str(tmp_path),
+        "-e",
+        "COLORTERM=truecolor",
+        f"{command}; echo $? > {done}",
+    )
+    try:
+        app_pid = int(tmux("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
+        first = tmux.wait_for(
+            lambda s: STEP.search(s) and int(STEP.search(s)[1].replace(",", "")) > 0, what="training to start"
+        )
+        step0 = int(STEP.search(first)[1].replace(",", ""))
+        tmux.wait_for(lambda s: int(STEP.search(s)[1].replace(",", "")) > step0, what="the step counter to rise")
+
+        tmux("send-keys", "-t", "app", "-l", "the cat sat")
+        screen = tmux.wait_for(lambda s: s.count("the cat sat") >= 2, what="the prompt to be continued")
+        coloured = tmux.screen(colours=True)
+        plain = [re.sub(r"\x1b\[[\d;]*m", "", line) for line in coloured.splitlines()]
+        out_line = next(c for c, p in zip(coloured.splitlines(), plain, strict=True) if "38;2;" in c and "sat" in p)
+        assert len(set(re.findall(r"38;2;\d+;\d+;\d+", out_line))) >= 2, "the output should carry several colours"
+        assert "following step" in screen
+
+        trainer = descendants(app_pid)
+        assert trainer, "the trainer's process should be running"
+        tmux("send-keys", "-t", "app", "C-q")
+        deadline = time.monotonic() + 60
+        while not done.exists() and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert done.exists(), tmux.screen()
+        assert done.read_text().strip() == "0"
+        time.sleep(0.5)
+        assert not [pid for pid in trainer if alive(pid)], "no trainer process may outlive the app"
+        assert (tmp_path / "checkpoints" / "smoke" / "meta.json").exists()  # quitting saved
+    finally:
+        tmux("kill-server")
