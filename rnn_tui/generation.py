@@ -128,6 +128,10 @@ class Generator:
 
     # ---------------------------------------------------------------- public API
 
+    def cached_prefix(self, text: str) -> int:
+        """How many leading characters of `text` are already scored: the rest costs a model step each."""
+        return _common_prefix(self._text, text)
+
     def score(self, text: str) -> list[Token]:
         """Each character of `text` with p(char | text before it)."""
         self._prime(text)

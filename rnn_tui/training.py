@@ -149,13 +149,13 @@ class RunRequest:
 def default_model(device: torch.device) -> dict:
     """Model defaults by device: a bigger model where there is a GPU to feed it."""
     if device.type == "cuda":
-        return {"layers": 3, "hidden": 1024, "embedding": 128, "dropout": 0.2}
+        return {"layers": 3, "hidden": 1024, "embedding": 128, "dropout": 0.3}
     return {}
 
 
 def default_train(device: torch.device) -> dict:
     if device.type == "cuda":
-        return {"batch_size": 128, "seq_len": 256, "lr": 2e-3}
+        return {"batch_size": 64, "seq_len": 128, "lr": 2e-3}
     return {}
 
 
@@ -181,6 +181,10 @@ def validate_run(req: RunRequest) -> tuple[Path | None, checkpoint.Checkpoint | 
     return run_dir, ckpt
 
 
+# Settings that belong to the machine, not the run: a run trained on a GPU resumes on a CPU.
+MACHINE_KEYS = ("device", "threads")
+
+
 def prepare(req: RunRequest, on_event: Callable[[Event], None] = lambda e: None) -> Trainer:
     """Load the corpus, build or restore the model and optimizer, and return a ready Trainer."""
     if req.resume:  # we are about to write to this run: finish any interrupted checkpoint write first
@@ -189,9 +193,15 @@ def prepare(req: RunRequest, on_event: Callable[[Event], None] = lambda e: None)
     if ckpt:
         saved_src = ckpt.meta.get("source", {})
         src_req = req if (req.data or req.corpus) else RunRequest(**{**asdict(RunRequest()), **saved_src})
+        if not (req.data or req.corpus) and src_req.data and not Path(src_req.data).exists():
+            raise UserError(
+                f"this run was trained on {src_req.data}, which is not there any more; "
+                "give the text with --data PATH to resume on it"
+            )
         source = resolve_source(src_req.data, src_req.corpus, tuple(src_req.globs), src_req.encoding)
         corpus = load_corpus(source)
-        cfg = replace(TrainConfig.from_dict(ckpt.meta["train"]), **req.train)
+        saved_train = {k: v for k, v in ckpt.meta["train"].items() if k not in MACHINE_KEYS}
+        cfg = replace(TrainConfig.from_dict(saved_train), **req.train)
         trainer = Trainer(
             corpus,
             ckpt.config,
@@ -200,7 +210,7 @@ def prepare(req: RunRequest, on_event: Callable[[Event], None] = lambda e: None)
             on_event,
             vocab=ckpt.vocab,
             source={
-                "data": src_req.data,
+                "data": str(Path(src_req.data).resolve()) if src_req.data else None,
                 "corpus": src_req.corpus,
                 "globs": list(src_req.globs),
                 "encoding": src_req.encoding,
@@ -228,7 +238,12 @@ def prepare(req: RunRequest, on_event: Callable[[Event], None] = lambda e: None)
         cfg,
         run_dir,
         on_event,
-        source={"data": req.data, "corpus": req.corpus, "globs": list(req.globs), "encoding": req.encoding},
+        source={
+            "data": str(Path(req.data).resolve()) if req.data else None,  # resumable from any folder
+            "corpus": req.corpus,
+            "globs": list(req.globs),
+            "encoding": req.encoding,
+        },
     )
 
 

@@ -105,6 +105,24 @@ def test_resume_continues_to_the_new_total(trained):
     assert done["event"] == "done" and done["step"] == 50
 
 
+def test_a_gpu_run_moved_to_another_folder_resumes_on_the_cpu(trained, text_file, tmp_path_factory):
+    meta_path = trained / "checkpoints" / "demo" / "meta.json"
+    meta = json.loads(meta_path.read_text())
+    meta["train"]["device"] = "cuda"  # as written by a run on a GPU machine
+    meta_path.write_text(json.dumps(meta))
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    proc = rnn_tui("train", "--resume", trained / "checkpoints" / "demo", "--max-steps", "45", "--json", cwd=elsewhere)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.splitlines()[-1])["step"] == 45
+    meta = json.loads(meta_path.read_text())
+    meta["source"]["data"] = str(elsewhere / "gone.txt")
+    meta_path.write_text(json.dumps(meta))
+    proc = rnn_tui("train", "--resume", "demo", "--max-steps", "50", cwd=trained)
+    _assert_user_error(proc, "gone.txt", "not there", "--data")
+    proc = rnn_tui("train", "--resume", "demo", "--max-steps", "50", "--data", text_file, "--json", cwd=trained)
+    assert proc.returncode == 0, proc.stderr
+
+
 def test_user_mistakes_are_one_line_with_exit_code_2(text_file, tmp_path, trained):
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "notarun").mkdir()

@@ -105,7 +105,25 @@ class Playground(Vertical):
             return
         self._superseded.set()  # wakes a worker that waits to finish its tail
         self._superseded = threading.Event()
-        self._generate(self.prompt, settings, time.perf_counter(), typing, self._superseded)
+        started = time.perf_counter()
+        if typing:
+            self._first_character(self.prompt, settings, started)
+        self._generate(self.prompt, settings, started, typing, self._superseded)
+
+    def _first_character(self, prompt: str, settings: dict, started: float) -> None:
+        """Answer a keystroke on the spot: when the generator is free and the prompt grew by a key or
+        two, score it and draw the first character here (two model steps), without waiting for a thread."""
+        gen = self.generator
+        if gen is None or self._pending is not None or len(prompt) - gen.cached_prefix(prompt) > 2:
+            return
+        if not self._lock.acquire(timeout=0.002):
+            return
+        try:
+            tokens = gen.score(prompt)
+            first = next(gen.stream(prompt, 1, settings["temperature"], settings["top_k"], settings["seed"]))
+        finally:
+            self._lock.release()
+        self._show(Generated(tokens, [first], False, started))
 
     @work(thread=True, exclusive=True, group="generate")
     def _generate(self, prompt: str, settings: dict, started: float, typing: bool, superseded: threading.Event) -> None:
@@ -114,7 +132,8 @@ class Playground(Vertical):
         def stop() -> bool:
             return worker.is_cancelled or superseded.is_set()
 
-        with self._lock:
+        held = self._lock.acquire()
+        try:
             if stop():
                 return
             with self._pending_lock:
@@ -146,13 +165,23 @@ class Playground(Vertical):
                     time.sleep(0)  # hand the GIL to the event loop, so it can draw what we posted
                 if typing and len(out) == FIRST_BURST < settings["length"]:
                     self.post_message(Generated(tokens, list(out), False, started))
+                    self._lock.release()  # the next keystroke may use the generator meanwhile
+                    held = False
                     if superseded.wait(TAIL_DELAY):  # another key came: this continuation is stale
                         return
+                    held = self._lock.acquire()
+                    if stop():
+                        return
             self.post_message(Generated(tokens, out, True, started))
+        finally:
+            if held:
+                self._lock.release()
 
     @on(Generated)
     def _show(self, message: Generated) -> None:
         message.stop()
+        if self.last_result is not None and message.started < self.last_result.started:
+            return  # from a generation that a newer one replaced
         self.last_result = message
         self.query_one(ConfidenceText).set_tokens(message.prompt, message.generated)
 

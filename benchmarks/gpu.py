@@ -1,0 +1,196 @@
+"""The GPU check (issue "Speed and quality", item 5), for a machine with a CUDA GPU.
+
+    python benchmarks/gpu.py --out OUT_DIR [--data tinyshakespeare.txt]
+
+1. Throughput of the default GPU preset (bf16 autocast, cuDNN) against a plain fp32 nn.LSTM loop of
+   the same size and batch on the same GPU, interleaved in the same run.
+2. Time to a validation loss of 1.47 on tinyshakespeare with the GPU defaults (`rnn-tui train` as a
+   user runs it), and the same for the alternatives in `--also`.
+3. A small run trained on the GPU, packed as OUT_DIR/gpu-small.tar, with a reference sample drawn
+   from it on the CPU there; unpack it on a CPU-only machine and `rnn-tui sample` must print the same.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from _common import SHAKESPEARE, emit, machine
+from baselines import BaselineLSTM, baseline_trainer
+
+from rnn_tui.training import RunRequest, prepare
+
+TARGET = 1.47
+DEVICE = os.environ.get("RNN_TUI_BENCH_DEVICE", "cuda")  # "cpu" only to try the script out
+
+
+def sync() -> None:
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def cuda_chars_per_s(step, chars: int, steps: int, warmup: int = 5) -> float:
+    for _ in range(warmup):
+        step()
+    sync()
+    t = time.perf_counter()
+    for _ in range(steps):
+        step()
+    sync()
+    return chars * steps / (time.perf_counter() - t)
+
+
+def throughput(data: str, tmp: str, steps: int, rounds: int) -> None:
+    quiet = {"eval_every": 10**9, "sample_every": 10**9, "checkpoint_every": 10**9}
+    ours = {
+        prec: prepare(
+            RunRequest(
+                data=data,
+                checkpoint_dir=tmp,
+                run_name=f"tp-{prec}",
+                train={**quiet, "precision": prec, "device": DEVICE},
+            )
+        )
+        for prec in ("bf16", "fp32")
+    }
+    cfg, tc = ours["bf16"].model_cfg, ours["bf16"].cfg
+    torch.manual_seed(0)
+    base = BaselineLSTM(cfg.vocab_size, cfg.hidden, cfg.layers, cfg.embedding).to(DEVICE)
+    base_step = baseline_trainer(base)
+    x = torch.randint(1, cfg.vocab_size, (tc.batch_size, tc.seq_len), device=DEVICE)
+    chars = tc.batch_size * tc.seq_len
+    runs: dict[str, list[float]] = {"baseline fp32 nn.LSTM (cuDNN)": [], "rnn-tui fp32": [], "rnn-tui bf16": []}
+    for _ in range(rounds):
+        runs["baseline fp32 nn.LSTM (cuDNN)"].append(cuda_chars_per_s(lambda: base_step(x, x), chars, steps))
+        runs["rnn-tui fp32"].append(cuda_chars_per_s(ours["fp32"].train_step, chars, steps))
+        runs["rnn-tui bf16"].append(cuda_chars_per_s(ours["bf16"].train_step, chars, steps))
+    baseline = statistics.median(runs["baseline fp32 nn.LSTM (cuDNN)"])
+    for name, values in runs.items():
+        cps = statistics.median(values)
+        emit(
+            {
+                "bench": "gpu_throughput",
+                "name": name,
+                "chars_per_s": round(cps),
+                "ratio": round(cps / baseline, 3),
+                "model": f"{cfg.cell} {cfg.layers}x{cfg.hidden} emb{cfg.embedding}",
+                "batch": f"{tc.batch_size}x{tc.seq_len}",
+                "params": sum(p.numel() for p in base.parameters()),
+            }
+        )
+    del ours, base
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def time_to_target(data: str, tmp: str, name: str, minutes: float, flags: list[str]) -> None:
+    cmd = [sys.executable, "-m", "rnn_tui", "train", "--data", data, "--device", DEVICE, "--json"]
+    cmd += f"--max-minutes {minutes} --eval-every 50 --checkpoint-every 100000".split()
+    cmd += ["--checkpoint-dir", tmp, "--run-name", name, *flags]
+    t0 = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t0
+    events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    evals = [e for e in events if e["event"] == "eval"]
+    hit = next((e for e in evals if e["val_loss"] <= TARGET), None)
+    speeds = [e["chars_per_s"] for e in events if e["event"] == "progress"]
+    emit(
+        {
+            "bench": "gpu_time_to_target",
+            "run": name,
+            "flags": " ".join(flags) or "(defaults)",
+            "target": TARGET,
+            "reached": hit is not None,
+            "seconds_to_target": round(hit["elapsed"], 1) if hit else None,
+            "step_at_target": hit["step"] if hit else None,
+            "best_val": min((e["val_loss"] for e in evals), default=None),
+            "best_step": min(evals, key=lambda e: e["val_loss"])["step"] if evals else None,
+            "last_val": evals[-1]["val_loss"] if evals else None,
+            "steps": evals[-1]["step"] if evals else None,
+            "chars_per_s": round(statistics.median(speeds)) if speeds else None,
+            "curve": [(e["step"], round(e["elapsed"], 1), round(e["val_loss"], 3)) for e in evals][::4],
+            "wall_s": round(wall, 1),
+            "rc": out.returncode,
+            "stderr": out.stderr[-400:],
+        }
+    )
+    shutil.rmtree(Path(tmp) / name, ignore_errors=True)
+
+
+def small_checkpoint(data: str, out: Path) -> None:
+    """A small run trained on the GPU, then sampled on this machine's CPU for reference."""
+    run = out / "gpu-small"
+    train = [sys.executable, "-m", "rnn_tui", "train", "--data", data, "--device", DEVICE, "--json"]
+    train += [
+        "--layers",
+        "2",
+        "--hidden",
+        "256",
+        "--batch-size",
+        "64",
+        "--seq-len",
+        "128",
+        "--max-steps",
+        "400",
+        "--eval-every",
+        "200",
+    ]
+    train += ["--checkpoint-dir", str(out), "--run-name", "gpu-small"]
+    lines = subprocess.run(train, capture_output=True, text=True).stdout.splitlines()
+    done = [e for e in (json.loads(x) for x in lines if x.startswith("{")) if e["event"] == "done"]
+    sample = [sys.executable, "-m", "rnn_tui", "sample", str(run), "--prime", "ROMEO:"]
+    sample += ["--length", "200", "--seed", "7", "--no-color"]
+    text = subprocess.run(sample, capture_output=True, text=True, env={**os.environ, "CUDA_VISIBLE_DEVICES": ""})
+    (out / "gpu-small-sample.txt").write_text(text.stdout)
+    emit(
+        {
+            "bench": "gpu_checkpoint",
+            "done": done[-1] if done else None,
+            "sample_rc": text.returncode,
+            "sample": text.stdout[:80],
+            "stderr": text.stderr[-300:],
+        }
+    )
+    with tarfile.open(out / "gpu-small.tar", "w") as tar:
+        tar.add(run, arcname="gpu-small", filter=lambda m: None if "/best" in m.name else m)  # under 16 MiB
+    shutil.rmtree(run)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--data", default=str(SHAKESPEARE))
+    p.add_argument("--minutes", type=float, default=1.5, help="budget of the run with the GPU defaults")
+    p.add_argument("--also", action="append", default=[], help="flags of another run to time (minutes/2 each)")
+    p.add_argument("--skip", action="append", default=[], choices=["throughput", "checkpoint"])
+    args = p.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    emit(
+        {
+            "bench": "gpu_machine",
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            **machine(),
+        }
+    )
+    tmp = tempfile.mkdtemp(prefix="rnn-tui-gpu-")
+    if "throughput" not in args.skip:
+        throughput(args.data, tmp, steps=20, rounds=2)
+    if "checkpoint" not in args.skip:
+        small_checkpoint(args.data, args.out)
+    time_to_target(args.data, tmp, "gpu-defaults", args.minutes, [])
+    for i, flags in enumerate(args.also):
+        time_to_target(args.data, tmp, f"gpu-alt{i}", args.minutes / 1.5, flags.split())
+
+
+if __name__ == "__main__":
+    main()
