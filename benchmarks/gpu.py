@@ -1,6 +1,7 @@
 """The GPU check (issue "Speed and quality", item 5), for a machine with a CUDA GPU.
 
     python benchmarks/gpu.py --out OUT_DIR [--data tinyshakespeare.txt]
+    python benchmarks/gpu.py --smoke       # seconds, on the CPU, to keep the script working in CI
 
 1. Throughput of the default GPU preset (bf16 autocast, cuDNN) against a plain fp32 nn.LSTM loop of
    the same size and batch on the same GPU, interleaved in the same run.
@@ -22,16 +23,23 @@ import sys
 import tarfile
 import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import torch
-from _common import SHAKESPEARE, emit, machine
+from _common import SHAKESPEARE, machine
+from _common import emit as emit_line
 from baselines import BaselineLSTM, baseline_trainer
 
 from rnn_tui.training import RunRequest, prepare
 
 TARGET = 1.47
-DEVICE = os.environ.get("RNN_TUI_BENCH_DEVICE", "cuda")  # "cpu" only to try the script out
+DEVICE = "cuda"
+TINY: dict[str, str] = {}  # model and batch flags that --smoke sets, so the script runs in seconds on a CPU
+
+
+def emit(record: dict) -> None:
+    emit_line({**record, "date": date.today().isoformat()})
 
 
 def sync() -> None:
@@ -58,7 +66,13 @@ def throughput(data: str, tmp: str, steps: int, rounds: int) -> None:
                 data=data,
                 checkpoint_dir=tmp,
                 run_name=f"tp-{prec}",
-                train={**quiet, "precision": prec, "device": DEVICE},
+                model={k: int(v) for k, v in TINY.items() if k in ("hidden", "layers")},
+                train={
+                    **quiet,
+                    **{k: int(v) for k, v in TINY.items() if k in ("batch_size", "seq_len")},
+                    "precision": prec,
+                    "device": DEVICE,
+                },
             )
         )
         for prec in ("bf16", "fp32")
@@ -96,7 +110,7 @@ def throughput(data: str, tmp: str, steps: int, rounds: int) -> None:
 def time_to_target(data: str, tmp: str, name: str, minutes: float, flags: list[str]) -> None:
     cmd = [sys.executable, "-m", "rnn_tui", "train", "--data", data, "--device", DEVICE, "--json"]
     cmd += f"--max-minutes {minutes} --eval-every 50 --checkpoint-every 100000".split()
-    cmd += ["--checkpoint-dir", tmp, "--run-name", name, *flags]
+    cmd += ["--checkpoint-dir", tmp, "--run-name", name, *tiny_flags(), *flags]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -127,6 +141,10 @@ def time_to_target(data: str, tmp: str, name: str, minutes: float, flags: list[s
     shutil.rmtree(Path(tmp) / name, ignore_errors=True)
 
 
+def tiny_flags() -> list[str]:
+    return [x for k, v in TINY.items() for x in (f"--{k.replace('_', '-')}", v)]
+
+
 def small_checkpoint(data: str, out: Path) -> None:
     """A small run trained on the GPU, then sampled on this machine's CPU for reference."""
     run = out / "gpu-small"
@@ -141,11 +159,11 @@ def small_checkpoint(data: str, out: Path) -> None:
         "--seq-len",
         "128",
         "--max-steps",
-        "400",
+        "4" if TINY else "400",
         "--eval-every",
         "200",
     ]
-    train += ["--checkpoint-dir", str(out), "--run-name", "gpu-small"]
+    train += ["--checkpoint-dir", str(out), "--run-name", "gpu-small", *tiny_flags()]
     lines = subprocess.run(train, capture_output=True, text=True).stdout.splitlines()
     done = [e for e in (json.loads(x) for x in lines if x.startswith("{")) if e["event"] == "done"]
     sample = [sys.executable, "-m", "rnn_tui", "sample", str(run), "--prime", "ROMEO:"]
@@ -168,12 +186,22 @@ def small_checkpoint(data: str, out: Path) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, default=Path("gpu-out"))
     p.add_argument("--data", default=str(SHAKESPEARE))
     p.add_argument("--minutes", type=float, default=1.5, help="budget of the run with the GPU defaults")
     p.add_argument("--also", action="append", default=[], help="flags of another run to time (minutes/2 each)")
     p.add_argument("--skip", action="append", default=[], choices=["throughput", "checkpoint"])
+    p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
+    steps, rounds = 20, 2
+    if args.smoke:
+        global DEVICE
+        DEVICE = "cpu"
+        TINY.update(hidden="32", layers="1", batch_size="4", seq_len="16")
+        text = (Path(args.data).read_text() if Path(args.data).exists() else "to be or not to be\n" * 5000)[:60_000]
+        args.data = str(Path(tempfile.mkdtemp()) / "slice.txt")
+        Path(args.data).write_text(text)
+        args.minutes, steps, rounds = 0.05, 2, 1
     args.out.mkdir(parents=True, exist_ok=True)
     emit(
         {
@@ -184,7 +212,7 @@ def main() -> None:
     )
     tmp = tempfile.mkdtemp(prefix="rnn-tui-gpu-")
     if "throughput" not in args.skip:
-        throughput(args.data, tmp, steps=20, rounds=2)
+        throughput(args.data, tmp, steps, rounds)
     if "checkpoint" not in args.skip:
         small_checkpoint(args.data, args.out)
     time_to_target(args.data, tmp, "gpu-defaults", args.minutes, [])

@@ -74,16 +74,17 @@ def main() -> None:
     p.add_argument("--budgets", type=float, nargs="+", default=[1, 2, 5, 10], help="minutes")
     p.add_argument("--data", type=Path, default=SHAKESPEARE)
     p.add_argument("--no-baseline", action="store_true")
+    p.add_argument("--flags", default="", help='extra `rnn-tui train` flags for ours, e.g. "--dropout 0.2"')
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
-    extra: list[str] = []
+    extra: list[str] = args.flags.split()
     base_size = (512, 2, 64, 128)
     if args.smoke:
         text = (args.data.read_text() if args.data.exists() else "to be or not to be\n" * 5000)[:60_000]
         args.data = Path(tempfile.mkdtemp()) / "slice.txt"
         args.data.write_text(text)
         args.budgets = [0.05]
-        extra = ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "32", "--eval-every", "20"]
+        extra += ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "32", "--eval-every", "20"]
         base_size = (32, 1, 8, 32)
     info = machine()
     rows = []
@@ -96,6 +97,7 @@ def main() -> None:
             "ours_best_val": round(ours_r["best_val"], 4),
             "ours_steps": ours_r["steps"],
             "ours_chars_per_s": ours_r["chars_per_s"],
+            "ours_flags": args.flags or "(defaults)",
             **info,
         }
         if base_r:

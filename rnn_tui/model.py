@@ -28,7 +28,7 @@ class ModelConfig:
     layers: int = 2
     hidden: int = 512
     embedding: int = 64
-    dropout: float = 0.1
+    dropout: float = 0.2
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:

@@ -14,7 +14,15 @@ SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if not p.name.startswith("_"
 
 
 def test_every_benchmark_is_covered():
-    assert set(SCRIPTS) == {"app_latency.py", "batching.py", "generation.py", "quality.py", "scale.py", "throughput.py"}
+    assert set(SCRIPTS) == {
+        "app_latency.py",
+        "batching.py",
+        "generation.py",
+        "gpu.py",
+        "quality.py",
+        "scale.py",
+        "throughput.py",
+    }
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
