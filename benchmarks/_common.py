@@ -18,6 +18,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 
 
+def smoke_corpus(data: Path = SHAKESPEARE) -> Path:
+    """A 60,000-character slice of `data` (or a stand-in where it is absent), for --smoke runs."""
+    text = (data.read_text() if data.exists() else "to be or not to be\n" * 5000)[:60_000]
+    path = Path(tempfile.mkdtemp(prefix="rnn-tui-smoke-")) / "slice.txt"
+    path.write_text(text)
+    return path
+
+
 def machine() -> dict:
     cpu = platform.processor() or platform.machine()
     try:

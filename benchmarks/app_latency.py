@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import SHAKESPEARE, emit, machine, percentile, steady_speed, table, train_json
+from _common import SHAKESPEARE, emit, machine, percentile, smoke_corpus, steady_speed, table, train_json
 from textual import events
 
 from rnn_tui.session import TrainingSession
@@ -35,7 +35,7 @@ SENTENCE = "ROMEO:\nWhat light through yonder window breaks? It is the east, and
 
 def headless(args, seconds: float) -> float:
     never = "1000000"
-    events = train_json("--data", str(SHAKESPEARE), "--max-minutes", str(seconds / 60), "--eval-every", never,
+    events = train_json("--data", str(args.data), "--max-minutes", str(seconds / 60), "--eval-every", never,
                         "--sample-every", never, *args.flags)  # fmt: skip
     return steady_speed(events)
 
@@ -49,7 +49,7 @@ async def in_app(args, seconds: float, tmp: str) -> dict:
         if k in ("--batch-size", "--seq-len", "--eval-chars")
     }
     request = RunRequest(
-        data=str(SHAKESPEARE),
+        data=str(args.data),
         checkpoint_dir=tmp,
         run_name="in-app",
         model=model,
@@ -134,8 +134,9 @@ def main() -> None:
     p.add_argument("--read", type=float, default=5.0, help="seconds of reading after each burst")
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
-    args.flags = []
+    args.flags, args.data = [], SHAKESPEARE
     if args.smoke:
+        args.data = smoke_corpus()
         args.seconds, args.burst, args.read = 3, 5, 0.5
         args.flags = ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "32", "--eval-chars", "2000"]
     tmp = tempfile.mkdtemp(prefix="rnn-tui-bench-")

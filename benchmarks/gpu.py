@@ -27,7 +27,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from _common import SHAKESPEARE, machine
+from _common import SHAKESPEARE, machine, smoke_corpus
 from _common import emit as emit_line
 from baselines import BaselineLSTM, baseline_trainer
 
@@ -198,9 +198,7 @@ def main() -> None:
         global DEVICE
         DEVICE = "cpu"
         TINY.update(hidden="32", layers="1", batch_size="4", seq_len="16")
-        text = (Path(args.data).read_text() if Path(args.data).exists() else "to be or not to be\n" * 5000)[:60_000]
-        args.data = str(Path(tempfile.mkdtemp()) / "slice.txt")
-        Path(args.data).write_text(text)
+        args.data = str(smoke_corpus(Path(args.data)))
         args.minutes, steps, rounds = 0.05, 2, 1
     args.out.mkdir(parents=True, exist_ok=True)
     emit(

@@ -13,14 +13,13 @@ cross-entropy in nats per character over the whole validation split (the last 10
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from _common import SHAKESPEARE, emit, machine, steady_speed, table, train_json
+from _common import SHAKESPEARE, emit, machine, smoke_corpus, steady_speed, table, train_json
 from baselines import BaselineLSTM, baseline_trainer
 
 from rnn_tui.corpus import eval_streams, file_source, load_corpus
@@ -80,9 +79,7 @@ def main() -> None:
     extra: list[str] = args.flags.split()
     base_size = (512, 2, 64, 128)
     if args.smoke:
-        text = (args.data.read_text() if args.data.exists() else "to be or not to be\n" * 5000)[:60_000]
-        args.data = Path(tempfile.mkdtemp()) / "slice.txt"
-        args.data.write_text(text)
+        args.data = smoke_corpus(args.data)
         args.budgets = [0.05]
         extra += ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "32", "--eval-every", "20"]
         base_size = (32, 1, 8, 32)
