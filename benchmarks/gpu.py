@@ -23,6 +23,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -34,8 +35,20 @@ from baselines import BaselineLSTM, baseline_trainer
 from rnn_tui.training import RunRequest, prepare
 
 TARGET = 1.47
-DEVICE = "cuda"
-TINY: dict[str, str] = {}  # model and batch flags that --smoke sets, so the script runs in seconds on a CPU
+SMOKE_MODEL = {"hidden": 32, "layers": 1}
+SMOKE_TRAIN = {"batch_size": 4, "seq_len": 16}
+
+
+@dataclass(frozen=True)
+class Rig:
+    """Where and at what size the checks run: the GPU defaults, or (--smoke) a tiny model on the CPU."""
+
+    device: str = "cuda"
+    smoke: bool = False
+
+    def flags(self) -> list[str]:
+        sizes = {**SMOKE_MODEL, **SMOKE_TRAIN} if self.smoke else {}
+        return ["--device", self.device, *(x for k, v in sizes.items() for x in (f"--{k.replace('_', '-')}", str(v)))]
 
 
 def emit(record: dict) -> None:
@@ -58,7 +71,7 @@ def cuda_chars_per_s(step, chars: int, steps: int, warmup: int = 5) -> float:
     return chars * steps / (time.perf_counter() - t)
 
 
-def throughput(data: str, tmp: str, steps: int, rounds: int) -> None:
+def throughput(rig: Rig, data: str, tmp: str, steps: int, rounds: int) -> None:
     quiet = {"eval_every": 10**9, "sample_every": 10**9, "checkpoint_every": 10**9}
     ours = {
         prec: prepare(
@@ -66,22 +79,17 @@ def throughput(data: str, tmp: str, steps: int, rounds: int) -> None:
                 data=data,
                 checkpoint_dir=tmp,
                 run_name=f"tp-{prec}",
-                model={k: int(v) for k, v in TINY.items() if k in ("hidden", "layers")},
-                train={
-                    **quiet,
-                    **{k: int(v) for k, v in TINY.items() if k in ("batch_size", "seq_len")},
-                    "precision": prec,
-                    "device": DEVICE,
-                },
+                model=SMOKE_MODEL if rig.smoke else {},
+                train={**quiet, **(SMOKE_TRAIN if rig.smoke else {}), "precision": prec, "device": rig.device},
             )
         )
         for prec in ("bf16", "fp32")
     }
     cfg, tc = ours["bf16"].model_cfg, ours["bf16"].cfg
     torch.manual_seed(0)
-    base = BaselineLSTM(cfg.vocab_size, cfg.hidden, cfg.layers, cfg.embedding).to(DEVICE)
+    base = BaselineLSTM(cfg.vocab_size, cfg.hidden, cfg.layers, cfg.embedding).to(rig.device)
     base_step = baseline_trainer(base)
-    x = torch.randint(1, cfg.vocab_size, (tc.batch_size, tc.seq_len), device=DEVICE)
+    x = torch.randint(1, cfg.vocab_size, (tc.batch_size, tc.seq_len), device=rig.device)
     chars = tc.batch_size * tc.seq_len
     runs: dict[str, list[float]] = {"baseline fp32 nn.LSTM (cuDNN)": [], "rnn-tui fp32": [], "rnn-tui bf16": []}
     for _ in range(rounds):
@@ -107,10 +115,10 @@ def throughput(data: str, tmp: str, steps: int, rounds: int) -> None:
         torch.cuda.empty_cache()
 
 
-def time_to_target(data: str, tmp: str, name: str, minutes: float, flags: list[str]) -> None:
-    cmd = [sys.executable, "-m", "rnn_tui", "train", "--data", data, "--device", DEVICE, "--json"]
+def time_to_target(rig: Rig, data: str, tmp: str, name: str, minutes: float, flags: list[str]) -> None:
+    cmd = [sys.executable, "-m", "rnn_tui", "train", "--data", data, *rig.flags(), "--json"]
     cmd += f"--max-minutes {minutes} --eval-every 50 --checkpoint-every 100000".split()
-    cmd += ["--checkpoint-dir", tmp, "--run-name", name, *tiny_flags(), *flags]
+    cmd += ["--checkpoint-dir", tmp, "--run-name", name, *flags]
     t0 = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
@@ -141,29 +149,13 @@ def time_to_target(data: str, tmp: str, name: str, minutes: float, flags: list[s
     shutil.rmtree(Path(tmp) / name, ignore_errors=True)
 
 
-def tiny_flags() -> list[str]:
-    return [x for k, v in TINY.items() for x in (f"--{k.replace('_', '-')}", v)]
-
-
-def small_checkpoint(data: str, out: Path) -> None:
+def small_checkpoint(rig: Rig, data: str, out: Path) -> None:
     """A small run trained on the GPU, then sampled on this machine's CPU for reference."""
     run = out / "gpu-small"
-    train = [sys.executable, "-m", "rnn_tui", "train", "--data", data, "--device", DEVICE, "--json"]
-    train += [
-        "--layers",
-        "2",
-        "--hidden",
-        "256",
-        "--batch-size",
-        "64",
-        "--seq-len",
-        "128",
-        "--max-steps",
-        "4" if TINY else "400",
-        "--eval-every",
-        "200",
-    ]
-    train += ["--checkpoint-dir", str(out), "--run-name", "gpu-small", *tiny_flags()]
+    train = [sys.executable, "-m", "rnn_tui", "train", "--data", data, "--json"]
+    train += ["--layers", "2", "--hidden", "256", "--batch-size", "64", "--seq-len", "128", "--eval-every", "200"]
+    train += ["--max-steps", "4" if rig.smoke else "400"]
+    train += ["--checkpoint-dir", str(out), "--run-name", "gpu-small", *rig.flags()]
     lines = subprocess.run(train, capture_output=True, text=True).stdout.splitlines()
     done = [e for e in (json.loads(x) for x in lines if x.startswith("{")) if e["event"] == "done"]
     sample = [sys.executable, "-m", "rnn_tui", "sample", str(run), "--prime", "ROMEO:"]
@@ -193,11 +185,9 @@ def main() -> None:
     p.add_argument("--skip", action="append", default=[], choices=["throughput", "checkpoint"])
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
-    steps, rounds = 20, 2
+    rig, steps, rounds = Rig(), 20, 2
     if args.smoke:
-        global DEVICE
-        DEVICE = "cpu"
-        TINY.update(hidden="32", layers="1", batch_size="4", seq_len="16")
+        rig = Rig(device="cpu", smoke=True)
         args.data = str(smoke_corpus(Path(args.data)))
         args.minutes, steps, rounds = 0.05, 2, 1
     args.out.mkdir(parents=True, exist_ok=True)
@@ -210,12 +200,12 @@ def main() -> None:
     )
     tmp = tempfile.mkdtemp(prefix="rnn-tui-gpu-")
     if "throughput" not in args.skip:
-        throughput(args.data, tmp, steps, rounds)
+        throughput(rig, args.data, tmp, steps, rounds)
     if "checkpoint" not in args.skip:
-        small_checkpoint(args.data, args.out)
-    time_to_target(args.data, tmp, "gpu-defaults", args.minutes, [])
+        small_checkpoint(rig, args.data, args.out)
+    time_to_target(rig, args.data, tmp, "gpu-defaults", args.minutes, [])
     for i, flags in enumerate(args.also):
-        time_to_target(args.data, tmp, f"gpu-alt{i}", args.minutes / 1.5, flags.split())
+        time_to_target(rig, args.data, tmp, f"gpu-alt{i}", args.minutes / 1.5, flags.split())
 
 
 if __name__ == "__main__":
