@@ -14,6 +14,10 @@ from pathlib import Path
 
 import torch
 
+from rnn_tui.devices import cpu_has_native_bf16
+from rnn_tui.runs import RunRequest, plan
+from rnn_tui.training import Trainer, prepare
+
 ROOT = Path(__file__).resolve().parents[1]
 SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 
@@ -77,6 +81,16 @@ def matmul_peak(dtype: torch.dtype, m: int = 2048, k: int = 2048, n: int = 2048,
     """Measured GFLOP/s of one big matmul at `dtype` on this machine now."""
     a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
     return 2 * m * k * n / timeit(lambda: a @ b, repeat, warmup=2) / 1e9
+
+
+def trainer(request: RunRequest) -> Trainer:
+    """A ready trainer for `request`, as `rnn-tui train` would build it."""
+    return prepare(plan(request))
+
+
+def precisions(device: str = "cpu") -> tuple[str, ...]:
+    """The precisions this machine can train in: bf16 only where the hardware multiplies it."""
+    return ("bf16", "fp32") if device == "cuda" or cpu_has_native_bf16() else ("fp32",)
 
 
 def train_json(*flags: str) -> list[dict]:

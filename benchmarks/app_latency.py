@@ -24,11 +24,13 @@ from pathlib import Path
 from _common import SHAKESPEARE, emit, machine, percentile, smoke_corpus, steady_speed, table, train_json
 from textual import events
 
-from rnn_tui.session import TrainingSession
-from rnn_tui.training import Progress, RunRequest
+from rnn_tui.events import Progress
+from rnn_tui.runs import RunRequest, plan
+from rnn_tui.session import LocalSession
 from rnn_tui.tui.app import RnnTuiApp
-from rnn_tui.tui.widgets.confidence_text import ConfidenceText
-from rnn_tui.tui.widgets.playground import Playground, PromptArea
+from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.playground.playground import Playground
+from rnn_tui.tui.widgets.playground.prompt import PromptArea
 
 SENTENCE = "ROMEO:\nWhat light through yonder window breaks? It is the east, and Juliet is the sun.\n"
 
@@ -55,7 +57,7 @@ async def in_app(args, seconds: float, tmp: str) -> dict:
         model=model,
         train={**train, "eval_every": 10**6, "sample_every": 10**6},
     )
-    session = TrainingSession(request, log_path=Path(tmp) / "in-app" / "train.log")
+    session = LocalSession(plan(request), log_path=Path(tmp) / "in-app" / "train.log")
     session.start()
     speeds: list[float] = []
     typing_speeds: list[float] = []

@@ -14,9 +14,9 @@ import argparse
 import tempfile
 import time
 
-from _common import SHAKESPEARE, emit, machine, table
+from _common import SHAKESPEARE, emit, machine, table, trainer
 
-from rnn_tui.training import RunRequest, prepare
+from rnn_tui.runs import RunRequest
 
 
 def run(mode: str, steps: int, evals: int, tmp: str, smoke: bool) -> tuple[list[tuple[int, float]], float]:
@@ -30,7 +30,7 @@ def run(mode: str, steps: int, evals: int, tmp: str, smoke: bool) -> tuple[list[
     }
     if smoke:
         train |= {"batch_size": 4, "seq_len": 16, "eval_chars": 2000}
-    t = prepare(
+    t = trainer(
         RunRequest(
             data=str(SHAKESPEARE) if SHAKESPEARE.exists() else None,
             checkpoint_dir=tmp,

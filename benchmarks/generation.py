@@ -18,9 +18,10 @@ import torch
 from _common import SHAKESPEARE, emit, machine, table, timeit
 from baselines import BaselineLSTM, baseline_sample
 
+from rnn_tui.config import ModelConfig
 from rnn_tui.corpus import Vocab
 from rnn_tui.generation import Generator
-from rnn_tui.model import CharRNN, ModelConfig
+from rnn_tui.model import CharRNN
 
 
 def main() -> None:
@@ -39,7 +40,8 @@ def main() -> None:
     torch.manual_seed(0)
     cfg = ModelConfig(vocab_size=len(vocab), hidden=args.hidden, layers=args.layers)
     model = CharRNN(cfg).eval()
-    gen = Generator(cfg, vocab, model.state_dict())
+    weights = {k: v.numpy() for k, v in model.state_dict().items()}
+    gen = Generator(cfg, vocab, weights)
     base = BaselineLSTM(len(vocab), args.hidden, args.layers, cfg.embedding).eval()
     prime_ids = torch.from_numpy(vocab.encode(prompt).astype(np.int64))
 
@@ -47,10 +49,10 @@ def main() -> None:
     ms_base = timeit(lambda: baseline_sample(base, prime_ids[:1], args.chars), 3) / args.chars * 1e3
 
     def fresh_prime():
-        gen.set_weights(model.state_dict())  # empties the prompt cache
+        gen.set_weights(weights)  # empties the prompt cache
         gen.score(prompt)
 
-    prime_ours = timeit(fresh_prime, 10) * 1e3 - timeit(lambda: gen.set_weights(model.state_dict()), 10) * 1e3
+    prime_ours = timeit(fresh_prime, 10) * 1e3 - timeit(lambda: gen.set_weights(weights), 10) * 1e3
     prime_base = timeit(lambda: base(prime_ids[None]), 10) * 1e3
 
     def keystroke():  # the prompt is cached; one more character, then the first generated one

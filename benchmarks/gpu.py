@@ -28,11 +28,11 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from _common import SHAKESPEARE, machine, smoke_corpus
+from _common import SHAKESPEARE, machine, precisions, smoke_corpus, trainer
 from _common import emit as emit_line
 from baselines import BaselineLSTM, baseline_trainer
 
-from rnn_tui.training import RunRequest, prepare
+from rnn_tui.runs import RunRequest
 
 TARGET = 1.47
 SMOKE_MODEL = {"hidden": 32, "layers": 1}
@@ -74,7 +74,7 @@ def cuda_chars_per_s(step, chars: int, steps: int, warmup: int = 5) -> float:
 def throughput(rig: Rig, data: str, tmp: str, steps: int, rounds: int) -> None:
     quiet = {"eval_every": 10**9, "sample_every": 10**9, "checkpoint_every": 10**9}
     ours = {
-        prec: prepare(
+        prec: trainer(
             RunRequest(
                 data=data,
                 checkpoint_dir=tmp,
@@ -83,19 +83,19 @@ def throughput(rig: Rig, data: str, tmp: str, steps: int, rounds: int) -> None:
                 train={**quiet, **(SMOKE_TRAIN if rig.smoke else {}), "precision": prec, "device": rig.device},
             )
         )
-        for prec in ("bf16", "fp32")
+        for prec in precisions(rig.device)
     }
-    cfg, tc = ours["bf16"].model_cfg, ours["bf16"].cfg
+    cfg, tc = ours["fp32"].model_cfg, ours["fp32"].cfg
     torch.manual_seed(0)
     base = BaselineLSTM(cfg.vocab_size, cfg.hidden, cfg.layers, cfg.embedding).to(rig.device)
     base_step = baseline_trainer(base)
     x = torch.randint(1, cfg.vocab_size, (tc.batch_size, tc.seq_len), device=rig.device)
     chars = tc.batch_size * tc.seq_len
-    runs: dict[str, list[float]] = {"baseline fp32 nn.LSTM (cuDNN)": [], "rnn-tui fp32": [], "rnn-tui bf16": []}
+    runs: dict[str, list[float]] = {"baseline fp32 nn.LSTM (cuDNN)": [], **{f"rnn-tui {p}": [] for p in ours}}
     for _ in range(rounds):
         runs["baseline fp32 nn.LSTM (cuDNN)"].append(cuda_chars_per_s(lambda: base_step(x, x), chars, steps))
-        runs["rnn-tui fp32"].append(cuda_chars_per_s(ours["fp32"].train_step, chars, steps))
-        runs["rnn-tui bf16"].append(cuda_chars_per_s(ours["bf16"].train_step, chars, steps))
+        for prec, t in ours.items():
+            runs[f"rnn-tui {prec}"].append(cuda_chars_per_s(t.train_step, chars, steps))
     baseline = statistics.median(runs["baseline fp32 nn.LSTM (cuDNN)"])
     for name, values in runs.items():
         cps = statistics.median(values)

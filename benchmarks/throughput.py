@@ -16,11 +16,11 @@ import sys
 import time
 
 import torch
-from _common import SHAKESPEARE, emit, machine, matmul_peak, table
+from _common import SHAKESPEARE, emit, machine, matmul_peak, precisions, table, trainer
 from baselines import BaselineLSTM, baseline_trainer
 
-from rnn_tui.model import ModelConfig
-from rnn_tui.training import RunRequest, TrainConfig, prepare
+from rnn_tui.config import ModelConfig, TrainConfig
+from rnn_tui.runs import RunRequest
 
 
 def flops_per_char(cfg: ModelConfig) -> float:
@@ -48,7 +48,7 @@ def ours(args, precision: str, steps: int, tmp: str):
             "checkpoint_every": 10**9,
         },
     )
-    return prepare(req)
+    return trainer(req)
 
 
 def chars_per_s(step_fn, chars: int, steps: int, warmup: int = 3) -> float:
@@ -79,7 +79,7 @@ def main() -> None:
 
     tmp = tempfile.mkdtemp(prefix="rnn-tui-bench-")
     info = machine()
-    trainers = {prec: ours(args, prec, args.steps, tmp) for prec in ("bf16", "fp32")}
+    trainers = {prec: ours(args, prec, args.steps, tmp) for prec in precisions()}
     cfg = trainers["fp32"].model_cfg
     vocab = cfg.vocab_size
     torch.manual_seed(0)
@@ -87,13 +87,13 @@ def main() -> None:
     base_step = baseline_trainer(base_model)
     x = torch.randint(1, vocab, (args.batch_size, args.seq_len))
     chars = args.batch_size * args.seq_len
-    runs: dict[str, list[float]] = {"baseline fp32 nn.LSTM": [], "rnn-tui fp32": [], "rnn-tui bf16": []}
-    for _ in range(args.rounds):  # interleaved, so drift on a noisy machine hits all three alike
+    runs: dict[str, list[float]] = {"baseline fp32 nn.LSTM": [], **{f"rnn-tui {p}": [] for p in trainers}}
+    for _ in range(args.rounds):  # interleaved, so drift on a noisy machine hits all of them alike
         runs["baseline fp32 nn.LSTM"].append(chars_per_s(lambda: base_step(x, x), chars, args.steps))
-        runs["rnn-tui fp32"].append(chars_per_s(trainers["fp32"].train_step, chars, args.steps))
-        runs["rnn-tui bf16"].append(chars_per_s(trainers["bf16"].train_step, chars, args.steps))
+        for prec, t in trainers.items():
+            runs[f"rnn-tui {prec}"].append(chars_per_s(t.train_step, chars, args.steps))
     med = {k: statistics.median(v) for k, v in runs.items()}
-    peaks = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
+    peaks = {p: matmul_peak(torch.float32 if p == "fp32" else torch.bfloat16) for p in trainers}
     fpc = flops_per_char(cfg)
     base = med["baseline fp32 nn.LSTM"]
     rows = []
@@ -106,8 +106,7 @@ def main() -> None:
             "chars_per_s": round(cps),
             "ratio": round(cps / base, 3),
             "gflops": round(gflops, 1),
-            "peak_fraction_fp32": round(gflops / peaks["fp32"], 3),
-            "peak_fraction_bf16": round(gflops / peaks["bf16"], 3),
+            **{f"peak_fraction_{p}": round(gflops / peak, 3) for p, peak in peaks.items()},
             "model": f"{cfg.cell} {cfg.layers}x{cfg.hidden}",
             "batch": f"{args.batch_size}x{args.seq_len}",
             **info,
@@ -116,7 +115,11 @@ def main() -> None:
         rows.append(
             (name, f"{cps:,.0f}", f"{cps / base:.2f}x", f"{gflops:.0f}", f"{gflops / peaks[prec]:.0%} of {prec}")
         )
-    emit({"bench": "matmul_peak", "gflops_fp32": round(peaks["fp32"]), "gflops_bf16": round(peaks["bf16"]), **info})
+    emit({"bench": "matmul_peak", **{f"gflops_{p}": round(peak) for p, peak in peaks.items()}, **info})
+    if "bf16" not in trainers:
+        print("this CPU has no native bf16: fp32 only", file=sys.stderr)
+        table(rows, ("trainer", "chars/s", "vs baseline", "GFLOP/s", "of measured peak"))
+        return
     # bf16 must not cost quality: the same steps from the same seed, in each precision.
     fresh = {prec: ours(args, prec, args.quality_steps, tmp + "/q") for prec in ("bf16", "fp32")}
     losses = {}

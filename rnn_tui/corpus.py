@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from rnn_tui.errors import UserError
+from rnn_tui.fsutil import atomic_write_bytes
 
 BUILTIN = "stdlib"
 CACHE_THRESHOLD = 50_000_000  # bytes of source text above which the encoded array is cached on disk
@@ -258,12 +259,14 @@ def stdlib_source() -> Source:
         "idlelib",
         "ensurepip",
     }
+    found: list[Path] = []
+    for folder, dirs, files in os.walk(root):  # pruned as it goes: site-packages can be huge
+        dirs[:] = [d for d in dirs if d not in skip and not d.startswith("config-")]
+        found += [Path(folder, f) for f in files if f.endswith(".py")]
     chosen: list[Path] = []
     total = 0
-    for f in sorted(root.rglob("*.py")) if root.is_dir() else []:
+    for f in sorted(found):
         rel = f.relative_to(root)
-        if any(part in skip or part.startswith("config-") for part in rel.parts[:-1]):
-            continue
         if rel.name.startswith("test_") or hashlib.sha1(rel.as_posix().encode()).digest()[0] % 2:
             continue
         size = f.stat().st_size
@@ -323,35 +326,6 @@ def download(spec: NamedCorpus, *, offline: bool = False, timeout: float = 30.0)
     return path
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 # --------------------------------------------------------------------------- the corpus
 
 
@@ -371,6 +345,13 @@ class Corpus:
 
     def identity(self) -> dict:
         return {"name": self.name, "description": self.description, "chars": len(self.data), "sha256": self.sha256}
+
+    def reencoded(self, vocab: Vocab) -> Corpus:
+        """The same text in another vocabulary's ids (characters it lacks become unknown)."""
+        if vocab == self.vocab:
+            return self
+        table = np.array([vocab.id(self.vocab.char(i)) for i in range(len(self.vocab))], dtype=vocab.dtype)
+        return Corpus(self.name, self.description, vocab, table[np.asarray(self.data)], self.sha256, self.notes)
 
     def split(self, val_frac: float) -> tuple[np.ndarray, np.ndarray]:
         """Contiguous split: the last `val_frac` of the text is validation."""
@@ -434,16 +415,39 @@ def _load_cached(folder: Path, key: str) -> tuple[Vocab, np.ndarray] | None:
     return vocab, data
 
 
+def check_source(
+    data: str | None = None, corpus: str | None = None, globs: Sequence[str] = (), encoding: str = "utf-8"
+) -> None:
+    """The checks of the flags that need no reading of the text: a UserError for the first mistake."""
+    if data and corpus:
+        raise UserError("give either --data or --corpus, not both")
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        raise UserError(
+            f"unknown encoding {encoding!r}; pass a Python codec name to --encoding, e.g. utf-8 or latin-1"
+        ) from None
+    if data:
+        p = Path(data).expanduser()
+        if not p.exists():
+            raise UserError(f"no such file or folder: {p}; check the path given to --data")
+        if globs and not p.is_dir():
+            raise UserError("--glob only applies when --data is a folder; drop --glob or pass a folder")
+    elif globs:
+        raise UserError("--glob needs --data FOLDER")
+    elif corpus not in (None, BUILTIN, *NAMED):
+        raise UserError(
+            f"unknown corpus {corpus!r}; choose one of: {', '.join([BUILTIN, *NAMED])} (see rnn-tui corpora)"
+        )
+
+
 def resolve_source(
     data: str | None = None, corpus: str | None = None, globs: Sequence[str] = (), encoding: str = "utf-8"
 ) -> Source:
     """The source named by the CLI flags: --data, --corpus, or the built-in corpus."""
-    if data and corpus:
-        raise UserError("give either --data or --corpus, not both")
+    check_source(data, corpus, globs, encoding)
     if data:
         return file_source(data, globs, encoding)
-    if globs:
-        raise UserError("--glob needs --data FOLDER")
     if corpus in (None, BUILTIN):
         return stdlib_source()
     return named_source(corpus)

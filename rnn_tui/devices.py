@@ -10,10 +10,8 @@ from pathlib import Path
 
 import torch
 
+from rnn_tui.config import DEVICES, PRECISIONS
 from rnn_tui.errors import UserError
-
-DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -45,6 +43,11 @@ def pick_precision(device: torch.device, name: str = "auto") -> str:
     """bf16 where the device does bf16 matmul natively, else fp32. `name` overrides."""
     if name not in PRECISIONS:
         raise UserError(f"--precision {name}: choose one of {', '.join(PRECISIONS)}")
+    if name == "bf16" and device.type == "cpu" and not cpu_has_native_bf16():
+        raise UserError(
+            "--precision bf16: this CPU has no bf16 arithmetic (no AVX512-BF16, AMX or Arm BF16), and PyTorch's "
+            "recurrent layers cannot run in bf16 on it; use --precision fp32 (or auto)"
+        )
     if name != "auto":
         return name
     if device.type == "cuda":
@@ -62,6 +65,7 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 
 def cpu_count() -> int:
+    """The cores this process may use."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
@@ -76,6 +80,7 @@ def set_threads(n: int | None = None) -> int:
 
 
 def describe(device: torch.device, precision: str) -> str:
+    """E.g. "cpu (2 threads, fp32)", as the app's header and the run's meta.json show it."""
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)}, {precision})"
     if device.type == "cpu":

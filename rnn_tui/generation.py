@@ -9,14 +9,14 @@ temperature and top-k only change which character is drawn.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
+from rnn_tui.config import ModelConfig
 from rnn_tui.corpus import Vocab
-from rnn_tui.model import ModelConfig, Stepper
+from rnn_tui.inference import Stepper
 
 TOP = 5
 KEEP_RECENT = 1024  # prompt positions whose state is always kept
@@ -72,12 +72,12 @@ class Generator:
     Not thread-safe: use one Generator from one thread at a time.
     """
 
-    def __init__(self, cfg: ModelConfig, vocab: Vocab, weights: dict[str, torch.Tensor | np.ndarray]):
+    def __init__(self, cfg: ModelConfig, vocab: Vocab, weights: Mapping[str, np.ndarray]):
         self.cfg, self.vocab = cfg, vocab
         self.start_id = vocab.id("\n")
         self.set_weights(weights)
 
-    def set_weights(self, weights: dict[str, torch.Tensor | np.ndarray]) -> None:
+    def set_weights(self, weights: Mapping[str, np.ndarray]) -> None:
         """Swap in new weights (e.g. from a training run); clears the prompt cache."""
         self.stepper = Stepper(self.cfg, weights)
         logits, state = self.stepper.step(self.start_id, self.stepper.initial_state())

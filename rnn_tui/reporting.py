@@ -12,16 +12,11 @@ from rich.live import Live
 from rich.progress_bar import ProgressBar
 from rich.text import Text
 
-from rnn_tui.training import Checkpoint, Done, Eval, Event, Progress, Sample, Trainer, Warning
+from rnn_tui.config import ModelConfig
+from rnn_tui.events import CheckpointSaved, Evaluation, Event, Finished, Notice, Progress, RunStarted, Sample
+from rnn_tui.humanize import duration
 
 PLAIN_EVERY = 5.0  # seconds between progress lines when piped
-
-
-def duration(seconds: float) -> str:
-    s = int(seconds)
-    if s >= 3600:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
 
 def progress_line(p: Progress, val: float | None, max_steps: int | None) -> str:
@@ -36,11 +31,12 @@ def progress_line(p: Progress, val: float | None, max_steps: int | None) -> str:
 
 
 class Reporter:
-    """Plain lines: for logs and pipes."""
+    """Plain lines: for logs and pipes. Run facts and the summary go to stderr, events to stdout."""
 
     def __init__(self, console: Console | None = None):
         self.console = console or Console(highlight=False, markup=False, soft_wrap=True)
         self.max_steps: int | None = None
+        self.run_dir = ""
         self.val: float | None = None
         self._last = 0.0
 
@@ -50,40 +46,43 @@ class Reporter:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def start(self, trainer: Trainer) -> None:
-        self.max_steps = trainer.cfg.max_steps
-        corpus = trainer.corpus
-        resumed = f", resumed at step {trainer.step:,}" if trainer.step else ""
-        mc = trainer.model_cfg
+    def on_event(self, event: Event) -> None:
+        match event:
+            case RunStarted():
+                self.started(event)
+            case Progress():
+                self.on_progress(event)
+            case Evaluation():
+                self.val = event.val_loss
+                best = " (best)" if event.is_best else f" (best {event.best_val_loss:.4f})"
+                self.line(
+                    f"eval  step {event.step:,}: val loss {event.val_loss:.4f}{best}, "
+                    f"{event.val_loss / math.log(2):.3f} bits/char"
+                )
+            case Sample():
+                self.line(f"sample at step {event.step:,} (temperature {event.temperature}):", style="bold")
+                self.line(event.text, style="dim")
+            case CheckpointSaved():
+                self.line(
+                    f"saved {'best ' if event.best else ''}checkpoint at step {event.step:,}: {event.path}", "dim"
+                )
+            case Notice():
+                self.line(f"{event.level}: {event.message}", style="yellow")
+            case Finished():
+                self.finished(event)
+
+    def started(self, event: RunStarted) -> None:
+        self.max_steps = event.train.get("max_steps")
+        self.run_dir = event.run_dir
+        resumed = f", resumed at step {event.step:,}" if event.resumed else ""
+        model = ModelConfig.from_dict(event.model)
+        c = event.corpus
         print(
-            f"rnn-tui: run {trainer.run_dir}{resumed}\n"
-            f"rnn-tui: corpus {corpus.name}: {len(corpus):,} chars, {len(trainer.vocab)} symbols\n"
-            f"rnn-tui: model {mc.cell} {mc.layers}x{mc.hidden}, {trainer.params:,} parameters, "
-            f"on {trainer.describe_device()}",
+            f"rnn-tui: run {event.run_dir}{resumed}\n"
+            f"rnn-tui: corpus {c.get('name')}: {c.get('chars', 0):,} chars, {model.vocab_size} symbols\n"
+            f"rnn-tui: model {model.summary()}, {event.params:,} parameters, on {event.device}",
             file=sys.stderr,
         )
-        for note in corpus.notes:
-            print(f"rnn-tui: note: {note}", file=sys.stderr)
-
-    def on_event(self, event: Event) -> None:
-        if isinstance(event, Progress):
-            self.on_progress(event)
-        elif isinstance(event, Eval):
-            self.val = event.val_loss
-            best = " (best)" if event.is_best else f" (best {event.best_val_loss:.4f})"
-            self.line(
-                f"eval  step {event.step:,}: val loss {event.val_loss:.4f}{best}, "
-                f"{event.val_loss / math.log(2):.3f} bits/char"
-            )
-        elif isinstance(event, Sample):
-            self.line(f"sample at step {event.step:,} (temperature {event.temperature}):", style="bold")
-            self.line(event.text, style="dim")
-        elif isinstance(event, Checkpoint):
-            self.line(
-                f"saved {'best ' if event.best else ''}checkpoint at step {event.step:,}: {event.path}", style="dim"
-            )
-        elif isinstance(event, Warning):
-            self.line(f"warning: {event.message}", style="yellow")
 
     def on_progress(self, p: Progress) -> None:
         now = time.monotonic()
@@ -94,11 +93,11 @@ class Reporter:
     def line(self, text: str, style: str = "") -> None:
         self.console.print(Text(text, style=style))
 
-    def finish(self, trainer: Trainer, done: Done) -> None:
+    def finished(self, done: Finished) -> None:
         best = f"{done.best_val_loss:.4f}" if done.best_val_loss is not None else "-"
         print(
             f"rnn-tui: done ({done.reason}) at step {done.step:,} after {duration(done.elapsed)}; "
-            f"best val loss {best}\nrnn-tui: sample it with: rnn-tui sample {trainer.run_dir}",
+            f"best val loss {best}\nrnn-tui: sample it with: rnn-tui sample {self.run_dir}",
             file=sys.stderr,
         )
 
@@ -128,11 +127,13 @@ class LiveReporter(Reporter):
 
 
 class JsonReporter(Reporter):
-    """One JSON object per event on stdout."""
+    """One JSON object per event on stdout; the run facts and summary still go to stderr."""
 
     def on_event(self, event: Event) -> None:
-        sys.stdout.write(json.dumps(event.to_dict(), ensure_ascii=False) + "\n")
+        sys.stdout.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
         sys.stdout.flush()
+        if isinstance(event, RunStarted | Finished):
+            super().on_event(event)
 
 
 def reporter_for(json_lines: bool) -> Reporter:

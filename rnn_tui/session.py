@@ -1,14 +1,17 @@
-"""A training run in its own process, for the app.
+"""Sessions: how the app reaches a run. Torch-free: the app process never imports PyTorch.
 
-`TrainingSession` spawns a child that runs a `Trainer`. Commands go in through a queue
-(pause, resume, save, stop). Events come out through another, in batches at most ten
-times a second, so the UI can drain them without ever blocking. Weights are published
-into shared memory under a sequence lock: the child bumps a counter to odd, copies, and
-bumps it to even; a reader copies only a stable, even version.
+The app depends only on `Session`: events to drain (events.py), the newest weights, and
+commands. Two kinds:
 
-The child writes its stdout and stderr into the run's train.log, runs at the lowest CPU
-priority (so the UI gets a core the moment it needs one), keeps every core otherwise, and
-stops (saving a checkpoint) when its parent dies.
+- `LocalSession` trains: it spawns a child process that runs the trainer (worker.py).
+  Commands go in through a queue; events come out through another, in batches at most
+  ten times a second, so the app drains them without ever blocking. Weights are published
+  into shared memory under a sequence lock: the child bumps a counter to odd, copies, and
+  bumps it to even; a reader copies only a stable, even version. The child writes its
+  output into the run's train.log, runs at a low CPU priority, and stops (saving) when
+  its parent dies.
+- `FolderSession` opens a run folder: its record and its checkpoint. With `follow` it
+  tails a run that another process trains (`rnn-tui watch`), and never writes.
 """
 
 from __future__ import annotations
@@ -18,87 +21,136 @@ import multiprocessing as mp
 import os
 import queue
 import sys
-import threading
-import time
-import traceback
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from multiprocessing import shared_memory
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from rnn_tui.errors import UserError
+from rnn_tui import checkpoint, record
+from rnn_tui.config import ModelConfig
+from rnn_tui.corpus import Vocab
+from rnn_tui.events import (
+    Evaluation,
+    Event,
+    Finished,
+    History,
+    Notice,
+    Progress,
+    RunStarted,
+    TrainerFailed,
+    TrainerState,
+)
+from rnn_tui.runs import RunPlan, RunRequest, plan
 
 EVENT_INTERVAL = 0.1  # seconds between event batches (10 Hz)
-PUBLISH_INTERVAL = 1.0  # seconds between weight publications
-TRAINER_NICENESS = 19  # the UI gets the CPU first when it needs it
-HEADER = 2  # int64s before the weights: sequence counter, step
-
-
-@dataclass
-class Ready:
-    """The child has built the trainer: what the UI shows in its header, and where the weights are."""
-
-    run_dir: str
-    corpus: dict
-    model: dict
-    vocab: list[str]
-    params: int
-    device: str
-    step: int
-    history: dict
-    train: dict
-    shm_name: str
-    layout: list[tuple[str, tuple[int, ...]]]
-
-
-@dataclass
-class Status:
-    state: str  # training | paused | saving
-
-
-@dataclass
-class Failed:
-    message: str
+HEADER = 2  # int64s before the weights in shared memory: sequence counter, step
+WORKER = "rnn_tui.worker"  # the child's module: imported there, never here (it imports PyTorch)
 
 
 @dataclass
 class Weights:
     version: int
     step: int
+    config: ModelConfig
+    vocab: Vocab
     tensors: dict[str, np.ndarray] = field(repr=False)
 
 
-# --------------------------------------------------------------------------- the parent side
+class Session(Protocol):
+    """What the app needs from a run."""
+
+    controllable: bool  # pause, save, stop and restart mean something
+    finished: bool  # the run will send nothing more
+
+    def start(self) -> None: ...
+    def poll(self) -> list[Event]: ...
+    def weights(self) -> Weights | None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
+    def save(self) -> None: ...
+    def stop(self) -> None: ...
+    def restart(self) -> None: ...
+    def close(self) -> None: ...
 
 
-class TrainingSession:
-    """Runs `training.prepare(request).run()` in a spawned child process."""
+def history_of(run_dir: Path, upto_step: int | None = None) -> list[Event]:
+    """A run's past as events: its record, or for a folder from before records, what its meta.json kept."""
+    contents = record.read(run_dir, upto_step)
+    events = list(contents.events)
+    if contents.damaged:
+        lines = ", ".join(map(str, contents.damaged[:5]))
+        events.append(Notice(upto_step or 0, f"skipped damaged lines of {record.FILENAME} (line {lines})"))
+    if not contents.events and (run_dir / checkpoint.META).exists():
+        meta = checkpoint.read_meta(run_dir)
+        events.append(_started_from_meta(run_dir, meta))
+        old = meta.get("history") or {}  # run format 1 kept a thinned curve in meta.json
+        events += [Progress(int(s), 0, float(v), 0.0, 0.0, 0.0) for s, v in old.get("train", [])]
+        events += [Evaluation(int(s), float(v), float(v), False, 0.0, 0.0) for s, v in old.get("val", [])]
+        events.sort(key=lambda e: e.step)
+    return events
 
-    def __init__(self, request, log_path: Path | None = None):  # request: training.RunRequest
-        self.request = request
+
+def _started_from_meta(run_dir: Path, meta: dict) -> RunStarted:
+    return RunStarted(
+        meta["step"],
+        str(run_dir),
+        meta.get("corpus") or {},
+        meta.get("model") or {},
+        meta.get("train") or {},
+        int(meta.get("params", 0)),
+        str(meta.get("device", "?")),
+        resumed=True,
+        time=str(meta.get("updated", "")),
+    )
+
+
+# --------------------------------------------------------------------------- training in a child process
+
+
+@dataclass
+class Ready:
+    """From the child: the trainer is built; where its weights are published."""
+
+    shm_name: str
+    layout: list[tuple[str, tuple[int, ...]]]
+    model: dict
+    vocab: list[str]
+
+
+class LocalSession:
+    """Trains `plan` in a spawned child process."""
+
+    controllable = True
+
+    def __init__(self, plan: RunPlan, log_path: Path | None = None):
+        self.plan = plan
         self.log_path = log_path
+        self.finished = False
         self.ready: Ready | None = None
-        self.finished = False  # Done or Failed has been seen
         self._ctx = mp.get_context("spawn")
-        self._commands = None
-        self._events = None
-        self._process = None
+        self._commands = self._events = self._process = None
         self._shm: shared_memory.SharedMemory | None = None
         self._header: np.ndarray | None = None
         self._seen_version = 0
+        self._model: tuple[ModelConfig, Vocab] | None = None
+        self._inbox: list[Event] = []
 
     def start(self) -> None:
+        if self.plan.resumed:
+            self._inbox.append(History(history_of(self.plan.run_dir, self.plan.resume_step)))
         # Textual swaps sys.stderr for an object without a file descriptor, which multiprocessing
         # cannot hand to a child ("bad value(s) in fds_to_keep", Textual issue 3593).
         with _real_std_streams():
             self._commands = self._ctx.Queue()
             self._events = self._ctx.Queue()
+            log = str(self.log_path) if self.log_path else None
             self._process = self._ctx.Process(
-                target=_child_main,
+                target=_run_worker,
                 name="rnn-tui-trainer",
                 daemon=True,
-                args=(self.request, self._commands, self._events, str(self.log_path) if self.log_path else None),
+                args=(WORKER, self.plan, self._commands, self._events, log),
             )
             self._process.start()
 
@@ -110,70 +162,84 @@ class TrainingSession:
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
 
-    def poll(self) -> list:
+    def poll(self) -> list[Event]:
         """Everything the child has sent since the last call. Never blocks."""
-        out: list = []
-        while True:
+        out, self._inbox = self._inbox, []
+        while self._events is not None:
             try:
                 batch = self._events.get_nowait()
-            except queue.Empty:
+            except (queue.Empty, EOFError, OSError):
                 break
-            except (EOFError, OSError):
-                break
-            out.extend(batch)
-        for msg in out:
-            if isinstance(msg, Ready):
-                self.ready = msg
-                self._attach(msg.shm_name)
-            elif isinstance(msg, Failed) or type(msg).__name__ == "Done":
-                self.finished = True
+            for msg in batch:
+                if isinstance(msg, Ready):
+                    self._attach(msg)
+                else:
+                    out.append(msg)
+        if any(isinstance(m, Finished | TrainerFailed) for m in out):
+            self.finished = True
         if not out and not self.finished and self._process is not None and not self._process.is_alive():
             self.finished = True
             out.append(
-                Failed(
+                TrainerFailed(
                     f"the trainer stopped unexpectedly (exit code {self._process.exitcode}); "
-                    f"see {self.log_path or 'train.log'}"
+                    f"see {self.log_path or 'train.log'}",
+                    restartable=(self.plan.run_dir / checkpoint.META).exists(),
                 )
             )
         return out
 
-    def _attach(self, name: str) -> None:
+    def _attach(self, ready: Ready) -> None:
+        self.ready = ready
+        self._model = (ModelConfig.from_dict(ready.model), Vocab(ready.vocab))
         try:  # the child owns the segment and unlinks it; we share its resource tracker
-            self._shm = shared_memory.SharedMemory(name=name)
+            self._shm = shared_memory.SharedMemory(name=ready.shm_name)
         except FileNotFoundError:
             return
         self._header = np.ndarray((HEADER,), dtype=np.int64, buffer=self._shm.buf)
 
     def weights(self) -> Weights | None:
         """A copy of the newest published weights, if they changed since the last call."""
-        if self._shm is None or self.ready is None:
+        if self._header is None or self.ready is None:
             return None
         version = int(self._header[0])
         if version == self._seen_version or version % 2:
             return None
         step = int(self._header[1])
-        flat = np.ndarray((_size(self.ready.layout),), dtype=np.float32, buffer=self._shm.buf, offset=HEADER * 8).copy()
+        size = sum(int(np.prod(shape)) for _, shape in self.ready.layout)
+        flat = np.ndarray((size,), dtype=np.float32, buffer=self._shm.buf, offset=HEADER * 8).copy()
         if int(self._header[0]) != version:
             return None  # the child wrote while we copied: take the next one
         self._seen_version = version
-        return Weights(version, step, _unflatten(flat, self.ready.layout))
+        tensors, pos = {}, 0
+        for name, shape in self.ready.layout:
+            n = int(np.prod(shape))
+            tensors[name] = flat[pos : pos + n].reshape(shape)
+            pos += n
+        return Weights(version, step, *self._model, tensors)
 
-    def send(self, command: str) -> None:
+    def _send(self, command: str) -> None:
         if self.alive:
             with contextlib.suppress(OSError, ValueError):
                 self._commands.put(command)
 
     def pause(self) -> None:
-        self.send("pause")
+        self._send("pause")
 
     def resume(self) -> None:
-        self.send("resume")
+        self._send("resume")
 
     def save(self) -> None:
-        self.send("save")
+        self._send("save")
 
     def stop(self) -> None:
-        self.send("stop")
+        self._send("stop")
+
+    def restart(self) -> None:
+        """Start training again from the run's last checkpoint (after the trainer died)."""
+        self.close()
+        request = RunRequest(resume=str(self.plan.run_dir), train=self.plan.train)
+        self.__init__(plan(request), self.log_path)
+        self.start()
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the child (it saves first) and wait for it; kill it if it does not go."""
@@ -181,12 +247,10 @@ class TrainingSession:
             return
         self.stop()
         self._process.join(timeout)
-        if self._process.is_alive():
-            self._process.terminate()
-            self._process.join(3)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join(3)
+        for end in (self._process.terminate, self._process.kill):
+            if self._process.is_alive():
+                end()
+                self._process.join(3)
         if self._shm is not None:
             self._header = None
             with contextlib.suppress(Exception):
@@ -196,6 +260,13 @@ class TrainingSession:
             with contextlib.suppress(Exception):
                 q.cancel_join_thread()
                 q.close()
+
+
+def _run_worker(module: str, *args: object) -> None:
+    """The child's entry point: import the worker there (it imports PyTorch), never in the app."""
+    import importlib
+
+    importlib.import_module(module).main(*args)
 
 
 @contextlib.contextmanager
@@ -209,173 +280,35 @@ def _real_std_streams():
         sys.stdout, sys.stderr = saved
 
 
-def _size(layout: list[tuple[str, tuple[int, ...]]]) -> int:
-    return sum(int(np.prod(shape)) for _, shape in layout)
+# --------------------------------------------------------------------------- a run folder
 
 
-def _unflatten(flat: np.ndarray, layout: list[tuple[str, tuple[int, ...]]]) -> dict[str, np.ndarray]:
-    out, pos = {}, 0
-    for name, shape in layout:
-        n = int(np.prod(shape))
-        out[name] = flat[pos : pos + n].reshape(shape)
-        pos += n
-    return out
+class FolderSession:
+    """A saved run, not training: its history from the record and its weights from the checkpoint."""
 
+    controllable = False
+    finished = True
 
-# --------------------------------------------------------------------------- the child side
+    def __init__(self, run_dir: Path):
+        self.run_dir = Path(run_dir)
+        self._inbox: list[Event] = []
+        self._sent_weights = False
 
+    def start(self) -> None:
+        self._inbox += [History(history_of(self.run_dir)), TrainerState("not training")]
 
-class _Child:
-    """Runs in the trainer process: sends batched events, takes commands, publishes weights."""
+    def poll(self) -> list[Event]:
+        out, self._inbox = self._inbox, []
+        return out
 
-    def __init__(self, commands, events):
-        self.commands, self.events = commands, events
-        self.buffer: list = []
-        self.last_flush = 0.0
-        self.last_publish = 0.0
-        self.stop_requested = False
-        self.parent_gone = False
-        self.shm: shared_memory.SharedMemory | None = None
-        self.flat: np.ndarray | None = None
-        self.header: np.ndarray | None = None
+    def weights(self) -> Weights | None:
+        if self._sent_weights:
+            return None
+        ckpt = checkpoint.load(self.run_dir, optimizer=False)
+        self._sent_weights = True
+        return Weights(1, ckpt.step, ckpt.config, ckpt.vocab, ckpt.model)
 
-    def emit(self, msg: object) -> None:
-        self.buffer.append(msg)
-        if time.monotonic() - self.last_flush >= EVENT_INTERVAL:
-            self.flush()
+    def pause(self) -> None:
+        """Nothing trains here: the app does not offer it."""
 
-    def flush(self) -> None:
-        if self.buffer:
-            self.events.put(self.buffer)
-            self.buffer = []
-        self.last_flush = time.monotonic()
-
-    def share(self, trainer) -> Ready:
-        state = trainer.model.state_dict()
-        layout = [(k, tuple(v.shape)) for k, v in state.items()]
-        self.shm = shared_memory.SharedMemory(create=True, size=HEADER * 8 + 4 * _size(layout))
-        self.header = np.ndarray((HEADER,), dtype=np.int64, buffer=self.shm.buf)
-        self.header[:] = 0
-        self.flat = np.ndarray((_size(layout),), dtype=np.float32, buffer=self.shm.buf, offset=HEADER * 8)
-        self.publish(trainer)
-        mc = trainer.model_cfg
-        return Ready(
-            str(trainer.run_dir),
-            trainer.corpus.identity(),
-            mc.to_dict(),
-            trainer.vocab.chars,
-            trainer.params,
-            trainer.describe_device(),
-            trainer.step,
-            trainer.history,
-            asdict(trainer.cfg),
-            self.shm.name,
-            layout,
-        )
-
-    def publish(self, trainer) -> None:
-        import torch
-
-        self.header[0] += 1  # odd: writing
-        pos = 0
-        with torch.no_grad():
-            for v in trainer.model.state_dict().values():
-                n = v.numel()
-                self.flat[pos : pos + n] = v.detach().float().cpu().reshape(-1).numpy()
-                pos += n
-        self.header[1] = trainer.step
-        self.header[0] += 1  # even: stable
-        self.last_publish = time.monotonic()
-
-    def hook(self, trainer) -> None:
-        """After every step: commands, weights, events."""
-        while True:
-            try:
-                cmd = self.commands.get_nowait()
-            except queue.Empty:
-                break
-            self.handle(cmd, trainer)
-        if time.monotonic() - self.last_publish >= PUBLISH_INTERVAL:
-            self.publish(trainer)
-        if time.monotonic() - self.last_flush >= EVENT_INTERVAL:
-            self.flush()
-
-    def handle(self, cmd: str, trainer, paused: bool = False) -> None:
-        if cmd == "save":
-            self.emit(Status("saving"))
-            self.flush()
-            trainer.save()
-            self.emit(Status("paused" if paused else "training"))
-            self.flush()
-        elif cmd == "stop":
-            self.stop_requested = True
-        elif cmd == "pause":
-            self.publish(trainer)
-            self.emit(Status("paused"))
-            self.flush()
-            while not self.stop_requested:
-                try:
-                    nxt = self.commands.get(timeout=0.2)
-                except queue.Empty:
-                    continue
-                if nxt == "resume":
-                    break
-                self.handle(nxt, trainer, paused=True)
-            self.emit(Status("training"))
-            self.flush()
-
-
-def _child_main(request, commands, events, log_path: str | None) -> None:
-    if log_path:
-        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        log = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        sys.stdout = sys.stderr = log
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(TRAINER_NICENESS)
-    child = _Child(commands, events)
-    _watch_parent(child)
-    try:
-        from rnn_tui.training import prepare
-
-        trainer = prepare(request, child.emit)
-        child.emit(child.share(trainer))
-        child.flush()
-        print(f"rnn-tui trainer: {trainer.run_dir}, step {trainer.step}, {trainer.describe_device()}", flush=True)
-        trainer.run(should_stop=lambda: child.stop_requested, hook=child.hook)
-        child.publish(trainer)
-    except UserError as exc:
-        child.emit(Failed(str(exc)))
-    except Exception as exc:  # the UI shows one line; the traceback goes to train.log
-        traceback.print_exc()
-        child.emit(Failed(f"{type(exc).__name__}: {exc}"))
-    finally:
-        child.flush()
-        if child.shm is not None:
-            child.header = child.flat = None
-            child.shm.close()
-            with contextlib.suppress(FileNotFoundError):
-                child.shm.unlink()
-        events.close()
-        if child.parent_gone:
-            events.cancel_join_thread()  # nobody will read what is left
-        else:
-            events.join_thread()
-
-
-def _watch_parent(child: _Child) -> None:
-    """When the parent dies, stop at the next step (which saves); give up after a while."""
-    parent = mp.parent_process()
-    if parent is None:
-        return
-
-    def watch() -> None:
-        from multiprocessing.connection import wait
-
-        wait([parent.sentinel])
-        child.parent_gone = child.stop_requested = True
-        time.sleep(60)
-        os._exit(1)
-
-    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+    resume = save = stop = restart = close = pause

@@ -1,261 +1,72 @@
-"""The trainer: AdamW, warm-up then cosine decay, clipping, evaluation, samples, checkpoints, resume.
+"""The training loop: AdamW, warm-up then cosine decay, clipping, evaluation, samples, the non-finite guard.
 
-It reports through a callback of plain event objects and knows nothing of screens.
-`prepare` turns what the user asked for (a `RunRequest`) into a ready `Trainer`,
-including resume with flag overrides; `Trainer.run` trains until a budget is spent or
-`should_stop()` says so.
+`prepare(plan, on_event)` builds a ready `Trainer` from a plan (runs.py): it takes the run's
+lock, loads the corpus, builds or restores the model and opens the run record.
+`Trainer.run()` trains until a budget is spent or `should_stop()` says so. It reports
+through `on_event` (events.py) and knows nothing of screens.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from rnn_tui import checkpoint
-from rnn_tui.corpus import Batches, Corpus, Vocab, check_trainable, eval_streams, load_corpus, resolve_source
+from rnn_tui import checkpoint, record, train_state
+from rnn_tui.config import ModelConfig, TrainConfig
+from rnn_tui.corpus import Batches, Corpus, check_trainable, eval_streams, load_corpus, resolve_source
 from rnn_tui.devices import autocast, describe, pick_device, pick_precision, set_threads
-from rnn_tui.errors import UserError
+from rnn_tui.events import CheckpointSaved, Evaluation, Event, Finished, Notice, Progress, RunStarted, Sample
 from rnn_tui.generation import Generator
-from rnn_tui.model import CharRNN, ModelConfig, detach_state, state_from_tensors, state_tensors
+from rnn_tui.model import CharRNN, detach_state
+from rnn_tui.runs import RunPlan
 
-HISTORY_POINTS = 2000  # loss history kept in meta.json (older points are thinned out)
 BAD_STEPS_BEFORE_ROLLBACK = 3
 MAX_ROLLBACKS = 5  # then the run stops as diverged
-SNAPSHOT_EVERY = 100
+SNAPSHOT_EVERY = 100  # steps between the in-memory copies a rollback returns to
 PROGRESS_EVERY = 0.5  # seconds between progress events
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    batch_size: int = 32
-    seq_len: int = 64
-    lr: float = 3e-3
-    min_lr_frac: float = 0.1
-    warmup_steps: int = 100
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    max_steps: int | None = None
-    max_minutes: float | None = None
-    eval_every: int = 500
-    eval_chars: int = 200_000
-    sample_every: int = 250
-    sample_chars: int = 300
-    sample_temperature: float = 0.8
-    checkpoint_every: int = 1000
-    val_frac: float = 0.1
-    batching: str = "tbptt"
-    seed: int = 1337
-    device: str = "auto"
-    precision: str = "auto"
-    threads: int | None = None
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in d.items() if k in names})
+EventSink = Callable[[Event], None]
 
 
-# --------------------------------------------------------------------------- events
-
-
-@dataclass
-class Event:
-    @property
-    def kind(self) -> str:
-        return type(self).__name__.lower()
-
-    def to_dict(self) -> dict:
-        return {"event": self.kind, **asdict(self)}
-
-
-@dataclass
-class Progress(Event):
-    step: int
-    epoch: int
-    loss: float  # mean training loss since the last progress event (nats/char)
-    lr: float
-    chars_per_s: float
-    elapsed: float  # seconds of training in this run, across resumes
-    fraction: float | None  # of the step or time budget, if there is one
-    eta: float | None  # seconds left, if there is a budget
-
-
-@dataclass
-class Eval(Event):
-    step: int
-    val_loss: float
-    best_val_loss: float
-    is_best: bool
-    seconds: float  # the evaluation's own time
-    elapsed: float  # seconds of training so far, evaluations included
-
-
-@dataclass
-class Sample(Event):
-    step: int
-    text: str
-    temperature: float
-
-
-@dataclass
-class Checkpoint(Event):
-    step: int
-    path: str
-    best: bool
-
-
-@dataclass
-class Warning(Event):
-    step: int
-    message: str
-
-
-@dataclass
-class Done(Event):
-    step: int
-    reason: str  # max_steps | max_minutes | stopped | diverged
-    best_val_loss: float | None
-    elapsed: float
-
-
-# --------------------------------------------------------------------------- set-up
-
-
-@dataclass
-class RunRequest:
-    """What the user asked for. `model` and `train` hold only the flags they gave."""
-
-    data: str | None = None
-    corpus: str | None = None
-    globs: tuple[str, ...] = ()
-    encoding: str = "utf-8"
-    model: dict = field(default_factory=dict)
-    train: dict = field(default_factory=dict)
-    checkpoint_dir: str = "checkpoints"
-    run_name: str | None = None
-    resume: str | None = None
-
-
-def default_model(device: torch.device) -> dict:
-    """Model defaults by device: a bigger model where there is a GPU to feed it."""
-    if device.type == "cuda":
-        return {"layers": 3, "hidden": 1024, "embedding": 128, "dropout": 0.3}
-    return {}
-
-
-def default_train(device: torch.device) -> dict:
-    if device.type == "cuda":
-        return {"batch_size": 64, "seq_len": 128, "lr": 2e-3}
-    return {}
-
-
-def validate_run(req: RunRequest) -> tuple[Path | None, checkpoint.Checkpoint | None]:
-    """Cheap checks that should fail before anything heavy starts: the resumed run and the data path."""
-    ckpt = None
-    run_dir = None
-    if req.resume:
-        run_dir = checkpoint.resolve(req.resume, req.checkpoint_dir)
-        ckpt = checkpoint.load(run_dir)
-        saved = ckpt.config.to_dict()
-        for key, value in req.model.items():
-            if saved.get(key) != value:
-                raise UserError(
-                    f"--{key.replace('_', '-')} {value} disagrees with the run being resumed "
-                    f"({key} = {saved.get(key)}); drop the flag, or start a new run without --resume"
-                )
-    if req.data or req.corpus:
-        resolve_source(req.data, req.corpus, req.globs, req.encoding)
-    TrainConfig(**req.train)
-    if not ckpt:
-        ModelConfig(vocab_size=2, **req.model)
-    return run_dir, ckpt
-
-
-# Settings that belong to the machine, not the run: a run trained on a GPU resumes on a CPU.
-MACHINE_KEYS = ("device", "threads")
-
-
-def prepare(req: RunRequest, on_event: Callable[[Event], None] = lambda e: None) -> Trainer:
-    """Load the corpus, build or restore the model and optimizer, and return a ready Trainer."""
-    if req.resume:  # we are about to write to this run: finish any interrupted checkpoint write first
-        checkpoint.recover(checkpoint.resolve(req.resume, req.checkpoint_dir))
-    run_dir, ckpt = validate_run(req)
-    if ckpt:
-        saved_src = ckpt.meta.get("source", {})
-        src_req = req if (req.data or req.corpus) else RunRequest(**{**asdict(RunRequest()), **saved_src})
-        if not (req.data or req.corpus) and src_req.data and not Path(src_req.data).exists():
-            raise UserError(
-                f"this run was trained on {src_req.data}, which is not there any more; "
-                "give the text with --data PATH to resume on it"
-            )
-        source = resolve_source(src_req.data, src_req.corpus, tuple(src_req.globs), src_req.encoding)
-        corpus = load_corpus(source)
-        saved_train = {k: v for k, v in ckpt.meta["train"].items() if k not in MACHINE_KEYS}
-        cfg = replace(TrainConfig.from_dict(saved_train), **req.train)
+def prepare(plan: RunPlan, on_event: EventSink | None = None) -> Trainer:
+    """Lock the run folder, load the text, build (or restore) the model, and return a ready Trainer."""
+    lock = checkpoint.RunLock(plan.run_dir)
+    lock.acquire()
+    try:
+        ckpt = None
+        if plan.resumed:
+            checkpoint.recover(plan.run_dir)  # finish a checkpoint write that a crash interrupted
+            ckpt = checkpoint.load(plan.run_dir)
+        s = plan.source
+        corpus = load_corpus(resolve_source(s.data, s.corpus, s.globs, s.encoding))
+        vocab = ckpt.vocab if ckpt else corpus.vocab
+        device = pick_device(plan.device_name())
+        model_cfg, cfg = plan.configs(device.type, len(vocab))
         trainer = Trainer(
-            corpus,
-            ckpt.config,
-            cfg,
-            run_dir,
-            on_event,
-            vocab=ckpt.vocab,
-            source={
-                "data": str(Path(src_req.data).resolve()) if src_req.data else None,
-                "corpus": src_req.corpus,
-                "globs": list(src_req.globs),
-                "encoding": src_req.encoding,
-            },
+            corpus.reencoded(vocab), model_cfg, cfg, plan.run_dir, on_event, device=device, source=s.to_dict()
         )
-        trainer.restore(ckpt)
-        if corpus.sha256 != ckpt.meta.get("corpus", {}).get("sha256"):
-            on_event(Warning(trainer.step, "the corpus differs from the one this run was trained on"))
+        if ckpt:
+            trainer.restore(ckpt)
+        trainer.open_record(lock, resume_step=ckpt.step if ckpt else None)
+        if ckpt and corpus.sha256 != ckpt.meta.get("corpus", {}).get("sha256"):
+            trainer.emit(Notice(trainer.step, "the corpus differs from the one this run was trained on"))
+        for note in corpus.notes:
+            trainer.emit(Notice(trainer.step, note, "information"))
         return trainer
-    source = resolve_source(req.data, req.corpus, req.globs, req.encoding)
-    corpus = load_corpus(source)
-    device = pick_device(req.train.get("device", "auto"))
-    cfg = TrainConfig(**{**default_train(device), **req.train})
-    model_cfg = ModelConfig(vocab_size=len(corpus.vocab), **{**default_model(device), **req.model})
-    name = req.run_name or f"{_slug(corpus.name)}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    run_dir = Path(req.checkpoint_dir) / name
-    if (run_dir / checkpoint.META).exists():
-        raise UserError(
-            f"a run named {name!r} already exists in {req.checkpoint_dir}/; "
-            f"continue it with --resume {name}, or choose another --run-name"
-        )
-    return Trainer(
-        corpus,
-        model_cfg,
-        cfg,
-        run_dir,
-        on_event,
-        source={
-            "data": str(Path(req.data).resolve()) if req.data else None,  # resumable from any folder
-            "corpus": req.corpus,
-            "globs": list(req.globs),
-            "encoding": req.encoding,
-        },
-    )
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.") or "run"
+    except BaseException:
+        lock.release()
+        raise
 
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-# --------------------------------------------------------------------------- the trainer
 
 
 class Trainer:
@@ -265,31 +76,24 @@ class Trainer:
         model_cfg: ModelConfig,
         cfg: TrainConfig,
         run_dir: Path,
-        on_event: Callable[[Event], None] = lambda e: None,
+        on_event: EventSink | None = None,
         *,
-        vocab: Vocab | None = None,
-        source: dict | None = None,
+        device: torch.device,
+        source: dict,
     ):
-        self.cfg, self.model_cfg, self.run_dir, self.emit = cfg, model_cfg, Path(run_dir), on_event
-        self.corpus, self.source = corpus, source or {}
-        self.vocab = vocab or corpus.vocab
-        data = corpus.data if self.vocab == corpus.vocab else _reencode(corpus, self.vocab)
-        train, val = (
-            data[: len(data) - int(len(data) * cfg.val_frac)],
-            data[len(data) - int(len(data) * cfg.val_frac) :],
-        )
+        self.cfg, self.model_cfg, self.run_dir = cfg, model_cfg, Path(run_dir)
+        self.corpus, self.vocab, self.source, self.device = corpus, corpus.vocab, source, device
+        self._on_event = on_event
+        train, val = corpus.split(cfg.val_frac)
         check_trainable(len(train), len(val), cfg.batch_size, cfg.seq_len)
-        self.device = pick_device(cfg.device)
-        self.precision = pick_precision(self.device, cfg.precision)
-        if self.device.type == "cpu":
+        self.precision = pick_precision(device, cfg.precision)
+        if device.type == "cpu":
             set_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
-        self.model = CharRNN(model_cfg).to(self.device)
+        self.model = CharRNN(model_cfg).to(device)
         self.optimizer = _adamw(self.model, cfg)
         self.batches = Batches(train, cfg.batch_size, cfg.seq_len, cfg.seed, cfg.batching)
-        vx, vy = eval_streams(val, cfg.eval_chars)
-        self.val_x, self.val_y = torch.from_numpy(vx), torch.from_numpy(vy)
-        # progress
+        self.val_x, self.val_y = (torch.from_numpy(a) for a in eval_streams(val, cfg.eval_chars))
         self.step = self.epoch = self.index = 0
         self.carried = None
         self.elapsed = 0.0
@@ -297,13 +101,62 @@ class Trainer:
         self.best_step = 0
         self.last_val_loss: float | None = None
         self.lr_scale = 1.0
-        self.skipped_steps = 0
-        self.rollbacks = 0
-        self.history: dict[str, list[list[float]]] = {"train": [], "val": []}
+        self.skipped_steps = self.rollbacks = 0
         self.created = _now()
         self._eval_seconds: float | None = None
         self._snapshot: tuple[dict, dict] | None = None
         self._bad_in_a_row = 0
+        self._record: record.Writer | None = None
+        self._lock: checkpoint.RunLock | None = None
+
+    # ------------------------------------------------------------ events and the run record
+
+    def emit(self, event: Event) -> None:
+        """Report an event: into the run record (if open), then to the listener."""
+        if self._record is not None:
+            try:
+                self._record(event)
+            except OSError as exc:
+                self._record = None
+                self.emit(Notice(self.step, f"cannot write the run record ({exc.strerror}); it stops here", "error"))
+        if self._on_event is not None:
+            self._on_event(event)
+
+    def open_record(self, lock: checkpoint.RunLock, resume_step: int | None) -> None:
+        """Start (or cut back and continue) the run record, and announce the run in it."""
+        self._lock = lock
+        self._record = record.Writer(self.run_dir, resume_step)
+        if self._record.damaged:
+            lines = ", ".join(map(str, self._record.damaged[:5]))
+            self.emit(Notice(self.step, f"skipped damaged lines of {record.FILENAME} (line {lines})"))
+        self.emit(
+            RunStarted(
+                self.step,
+                str(self.run_dir),
+                self.corpus.identity(),
+                self.model_cfg.to_dict(),
+                self.cfg.to_dict(),
+                self.params,
+                self.describe_device(),
+                resumed=resume_step is not None,
+                time=_now(),
+            )
+        )
+
+    def close(self) -> None:
+        """Close the run record and let go of the run folder."""
+        if self._record is not None:
+            self._record.close()
+            self._record = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> Trainer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     @property
     def params(self) -> int:
@@ -380,12 +233,13 @@ class Trainer:
         )
 
     def _non_finite(self) -> None:
+        """Skip a non-finite step; after a few in a row, roll back to the last good weights and halve the rate."""
         self.optimizer.zero_grad(set_to_none=True)
         self.skipped_steps += 1
         self._bad_in_a_row += 1
         self.carried = None
         if self._bad_in_a_row < BAD_STEPS_BEFORE_ROLLBACK or self._snapshot is None:
-            self.emit(Warning(self.step, f"non-finite loss or gradient at step {self.step}; skipped the step"))
+            self.emit(Notice(self.step, f"non-finite loss or gradient at step {self.step}; skipped the step"))
             return
         self.model.load_state_dict(self._snapshot[0])
         self.optimizer.load_state_dict(self._snapshot[1])
@@ -393,11 +247,10 @@ class Trainer:
         self.rollbacks += 1
         self._bad_in_a_row = 0
         self.emit(
-            Warning(
+            Notice(
                 self.step,
-                f"{BAD_STEPS_BEFORE_ROLLBACK} non-finite steps in a row at step {self.step}: "
-                f"rolled back to the last good weights and halved the learning rate "
-                f"(now {self.lr():.2e})",
+                f"{BAD_STEPS_BEFORE_ROLLBACK} non-finite steps in a row at step {self.step}: rolled back to the "
+                f"last good weights and halved the learning rate (now {self.lr():.2e})",
             )
         )
 
@@ -417,21 +270,22 @@ class Trainer:
         return total / self.val_y.numel()
 
     def generator(self) -> Generator:
-        return Generator(self.model_cfg, self.vocab, self.model.state_dict())
+        return Generator(self.model_cfg, self.vocab, train_state.model_arrays(self.model))
 
-    def sample(self, n: int | None = None, temperature: float | None = None) -> str:
-        temperature = self.cfg.sample_temperature if temperature is None else temperature
-        return self.generator().sample("", n or self.cfg.sample_chars, temperature, seed=self.cfg.seed + self.step)
+    def sample(self) -> Sample:
+        """The run's sample at this step: the same prompt and seed every time, so only the weights change."""
+        c = self.cfg
+        text = self.generator().sample(c.sample_prompt, c.sample_chars, c.sample_temperature, seed=c.seed)
+        return Sample(self.step, text, c.sample_temperature, c.seed, c.sample_prompt)
 
     def run(
         self, should_stop: Callable[[], bool] = lambda: False, hook: Callable[[Trainer], None] | None = None
-    ) -> Done:
+    ) -> Finished:
         """Train until the step or time budget is spent, or `should_stop()`; then evaluate and save.
 
         A stop on request saves at once, without the final evaluation, so quitting is quick.
-
-        `hook(trainer)` runs after every step, outside the timed budget (the app uses it to
-        take commands and publish weights).
+        `hook(trainer)` runs after every step, outside the timed budget (the app's trainer
+        process uses it to take commands and publish weights).
         """
         c = self.cfg
         window_loss, window_steps, window_start, window_chars = 0.0, 0, time.perf_counter(), 0
@@ -458,15 +312,13 @@ class Trainer:
             now = time.perf_counter()
             self.elapsed += now - t0
             if window_steps and (now - last_report >= PROGRESS_EVERY or self.step % c.eval_every == 0):
-                mean = window_loss / window_steps
-                self._record("train", mean)
-                self.emit(self._progress(mean, window_chars / max(now - window_start, 1e-9)))
+                self.emit(self._progress(window_loss / window_steps, window_chars / max(now - window_start, 1e-9)))
                 window_loss, window_steps, window_start, window_chars, last_report = 0.0, 0, now, 0, now
             t1 = time.perf_counter()
             if self.step % c.eval_every == 0:
                 self._evaluate_and_keep_best()
             if self.step % c.sample_every == 0:
-                self.emit(Sample(self.step, self.sample(), c.sample_temperature))
+                self.emit(self.sample())
             if self.step % c.checkpoint_every == 0:
                 self.save()
             self.elapsed += time.perf_counter() - t1
@@ -477,15 +329,14 @@ class Trainer:
             self._evaluate_and_keep_best()
         if self.step:
             self.save()
-        done = Done(self.step, reason, self.best_val_loss if math.isfinite(self.best_val_loss) else None, self.elapsed)
+        best = self.best_val_loss if math.isfinite(self.best_val_loss) else None
+        done = Finished(self.step, reason, best, self.elapsed)
         self.emit(done)
         return done
 
     def _progress(self, loss: float, chars_per_s: float) -> Progress:
         frac = self.budget_fraction()
-        eta = None
-        if frac is not None and frac > 0:
-            eta = max(0.0, self.elapsed * (1 - frac) / frac)
+        eta = max(0.0, self.elapsed * (1 - frac) / frac) if frac else None
         return Progress(self.step, self.epoch, loss, self.lr(), chars_per_s, self.elapsed, frac, eta)
 
     def _evaluate_and_keep_best(self) -> None:
@@ -493,49 +344,43 @@ class Trainer:
         val = self.evaluate()
         self._eval_seconds = time.perf_counter() - t
         self.last_val_loss = val
-        self._record("val", val)
         is_best = val < self.best_val_loss
         if is_best:
             self.best_val_loss, self.best_step = val, self.step
-        self.emit(Eval(self.step, val, self.best_val_loss, is_best, self._eval_seconds, self.elapsed))
+        self.emit(Evaluation(self.step, val, self.best_val_loss, is_best, self._eval_seconds, self.elapsed))
         if is_best:
             self.save(best=True)
 
-    def _record(self, kind: str, value: float) -> None:
-        h = self.history[kind]
-        h.append([self.step, round(value, 5)])
-        if len(h) > HISTORY_POINTS:
-            del h[1:-1:2]  # thin out evenly, keeping the first and the latest points
-
     # ------------------------------------------------------------ checkpoints
 
-    def save(self, best: bool = False) -> Path:
+    def save(self, best: bool = False) -> bool:
+        """Write a checkpoint (the run's, or best/). A failed write is reported; training goes on."""
         folder = self.run_dir / checkpoint.BEST if best else self.run_dir
-        checkpoint.save(folder, self.model.state_dict(), self._optimizer_tensors(), self._meta())
-        self.emit(Checkpoint(self.step, str(folder), best))
-        return folder
-
-    def _optimizer_tensors(self) -> dict[str, torch.Tensor]:
-        names = {id(p): n for n, p in self.model.named_parameters()}
-        out = {}
-        for p, s in self.optimizer.state.items():
-            for key in ("exp_avg", "exp_avg_sq"):
-                if key in s:
-                    out[f"{key}.{names[id(p)]}"] = s[key]
-        if self.carried is not None:
-            out.update({f"carried.{k}": v for k, v in state_tensors(self.carried).items()})
-        return out
+        opt = {
+            **train_state.optimizer_arrays(self.model, self.optimizer),
+            **train_state.rng_arrays(self.device),
+            **train_state.state_arrays(self.carried),
+        }
+        try:
+            checkpoint.save(folder, train_state.model_arrays(self.model), opt, self._meta())
+        except OSError as exc:
+            self.emit(
+                Notice(
+                    self.step,
+                    f"saving the checkpoint failed ({exc.strerror or exc}); the previous one is whole "
+                    "and training goes on: free some space or fix the folder's permissions",
+                    "error",
+                )
+            )
+            return False
+        self.emit(CheckpointSaved(self.step, str(folder), best))
+        return True
 
     def _meta(self) -> dict:
-        names = {id(p): n for n, p in self.model.named_parameters()}
-        steps = {names[id(p)]: float(s["step"]) for p, s in self.optimizer.state.items() if "step" in s}
-        rng = {"torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode()}
-        if self.device.type == "cuda":
-            rng["cuda"] = base64.b64encode(torch.cuda.get_rng_state(self.device).numpy().tobytes()).decode()
         return {
             "model": self.model_cfg.to_dict(),
             "vocab": self.vocab.chars,
-            "train": asdict(self.cfg),
+            "train": self.cfg.to_dict(),
             "step": self.step,
             "epoch": self.epoch,
             "batch_index": self.index,
@@ -545,9 +390,6 @@ class Trainer:
             "last_val_loss": self.last_val_loss,
             "lr_scale": self.lr_scale,
             "skipped_steps": self.skipped_steps,
-            "optimizer_steps": steps,
-            "rng": rng,
-            "history": self.history,
             "corpus": self.corpus.identity(),
             "source": self.source,
             "params": self.params,
@@ -557,44 +399,21 @@ class Trainer:
         }
 
     def restore(self, ckpt: checkpoint.Checkpoint) -> None:
-        """Continue exactly where `ckpt` stopped: weights, optimizer, step, data position, RNG, history."""
+        """Continue exactly where `ckpt` stopped: weights, optimizer, step, data position, RNG."""
         m = ckpt.meta
-        self.model.load_state_dict(ckpt.model)
-        names = dict(self.model.named_parameters())
-        state = {}
-        for name, p in names.items():
-            if f"exp_avg.{name}" in ckpt.optimizer:
-                state[p] = {
-                    "step": torch.tensor(m.get("optimizer_steps", {}).get(name, m["step"]), dtype=torch.float32),
-                    "exp_avg": ckpt.optimizer[f"exp_avg.{name}"].to(self.device),
-                    "exp_avg_sq": ckpt.optimizer[f"exp_avg_sq.{name}"].to(self.device),
-                }
-        index = {id(p): i for i, p in enumerate(self.model.parameters())}
-        self.optimizer.load_state_dict(
-            {
-                "state": {index[id(p)]: s for p, s in state.items()},
-                "param_groups": self.optimizer.state_dict()["param_groups"],
-            }
-        )
-        carried = {k.removeprefix("carried."): v for k, v in ckpt.optimizer.items() if k.startswith("carried.")}
-        self.carried = state_from_tensors(carried, self.device)
-        self.step, self.epoch, self.index = m["step"], m.get("epoch", 0), m.get("batch_index", 0)
+        self.model.load_state_dict({k: torch.from_numpy(v) for k, v in ckpt.model.items()})
+        train_state.load_optimizer(self.model, self.optimizer, ckpt, self.device)
+        self.carried = train_state.load_state(ckpt, self.device)
+        self.step, self.epoch, self.index = ckpt.step, int(m.get("epoch", 0)), int(m.get("batch_index", 0))
         self.elapsed = float(m.get("train_seconds", 0.0))
         best = m.get("best_val_loss")
-        self.best_val_loss = best if isinstance(best, float) else math.inf
-        self.best_step = m.get("best_step", 0)
+        self.best_val_loss = float(best) if isinstance(best, int | float) else math.inf
+        self.best_step = int(m.get("best_step", 0))
         self.last_val_loss = m.get("last_val_loss")
         self.lr_scale = float(m.get("lr_scale", 1.0))
         self.skipped_steps = int(m.get("skipped_steps", 0))
-        self.history = {k: [list(p) for p in v] for k, v in m.get("history", {"train": [], "val": []}).items()}
         self.created = m.get("created", self.created)
-        rng = m.get("rng", {})
-        if "torch" in rng:
-            torch.set_rng_state(torch.from_numpy(np.frombuffer(base64.b64decode(rng["torch"]), dtype=np.uint8).copy()))
-        if "cuda" in rng and self.device.type == "cuda":
-            torch.cuda.set_rng_state(
-                torch.from_numpy(np.frombuffer(base64.b64decode(rng["cuda"]), dtype=np.uint8).copy()), self.device
-            )
+        train_state.load_rng(ckpt, self.device)
         self._take_snapshot()
 
 
@@ -604,9 +423,3 @@ def _adamw(model: CharRNN, cfg: TrainConfig) -> torch.optim.AdamW:
         return torch.optim.AdamW(model.parameters(), fused=True, **kwargs)
     except (RuntimeError, TypeError):  # fused AdamW needs torch >= 2.4 on CPU
         return torch.optim.AdamW(model.parameters(), **kwargs)
-
-
-def _reencode(corpus: Corpus, vocab: Vocab) -> np.ndarray:
-    """The corpus's ids mapped onto another vocabulary (characters it lacks become unknown)."""
-    table = np.array([vocab.id(corpus.vocab.char(i)) for i in range(len(corpus.vocab))], dtype=vocab.dtype)
-    return table[np.asarray(corpus.data)]

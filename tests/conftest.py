@@ -34,7 +34,7 @@ TINY_FLAGS += ["--threads", "1", "--warmup-steps", "5"]
 
 
 def tiny_request(data: Path, ckpt_dir: Path, **train):
-    from rnn_tui.training import RunRequest
+    from rnn_tui.runs import RunRequest
 
     settings = {
         "batch_size": 8,
@@ -55,6 +55,31 @@ def tiny_request(data: Path, ckpt_dir: Path, **train):
         checkpoint_dir=str(ckpt_dir),
         run_name="tiny",
     )
+
+
+def tiny_plan(data: Path, ckpt_dir: Path, **train):
+    from rnn_tui.runs import plan
+
+    return plan(tiny_request(data, ckpt_dir, **train))
+
+
+def resume_plan(ckpt_dir: Path, run: str = "tiny", **train):
+    from rnn_tui.runs import RunRequest, plan
+
+    return plan(RunRequest(checkpoint_dir=str(ckpt_dir), resume=run, train=train))
+
+
+def wait_for(predicate, timeout: float = 60.0, what: str = "the condition", every: float = 0.05):
+    """Poll `predicate` until it is true; fail after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 @pytest.fixture

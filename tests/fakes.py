@@ -1,24 +1,41 @@
-"""A stand-in for the trainer's process: the app sees the same messages, with no timing in play."""
+"""Stand-ins for the trainer's process: the app sees the same events, with no timing in play."""
 
 from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 
+from rnn_tui.config import ModelConfig
 from rnn_tui.corpus import Vocab
-from rnn_tui.model import CharRNN, ModelConfig
-from rnn_tui.session import Failed, Ready, Status, Weights
-from rnn_tui.training import Checkpoint, Done, Eval, Progress, Sample
+from rnn_tui.events import (
+    CheckpointSaved,
+    Evaluation,
+    Event,
+    Finished,
+    History,
+    Progress,
+    RunStarted,
+    Sample,
+    TrainerFailed,
+    TrainerState,
+)
+from rnn_tui.model import CharRNN
+from rnn_tui.session import Weights
 
 VOCAB = Vocab("\n !',.:;?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-
 
 TEXT = "the cat sat on the mat. the dog sat on the log. " * 8
 
 
+def numpy_weights(model: torch.nn.Module) -> dict[str, np.ndarray]:
+    """A torch model's weights as the playground gets them: float32 NumPy arrays."""
+    return {k: v.detach().float().numpy().copy() for k, v in model.state_dict().items()}
+
+
 @functools.cache
-def tiny_weights(seed: int = 0, steps: int = 60) -> tuple[ModelConfig, dict[str, torch.Tensor]]:
+def tiny_weights(seed: int = 0, steps: int = 60) -> tuple[ModelConfig, dict[str, np.ndarray]]:
     """A tiny model that has learned a little, so its confidence varies (fixed: seeded, CPU, fp32)."""
     torch.manual_seed(seed)
     cfg = ModelConfig(vocab_size=len(VOCAB), hidden=32, layers=2, embedding=8, dropout=0.1)  # pinned: not the default
@@ -31,79 +48,126 @@ def tiny_weights(seed: int = 0, steps: int = 60) -> tuple[ModelConfig, dict[str,
         opt.zero_grad()
         loss.backward()
         opt.step()
-    return cfg, {k: v.detach().clone() for k, v in model.state_dict().items()}
+    return cfg, numpy_weights(model)
+
+
+def started(cfg: ModelConfig, step: int = 0, resumed: bool = False) -> RunStarted:
+    return RunStarted(
+        step,
+        "checkpoints/demo",
+        {"name": "demo", "chars": 1_115_394, "sha256": "0" * 64, "description": "demo"},
+        cfg.to_dict(),
+        {"max_steps": 1000},
+        21_000,
+        "cpu (2 threads, bf16)",
+        resumed=resumed,
+    )
+
+
+def scripted_run(first: int, last: int) -> list[Event]:
+    """Progress every 10 steps, an evaluation every 100 and a sample every 150, as a trainer sends them."""
+    out: list[Event] = []
+    total = max(1000, last)
+    for step in range(first, last + 1, 10):
+        loss = 4.0 * 0.993**step + 1.2
+        out.append(Progress(step, 0, loss, 2e-3, 11_000.0, step * 0.7, step / total, (total - step) * 0.7))
+        if step % 100 == 0:
+            out.append(Evaluation(step, loss + 0.05, loss + 0.05, True, 1.0, step * 0.7))
+        if step % 150 == 0:
+            out.append(Sample(step, f"ROMEO:\nWhat [light] through yonder window breaks? (step {step})", 0.8, 1337))
+    return out
 
 
 class FakeSession:
-    """Delivers a scripted run: Ready, some progress, an evaluation and a sample."""
+    """Delivers a scripted run: its start, some progress, evaluations and samples.
 
-    def __init__(self, seed: int = 0, history: bool = True):
-        self.cfg, state = tiny_weights(seed)
-        self.tensors = {k: v.numpy().copy() for k, v in state.items()}
+    `resumed_at`: the run resumes at that step, and its record so far arrives first as History.
+    """
+
+    controllable = True
+
+    def __init__(self, seed: int = 0, history: bool = True, resumed_at: int | None = None):
+        self.cfg, self.tensors = tiny_weights(seed)
         self.commands: list[str] = []
         self.finished = False
         self.alive = True
-        self.step = 300
+        self.started = False
+        self.step = 300 if resumed_at is None else resumed_at + 100
         self._weights_version = 0
         self._seen = 0
-        self.inbox: list = [
-            Ready(
-                "checkpoints/demo",
-                {"name": "demo", "chars": 1_115_394, "sha256": "0" * 64, "description": "demo"},
-                self.cfg.to_dict(),
-                VOCAB.chars,
-                21_000,
-                "cpu (2 threads, bf16)",
-                0,
-                {"train": [], "val": []},
-                {},
-                "unused",
-                [],
-            ),
-        ]
+        self.polls = 0
+        self.inbox: list[Event] = []
+        first = 10
+        if resumed_at is not None:
+            self.inbox.append(History([started(self.cfg), *scripted_run(10, resumed_at)]))
+            first = resumed_at + 10
+        self.inbox.append(started(self.cfg, resumed_at or 0, resumed=resumed_at is not None))
         if history:
-            for step in range(10, 301, 10):
-                loss = 4.0 * 0.993**step + 1.2
-                self.inbox.append(Progress(step, 0, loss, 2e-3, 11_000.0, step * 0.7, step / 1000, (1000 - step) * 0.7))
-                if step % 100 == 0:
-                    self.inbox.append(Eval(step, loss + 0.05, loss + 0.05, True, 1.0, step * 0.7))
-            self.inbox.append(Sample(300, "ROMEO:\nWhat [light] through yonder window breaks?", 0.8))
+            self.inbox += scripted_run(first, self.step)
         self.publish()
+
+    def start(self) -> None:
+        self.started = True
 
     def publish(self) -> None:
         self._weights_version += 2
 
-    def poll(self) -> list:
+    def poll(self) -> list[Event]:
+        self.polls += 1
         out, self.inbox = self.inbox, []
         return out
+
+    @property
+    def weights_seen(self) -> bool:
+        return self._seen == self._weights_version
 
     def weights(self) -> Weights | None:
         if self._weights_version == self._seen:
             return None
         self._seen = self._weights_version
-        return Weights(self._weights_version, self.step, self.tensors)
+        return Weights(self._weights_version, self.step, self.cfg, VOCAB, self.tensors)
 
     def pause(self) -> None:
         self.commands.append("pause")
-        self.inbox.append(Status("paused"))
+        self.inbox.append(TrainerState("paused"))
 
     def resume(self) -> None:
         self.commands.append("resume")
-        self.inbox.append(Status("training"))
+        self.inbox.append(TrainerState("training"))
 
     def save(self) -> None:
         self.commands.append("save")
-        self.inbox += [Checkpoint(self.step, "checkpoints/demo", False), Status("training")]
+        self.inbox += [CheckpointSaved(self.step, "checkpoints/demo", False), TrainerState("training")]
 
     def stop(self) -> None:
         self.commands.append("stop")
-        self.inbox += [Checkpoint(self.step, "checkpoints/demo", False), Done(self.step, "stopped", 1.5, 200.0)]
+        self.inbox += [
+            CheckpointSaved(self.step, "checkpoints/demo", False),
+            Finished(self.step, "stopped", 1.5, 200.0),
+        ]
         self.finished = True
 
+    def restart(self) -> None:
+        self.commands.append("restart")
+        self.finished, self.alive = False, True
+        self.inbox += [started(self.cfg, self.step, resumed=True), TrainerState("training")]
+
     def die(self) -> None:
-        self.inbox.append(Failed("the trainer stopped unexpectedly (exit code -9); see train.log"))
+        self.inbox.append(TrainerFailed("the trainer stopped unexpectedly (exit code -9); see train.log", True))
         self.finished = True
         self.alive = False
 
     def close(self) -> None:
         self.alive = False
+
+
+class FakeFolder(FakeSession):
+    """A saved run opened without training (`launch --resume RUN --no-train`)."""
+
+    controllable = False
+
+    def __init__(self, step: int = 1234):
+        super().__init__(history=False)
+        self.finished = True
+        self.step = step
+        self.inbox = [History([started(self.cfg), *scripted_run(10, step)])]

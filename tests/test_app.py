@@ -1,26 +1,50 @@
 """The app under Pilot, with a scripted session standing in for the trainer's process."""
 
+import time
+
 import pytest
 
+from rnn_tui.events import Notice
+from rnn_tui.tui import app as app_module
 from rnn_tui.tui.app import RnnTuiApp
-from rnn_tui.tui.widgets.confidence_text import ConfidenceText
-from rnn_tui.tui.widgets.controls import Controls
-from rnn_tui.tui.widgets.inspector import Inspector
-from rnn_tui.tui.widgets.playground import Playground, PromptArea
+from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.playground.controls import Controls
+from rnn_tui.tui.widgets.playground.inspector import Inspector
+from rnn_tui.tui.widgets.playground.playground import Playground
+from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from rnn_tui.tui.widgets.run_header import RunHeader
-from rnn_tui.tui.widgets.sample_feed import SampleFeed
-from rnn_tui.tui.widgets.stats import TrainingStats
-from tests.fakes import VOCAB, FakeSession, tiny_weights
+from rnn_tui.tui.widgets.training.loss_chart import LossChart
+from rnn_tui.tui.widgets.training.sample_feed import SampleFeed
+from rnn_tui.tui.widgets.training.stats import TrainingStats
+from tests.fakes import FakeFolder, FakeSession, tiny_weights
 
 SIZE = (140, 44)
 
 
-async def settle(pilot, rounds: int = 3) -> None:
-    """Let timers fire and generation workers finish."""
-    for _ in range(rounds):
-        await pilot.pause(0.12)
-        await pilot.app.workers.wait_for_complete()
+async def settle(pilot, timeout: float = 15.0) -> None:
+    """Wait until the app has drained its session, taken the weights it follows, and finished generating."""
+    app = pilot.app
+    session = app.session
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        await pilot.pause(0.02)
+        await app.workers.wait_for_complete()
         await pilot.pause()
+        following = app.query_one(Playground).controls.follow
+        weights_taken = session.weights_seen or not following
+        if session.started and not session.inbox and weights_taken and not any(w.is_running for w in app.workers):
+            return
+    raise AssertionError("the app did not settle")
+
+
+async def polls(pilot, n: int = 2) -> None:
+    """Wait until the app has drained the session `n` more times."""
+    session = pilot.app.session
+    target = session.polls + n
+    deadline = time.monotonic() + 15
+    while session.polls < target:
+        assert time.monotonic() < deadline, "the app stopped draining its session"
+        await pilot.pause(0.02)
 
 
 def output(app) -> ConfidenceText:
@@ -69,7 +93,10 @@ async def test_unknown_prompt_characters_are_shown_not_fatal():
         await settle(pilot)
         out = output(app)
         assert out.tokens[0].unknown and out.tokens[1].unknown
-        assert out.render_line(0)  # renders
+        strip = out.render_line(0)
+        shown = [(c, bool(seg.style.reverse)) for seg in strip for c in seg.text]
+        assert shown[:3] == [("日", True), ("本", True), (" ", False)]  # unknown ones stand out, reversed
+        assert "".join(c for c, _ in shown).startswith("日本 [x]")  # brackets are text, not markup
         assert len(out.tokens) == out.n_prompt + 300
 
 
@@ -155,9 +182,12 @@ async def test_pause_resume_and_save():
         assert session.commands == ["pause", "resume"] and app.query_one(RunHeader).state == "training"
         await pilot.press("s")
         await settle(pilot)
-        assert session.commands[-1] == "save"
+        assert session.commands == ["pause", "resume", "save"]
+        app.query_one(PromptArea).focus()
         await pilot.press("ctrl+s")  # works from the prompt too
-        assert session.commands[-1] == "save"
+        await settle(pilot)
+        assert session.commands == ["pause", "resume", "save", "save"]
+        assert app.query_one(PromptArea).text == ""
 
 
 async def test_p_in_the_prompt_is_just_a_letter():
@@ -189,13 +219,18 @@ async def test_the_trainers_death_is_shown_and_the_playground_goes_on():
         session.die()
         await settle(pilot)
         assert app.query_one(RunHeader).state == "failed"
-        assert any("stopped unexpectedly" in n.message for n in app._notifications)
+        assert any("stopped unexpectedly" in n.message and "Press r" in n.message for n in app._notifications)
         await pilot.press(*"still")
         await settle(pilot)
         assert len(output(app).tokens) == len("still") + 300
+        output(app).focus()
+        await pilot.press("r")  # restart from the last checkpoint
+        await settle(pilot)
+        assert session.commands == ["restart"] and app.query_one(RunHeader).state == "training"
 
 
-async def test_frozen_weights_stay_put():
+async def test_frozen_weights_stay_put(monkeypatch):
+    monkeypatch.setattr(app_module, "FOLLOW_INTERVAL", 0.0)
     session = FakeSession()
     app = RnnTuiApp(session)
     async with app.run_test(size=SIZE) as pilot:
@@ -203,11 +238,10 @@ async def test_frozen_weights_stay_put():
         playground = app.query_one(Playground)
         await pilot.press("f8")
         assert not playground.controls.follow
-        _, other = tiny_weights(seed=1)
-        session.tensors = {k: v.numpy() for k, v in other.items()}
+        _, session.tensors = tiny_weights(seed=1)
         session.step = 400
         session.publish()
-        await pilot.pause(2.5)
+        await polls(pilot, 3)  # with follow on, the new weights would have arrived by now
         await settle(pilot)
         assert playground.controls.weights_step == 300
         await pilot.press("f8")  # follow again: the newer weights arrive
@@ -220,27 +254,64 @@ async def test_narrow_terminals_get_tabs():
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         assert app.has_class("-narrow")
-        assert app.query_one("#playground-panel").display and not app.query_one("#training").display
+        assert app.query_one("#playground").display and not app.query_one("#training").display
         await pilot.press("ctrl+t")
         await settle(pilot)
-        assert app.query_one("#training").display and not app.query_one("#playground-panel").display
+        assert app.query_one("#training").display and not app.query_one("#playground").display
 
 
-async def test_playground_only_opens_a_saved_run():
-    cfg, weights = tiny_weights()
-    app = RnnTuiApp(
-        playground_only={"config": cfg, "vocab": VOCAB, "weights": weights, "step": 1234, "info": "demo │ step 1,234"}
-    )
-    async with app.run_test(size=(80, 24)) as pilot:
+async def test_playground_only_opens_a_saved_run_with_its_history():
+    session = FakeFolder(step=1234)
+    app = RnnTuiApp(session)
+    async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert app.query_one(RunHeader).state == "playground"
-        assert not app.query_one("#training").display
+        assert app.query_one(RunHeader).state == "playground" and app.query_one(RunHeader).step == 1230
+        assert app.query_one(Playground).controls.weights_step == 1234
+        chart = app.query_one(LossChart)
+        assert chart.train[-1][0] == 1230 and chart.val[-1][0] == 1200  # the run's curves, from its record
         await pilot.press(*"abc")
         await settle(pilot)
         assert len(output(app).tokens) == 3 + 300
         await pilot.press("p")  # no training to pause: a letter
+        assert app.query_one(PromptArea).text == "abcp"
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        assert "Pause / resume training" not in titles
         await pilot.press("ctrl+q")
-    assert app.return_code == 0
+    assert app.return_code == 0 and session.commands == []
+
+
+async def test_a_resumed_run_draws_its_old_curve_then_carries_on():
+    app = RnnTuiApp(FakeSession(resumed_at=500))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        chart = app.query_one(LossChart)
+        steps = [s for s, _ in chart.train]
+        assert steps[0] == 10 and steps[-1] == 600 and steps == sorted(steps)  # old history, then the new steps
+        assert [s for s, _ in chart.val] == [100, 200, 300, 400, 500, 600]
+        text = "\n".join(line.text for line in app.query_one(SampleFeed).lines)
+        assert "step 150" in text and "step 450" in text
+        assert app.query_one(TrainingStats).best is not None
+
+
+async def test_outside_text_is_shown_as_text_not_markup():
+    session = FakeSession()
+    app = RnnTuiApp(session)
+    messages = ("a [/x] closing tag", "a [bold]bold[/bold] request", "[link=http://x]y")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot)
+        session.inbox += [Notice(300, m) for m in messages]
+        await settle(pilot)
+        shown = [n.message for n in app._notifications]
+        for message in messages:
+            assert message in shown
+
+
+async def test_the_session_starts_after_the_first_frame():
+    session = FakeSession()
+    app = RnnTuiApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert session.started
 
 
 async def test_command_palette_offers_the_actions():
@@ -286,7 +357,7 @@ async def test_generation_streams_partial_results():
         await settle(pilot)
         seen.clear()
         await pilot.press("x")
-        await settle(pilot, rounds=5)
+        await settle(pilot)
     ours = [m for m in seen if "".join(t.char for t in m.prompt) == "x"]
     assert ours[0].generated and not ours[0].done  # the first character is shown before the rest exists
     assert ours[-1].done and len(ours[-1].generated) == 3000

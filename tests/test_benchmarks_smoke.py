@@ -21,6 +21,7 @@ def test_every_benchmark_is_covered():
         "gpu.py",
         "quality.py",
         "scale.py",
+        "startup.py",
         "throughput.py",
     }
 

@@ -1,13 +1,16 @@
 import json
 import os
 
+import numpy as np
 import pytest
 import torch
 
 from rnn_tui import checkpoint
+from rnn_tui.config import ModelConfig
 from rnn_tui.corpus import Vocab
 from rnn_tui.errors import UserError
-from rnn_tui.model import CharRNN, ModelConfig
+from rnn_tui.model import CharRNN
+from tests.fakes import numpy_weights
 
 VOCAB = Vocab("abc\n")
 
@@ -24,7 +27,7 @@ def _save(folder, seed=0, step=1):
         "updated": f"2026-01-0{step}",
         "corpus": {"name": "demo"},
     }
-    checkpoint.save(folder, m.state_dict(), {"exp_avg.head.bias": torch.ones(len(VOCAB))}, meta)
+    checkpoint.save(folder, numpy_weights(m), {"exp_avg.head.bias": np.ones(len(VOCAB), np.float32)}, meta)
     return m
 
 
@@ -33,18 +36,18 @@ def test_round_trip(tmp_path):
     ck = checkpoint.load(tmp_path / "run")
     assert ck.meta["format_version"] == checkpoint.FORMAT_VERSION
     assert ck.meta["step"] == 1 and ck.vocab == VOCAB
-    for k, v in m.state_dict().items():
-        assert torch.equal(ck.model[k], v) and ck.model[k].device.type == "cpu"
-    assert torch.equal(ck.optimizer["exp_avg.head.bias"], torch.ones(len(VOCAB)))
-    assert torch.equal(ck.build_model().head.weight, m.head.weight)
+    for k, v in numpy_weights(m).items():
+        np.testing.assert_array_equal(ck.model[k], v)
+    np.testing.assert_array_equal(ck.optimizer["exp_avg.head.bias"], np.ones(len(VOCAB)))
 
 
-def test_weights_are_stored_as_cpu_float32(tmp_path):
+def test_weights_are_stored_as_float32(tmp_path):
     cfg = ModelConfig(vocab_size=len(VOCAB), hidden=8, layers=1, embedding=4)
-    m = CharRNN(cfg).to(torch.bfloat16)
-    checkpoint.save(tmp_path / "r", m.state_dict(), {}, {"model": cfg.to_dict(), "vocab": VOCAB.chars})
+    m = CharRNN(cfg).to(torch.float64)
+    weights = {k: v.detach().numpy() for k, v in m.state_dict().items()}
+    checkpoint.save(tmp_path / "r", weights, {}, {"model": cfg.to_dict(), "vocab": VOCAB.chars})
     ck = checkpoint.load(tmp_path / "r")
-    assert all(t.dtype == torch.float32 and t.device.type == "cpu" for t in ck.model.values())
+    assert all(a.dtype == np.float32 for a in ck.model.values())
 
 
 def test_refuses_non_finite_weights(tmp_path):
@@ -53,7 +56,7 @@ def test_refuses_non_finite_weights(tmp_path):
     with torch.no_grad():
         m.head.bias[0] = float("nan")
     with pytest.raises(ValueError, match="non-finite"):
-        checkpoint.save(tmp_path / "r", m.state_dict(), {}, {"model": cfg.to_dict(), "vocab": VOCAB.chars})
+        checkpoint.save(tmp_path / "r", numpy_weights(m), {}, {"model": cfg.to_dict(), "vocab": VOCAB.chars})
     assert not (tmp_path / "r" / "meta.json").exists()
 
 
@@ -96,6 +99,36 @@ def test_shapes_are_checked_against_the_config(tmp_path):
     (tmp_path / "run" / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(UserError, match="does not match its meta.json"):
         checkpoint.load(tmp_path / "run")
+
+
+@pytest.mark.parametrize(
+    ("change", "words"),
+    [
+        ({"vocab": ["a", "a", "b", "\n"]}, "repeats a character"),
+        ({"vocab": ["ab", "c", "\n", "d"]}, "single characters"),
+        ({"vocab": "abc\n"}, "single characters"),
+        ({"model": {"hidden": "big"}}, "no valid model config"),
+        ({"model": {"hidden": -3, "vocab_size": 5}}, "too small"),
+        ({"model": "lstm"}, "no valid model config"),
+        ({"step": "many"}, "not a whole number"),
+        ({"format_version": "2"}, "upgrade"),
+    ],
+)
+def test_a_damaged_meta_json_is_refused(tmp_path, change, words):
+    _save(tmp_path / "run")
+    meta = json.loads((tmp_path / "run" / "meta.json").read_text())
+    for key, value in change.items():
+        meta[key] = {**meta[key], **value} if isinstance(value, dict) and isinstance(meta[key], dict) else value
+    (tmp_path / "run" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(UserError, match=words):
+        checkpoint.load(tmp_path / "run")
+
+
+def test_a_run_name_is_a_plain_folder_name():
+    assert checkpoint.check_name("my-run.2") == "my-run.2"
+    for bad in ("../escape", "/etc", "a/b", "..", ".hidden", ""):
+        with pytest.raises(UserError, match="not a plain folder name"):
+            checkpoint.check_name(bad)
 
 
 def test_a_newer_format_asks_for_an_upgrade(tmp_path):

@@ -47,7 +47,7 @@ def test_train_json_events(text_file, tmp_path):
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     kinds = {e["event"] for e in events}
     assert {"progress", "eval", "sample", "checkpoint", "done"} <= kinds
-    assert kinds <= {"progress", "eval", "sample", "checkpoint", "warning", "done"}
+    assert kinds <= {"start", "progress", "eval", "sample", "checkpoint", "notice", "done"}
     p = next(e for e in events if e["event"] == "progress")
     assert {"step", "loss", "lr", "chars_per_s"} <= p.keys()
     e = next(e for e in events if e["event"] == "eval")

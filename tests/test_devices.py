@@ -5,8 +5,13 @@ from rnn_tui import devices
 from rnn_tui.errors import UserError
 
 
-def test_auto_picks_what_is_there():
-    assert devices.pick_device("auto").type in ("cpu", "cuda", "mps")
+@pytest.mark.parametrize(
+    ("cuda", "mps", "expected"), [(True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")]
+)
+def test_auto_picks_the_best_there_is(monkeypatch, cuda, mps, expected):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: mps)
+    assert devices.pick_device("auto").type == expected
     assert devices.pick_device("cpu") == torch.device("cpu")
 
 
@@ -21,7 +26,11 @@ def test_precision_follows_the_hardware(monkeypatch, native, expected):
     monkeypatch.setattr(devices, "cpu_has_native_bf16", lambda: native)
     assert devices.pick_precision(torch.device("cpu")) == expected
     assert devices.pick_precision(torch.device("cpu"), "fp32") == "fp32"  # the flag wins
-    assert devices.pick_precision(torch.device("cpu"), "bf16") == "bf16"
+    if native:
+        assert devices.pick_precision(torch.device("cpu"), "bf16") == "bf16"
+    else:  # oneDNN's LSTM has no bf16 kernel without the hardware: say so instead of crashing
+        with pytest.raises(UserError, match="--precision fp32"):
+            devices.pick_precision(torch.device("cpu"), "bf16")
 
 
 def test_threads():

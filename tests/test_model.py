@@ -3,7 +3,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from rnn_tui.model import CharRNN, ModelConfig, Stepper
+from rnn_tui.config import CELLS, ModelConfig, count_params, param_shapes
+from rnn_tui.inference import KERNELS, Stepper
+from rnn_tui.model import CharRNN
+from tests.fakes import numpy_weights
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
@@ -23,7 +26,7 @@ def test_numpy_stepper_matches_the_torch_model(cell, layers):
     ids = torch.randint(0, 13, (1, 30))
     with torch.no_grad():
         want = m(ids)[0][0].numpy()
-    stepper = Stepper(m.cfg, m.state_dict())
+    stepper = Stepper(m.cfg, numpy_weights(m))
     state = stepper.initial_state()
     for t, i in enumerate(ids[0].tolist()):
         logits, state = stepper.step(i, state)
@@ -34,6 +37,15 @@ def test_numpy_stepper_matches_the_torch_model(cell, layers):
     np.testing.assert_allclose(np.concatenate([first, second]), want, rtol=1e-4, atol=1e-5)
     for layer in range(layers):
         np.testing.assert_allclose(states2[-1, layer], state[layer], rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_the_cell_table_describes_the_torch_model(cell):
+    cfg = ModelConfig(vocab_size=9, cell=cell, layers=2, hidden=12, embedding=5)
+    m = CharRNN(cfg)
+    assert {k: tuple(v.shape) for k, v in m.state_dict().items()} == param_shapes(cfg)
+    assert count_params(cfg) == m.num_params()
+    assert cell in KERNELS  # every cell can run in the playground
 
 
 def test_unknown_id_has_a_zero_embedding():

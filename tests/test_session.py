@@ -1,5 +1,6 @@
 """The trainer's process, for real: spawned, driven through its queue, and read through shared memory."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -9,9 +10,11 @@ import time
 
 import pytest
 
-from rnn_tui.session import Failed, Ready, Status, TrainingSession
-from rnn_tui.training import Checkpoint, Done, Progress
-from tests.conftest import alive, cli_env, tiny_request
+from rnn_tui.config import param_shapes
+from rnn_tui.events import CheckpointSaved, Finished, History, Progress, RunStarted, TrainerFailed, TrainerState
+from rnn_tui.session import FolderSession, LocalSession
+from rnn_tui.training import prepare
+from tests.conftest import alive, cli_env, resume_plan, tiny_plan, wait_for
 
 
 def drain_until(session, predicate, timeout=60.0):
@@ -27,27 +30,29 @@ def drain_until(session, predicate, timeout=60.0):
 
 
 def test_session_trains_pauses_saves_and_stops(text_file, tmp_path):
-    req = tiny_request(text_file, tmp_path, max_steps=None, eval_every=40, sample_every=40)
-    session = TrainingSession(req, log_path=tmp_path / "tiny" / "train.log")
+    plan = tiny_plan(text_file, tmp_path, max_steps=None, eval_every=40, sample_every=40)
+    session = LocalSession(plan, log_path=tmp_path / "tiny" / "train.log")
     session.start()
     try:
         seen = drain_until(session, lambda m: isinstance(m, Progress) and m.step >= 5)
-        ready = next(m for m in seen if isinstance(m, Ready))
-        assert ready.model["hidden"] == 32 and ready.vocab
+        started = next(m for m in seen if isinstance(m, RunStarted))
+        assert started.model["hidden"] == 32 and not started.resumed
+        assert not any(isinstance(m, History) for m in seen)  # a new run has no past
         w = session.weights()
-        assert w is not None and set(w.tensors) == {name for name, _ in ready.layout}
+        assert w is not None and w.config.hidden == 32 and w.vocab.chars
+        assert {k: v.shape for k, v in w.tensors.items()} == param_shapes(w.config)
         session.pause()
-        drain_until(session, lambda m: isinstance(m, Status) and m.state == "paused")
+        drain_until(session, lambda m: isinstance(m, TrainerState) and m.state == "paused")
         session.save()
-        seen = drain_until(session, lambda m: isinstance(m, Checkpoint))
-        paused_at = next(m for m in seen if isinstance(m, Checkpoint)).step
+        seen = drain_until(session, lambda m: isinstance(m, CheckpointSaved))
+        paused_at = next(m for m in seen if isinstance(m, CheckpointSaved)).step
         time.sleep(0.5)
         assert not [m for m in session.poll() if isinstance(m, Progress)]  # paused means paused
         session.resume()
         drain_until(session, lambda m: isinstance(m, Progress) and m.step > paused_at)
         session.stop()
-        seen = drain_until(session, lambda m: isinstance(m, Done))
-        assert next(m for m in seen if isinstance(m, Done)).reason == "stopped"
+        seen = drain_until(session, lambda m: isinstance(m, Finished))
+        assert next(m for m in seen if isinstance(m, Finished)).reason == "stopped"
     finally:
         session.close()
     assert not session.alive
@@ -57,24 +62,29 @@ def test_session_trains_pauses_saves_and_stops(text_file, tmp_path):
 
 def test_a_bad_corpus_is_reported_not_raised(tmp_path):
     (tmp_path / "small.txt").write_text("too small")
-    session = TrainingSession(tiny_request(tmp_path / "small.txt", tmp_path))
+    session = LocalSession(tiny_plan(tmp_path / "small.txt", tmp_path))
     session.start()
     try:
-        seen = drain_until(session, lambda m: isinstance(m, Failed))
-        assert "too small" in next(m for m in seen if isinstance(m, Failed)).message
+        seen = drain_until(session, lambda m: isinstance(m, TrainerFailed))
+        assert "too small" in next(m for m in seen if isinstance(m, TrainerFailed)).message
     finally:
         session.close()
 
 
 def test_a_killed_trainer_is_noticed(text_file, tmp_path):
-    session = TrainingSession(tiny_request(text_file, tmp_path, max_steps=None))
+    session = LocalSession(tiny_plan(text_file, tmp_path, max_steps=None, checkpoint_every=10))
     session.start()
     try:
-        drain_until(session, lambda m: isinstance(m, Progress))
+        drain_until(session, lambda m: isinstance(m, CheckpointSaved) and not m.best)
         os.kill(session.pid, signal.SIGKILL)
-        seen = drain_until(session, lambda m: isinstance(m, Failed))
-        assert "stopped unexpectedly" in next(m for m in seen if isinstance(m, Failed)).message
+        seen = drain_until(session, lambda m: isinstance(m, TrainerFailed))
+        failed = next(m for m in seen if isinstance(m, TrainerFailed))
+        assert "stopped unexpectedly" in failed.message and failed.restartable
         assert session.finished
+        session.restart()  # from the last checkpoint
+        seen = drain_until(session, lambda m: isinstance(m, Progress))
+        assert next(m for m in seen if isinstance(m, RunStarted)).resumed
+        assert any(isinstance(m, History) and m.events for m in seen)
     finally:
         session.close()
 
@@ -83,9 +93,9 @@ def test_a_killed_trainer_is_noticed(text_file, tmp_path):
 def test_the_trainer_saves_and_exits_when_its_parent_dies(text_file, tmp_path):
     parent = textwrap.dedent(f"""
         import time
-        from rnn_tui.session import TrainingSession
-        from tests.conftest import tiny_request
-        s = TrainingSession(tiny_request({str(text_file)!r}, {str(tmp_path)!r}, max_steps=None))
+        from rnn_tui.session import LocalSession
+        from tests.conftest import tiny_plan
+        s = LocalSession(tiny_plan({str(text_file)!r}, {str(tmp_path)!r}, max_steps=None))
         s.start()
         print(s.pid, flush=True)
         while True:
@@ -101,17 +111,45 @@ def test_the_trainer_saves_and_exits_when_its_parent_dies(text_file, tmp_path):
         env=cli_env(),
         cwd=os.path.dirname(os.path.dirname(__file__)),
     )
-    child = int(proc.stdout.readline())
-    while proc.stdout.readline().strip() != "training":  # the child without a log shares our stdout
-        pass
-    proc.kill()
-    proc.wait()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if not alive(child):
-            break
-        time.sleep(0.2)
-    else:
-        os.kill(child, signal.SIGKILL)
-        raise AssertionError("the trainer outlived its parent")
+    try:
+        child = int(proc.stdout.readline())
+        for line in proc.stdout:  # the child without a log shares our stdout
+            if line.strip() == "training":
+                break
+        else:
+            raise AssertionError(f"the parent exited before training started (code {proc.wait()})")
+        proc.kill()
+        proc.wait()
+        wait_for(lambda: not alive(child), timeout=30, what="the trainer to exit after its parent died")
+    finally:
+        proc.kill()
+        with contextlib.suppress(NameError, ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
     assert (tmp_path / "tiny" / "meta.json").exists()
+
+
+def test_a_resumed_session_starts_with_its_history(text_file, tmp_path):
+    with prepare(tiny_plan(text_file, tmp_path, max_steps=40, eval_every=10)) as t:
+        t.run()
+    session = LocalSession(resume_plan(tmp_path, max_steps=60))
+    session.start()
+    try:
+        seen = drain_until(session, lambda m: isinstance(m, Finished))
+    finally:
+        session.close()
+    assert isinstance(seen[0], History)
+    past = [e.step for e in seen[0].events if type(e).__name__ == "Evaluation"]
+    assert past == [10, 20, 30, 40]
+    assert next(m for m in seen if isinstance(m, RunStarted)).step == 40
+
+
+def test_a_folder_session_shows_a_saved_run(text_file, tmp_path):
+    with prepare(tiny_plan(text_file, tmp_path, max_steps=20, eval_every=10)) as t:
+        t.run()
+    session = FolderSession(tmp_path / "tiny")
+    session.start()
+    events = session.poll()
+    assert isinstance(events[0], History) and any(isinstance(e, RunStarted) for e in events[0].events)
+    w = session.weights()
+    assert w.step == 20 and session.weights() is None  # once
+    assert not session.controllable and session.finished

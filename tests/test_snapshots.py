@@ -1,10 +1,10 @@
-"""How the main screen looks (pytest-textual-snapshot). Fixed weights, a scripted run, a seeded sample."""
+"""How the screens look (pytest-textual-snapshot). Fixed weights, scripted runs, seeded samples."""
 
 import pytest
 
 from rnn_tui.tui.app import RnnTuiApp
-from rnn_tui.tui.widgets.playground import PromptArea
-from tests.fakes import FakeSession
+from rnn_tui.tui.widgets.playground.prompt import PromptArea
+from tests.fakes import FakeFolder, FakeSession
 from tests.test_app import settle
 
 
@@ -40,3 +40,39 @@ def test_inspector_on_a_light_theme(snap_compare):
         await settle(pilot)
 
     assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(160, 48), run_before=inspect)
+
+
+def test_paused(snap_compare):
+    async def pause(pilot):
+        await type_a_prompt(pilot)
+        pilot.app.query_one("#output").focus()
+        await pilot.press("p")
+        await settle(pilot)
+
+    assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(160, 48), run_before=pause)
+
+
+def test_trainer_failed(snap_compare):
+    session = FakeSession()
+
+    async def die(pilot):
+        await type_a_prompt(pilot)
+        session.die()
+        await settle(pilot)
+
+    assert snap_compare(RnnTuiApp(session), terminal_size=(160, 48), run_before=die)
+
+
+def test_playground_only(snap_compare):
+    """`launch --resume RUN --no-train`: the saved run's curves and samples, no training."""
+    assert snap_compare(RnnTuiApp(FakeFolder()), terminal_size=(160, 48), run_before=type_a_prompt)
+
+
+def test_resumed_run_with_its_history(snap_compare):
+    assert snap_compare(RnnTuiApp(FakeSession(resumed_at=500)), terminal_size=(160, 48), run_before=type_a_prompt)
+
+
+def test_sixteen_colours(snap_compare, monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLORTERM", "")
+    assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(160, 48), run_before=type_a_prompt)

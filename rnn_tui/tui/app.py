@@ -1,8 +1,9 @@
-"""The app: a training panel beside a playground.
+"""The app: routes a session's events to the widgets, and the user's commands to the session.
 
-The app owns the session (the trainer's process) and drains it on a 10 Hz timer: events
-update the widgets in one pass, and the newest published weights go to the playground.
-It never waits on training.
+It paints first, then starts the session (the trainer's process, or a saved run) behind
+the first frame, and drains the session on a 10 Hz timer: events go to the widgets in one
+pass, the newest weights to the playground. It never waits on training, and it never
+imports PyTorch.
 """
 
 from __future__ import annotations
@@ -16,35 +17,45 @@ from pathlib import Path
 from textual import on
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Tab, Tabs, TextArea
 from threadpoolctl import threadpool_limits
 
-from rnn_tui.corpus import Vocab
-from rnn_tui.model import ModelConfig
-from rnn_tui.session import Failed, Ready, Status, TrainingSession
-from rnn_tui.training import Checkpoint, Done, Eval, Progress, Sample, Warning
-from rnn_tui.tui.widgets.confidence_text import ConfidenceText
-from rnn_tui.tui.widgets.loss_chart import LossChart
-from rnn_tui.tui.widgets.playground import DEFAULT_PROMPT, Playground, PromptArea
+from rnn_tui.config import ModelConfig
+from rnn_tui.events import (
+    CheckpointSaved,
+    Evaluation,
+    Event,
+    Finished,
+    History,
+    Notice,
+    Progress,
+    RunStarted,
+    Sample,
+    TrainerFailed,
+    TrainerState,
+)
+from rnn_tui.session import Session
+from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.playground.playground import Playground
+from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from rnn_tui.tui.widgets.run_header import RunHeader
-from rnn_tui.tui.widgets.sample_feed import SampleFeed
-from rnn_tui.tui.widgets.stats import TrainingStats
+from rnn_tui.tui.widgets.training.panel import TrainingPanel
 
 POLL_INTERVAL = 0.1  # 10 Hz
-CHART_INTERVAL = 2.0
 FOLLOW_INTERVAL = 10.0  # seconds between weight refreshes of the playground while following
 NARROW = 110  # columns below which the two panels become tabs
 
 
 class RnnTuiApp(App):
-    CSS_PATH = "app.tcss"
+    CSS_PATH = ["app.tcss", "training.tcss", "playground.tcss"]
     TITLE = "rnn-tui"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("p", "toggle_pause", "Pause"),
         Binding("s,ctrl+s", "save", "Save"),
+        Binding("r,ctrl+r", "restart", "Restart", show=False),
         Binding("f2", "temperature(-0.1)", "Temp−"),
         Binding("f3", "temperature(0.1)", "Temp+"),
         Binding("f4", "new_seed", "Seed"),
@@ -53,39 +64,22 @@ class RnnTuiApp(App):
         Binding("ctrl+t", "switch_tab", "Switch panel", show=False),
     ]
 
-    def __init__(
-        self,
-        session: TrainingSession | None = None,
-        *,
-        playground_only: dict | None = None,
-        prompt: str = DEFAULT_PROMPT,
-    ) -> None:
-        """`session` trains; `playground_only` (config, vocab, weights, step, info) opens a saved run."""
+    def __init__(self, session: Session, *, prompt: str = "") -> None:
         super().__init__()
         self.session = session
-        self.playground_only = playground_only
         self.initial_prompt = prompt
         self.state = "starting"
         self.paused = False
-        self.model: tuple[ModelConfig, Vocab] | None = None
-        self.run_dir: str | None = None
-        self._last_chart = 0.0
-        self._chart_dirty = False
-        self._last_follow = -math.inf
         self.quitting = False
+        self.failed: TrainerFailed | None = None
+        self._last_follow = -math.inf
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
         yield Tabs(Tab("Playground", id="tab-playground"), Tab("Training", id="tab-training"), id="tabs")
         with Horizontal(id="main"):
-            with Vertical(id="training", classes="panel") as training:
-                training.border_title = "Training"
-                yield TrainingStats(id="stats")
-                yield LossChart(id="chart")
-                yield SampleFeed(id="samples")
-            with Vertical(id="playground-panel", classes="panel") as play:
-                play.border_title = "Playground"
-                yield Playground(prompt=self.initial_prompt, id="playground")
+            yield TrainingPanel(id="training", classes="panel")
+            yield Playground(prompt=self.initial_prompt, id="playground", classes="panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -93,12 +87,15 @@ class RnnTuiApp(App):
         self._blas_threads = threadpool_limits(limits=1, user_api="blas")
         self.query_one(PromptArea).focus()
         self._fit_layout(self.size.width)
-        if self.playground_only is not None:
-            po = self.playground_only
+        if not self.session.controllable:
             self._set_state("playground")
-            self.query_one(RunHeader).info = po["info"]
-            self.query_one(Playground).offer_weights(po["config"], po["vocab"], po["weights"], po["step"], force=True)
-            return
+            self.query_one(Playground).controls.live = False
+        self.call_after_refresh(self._start_session)
+
+    def _start_session(self) -> None:
+        """After the first frame: start the trainer (or open the run), then drain it at 10 Hz."""
+        self.session.start()
+        self.poll_session()
         self.set_interval(POLL_INTERVAL, self.poll_session)
 
     # ------------------------------------------------------------ layout
@@ -107,13 +104,13 @@ class RnnTuiApp(App):
         self._fit_layout(event.size.width)
 
     def _fit_layout(self, width: int) -> None:
-        narrow = width < NARROW and self.playground_only is None
+        narrow = width < NARROW
         self.set_class(narrow, "-narrow")
         if narrow:
             self._show_tab(self.query_one(Tabs).active)
         else:
-            self.query_one("#training").display = self.playground_only is None
-            self.query_one("#playground-panel").display = True
+            self.query_one(TrainingPanel).display = True
+            self.query_one(Playground).display = True
 
     @on(Tabs.TabActivated)
     def _tab_activated(self, event: Tabs.TabActivated) -> None:
@@ -121,8 +118,8 @@ class RnnTuiApp(App):
             self._show_tab(event.tab.id)
 
     def _show_tab(self, tab_id: str | None) -> None:
-        self.query_one("#training").display = tab_id == "tab-training"
-        self.query_one("#playground-panel").display = tab_id != "tab-training"
+        self.query_one(TrainingPanel).display = tab_id == "tab-training"
+        self.query_one(Playground).display = tab_id != "tab-training"
 
     def action_switch_tab(self) -> None:
         tabs = self.query_one(Tabs)
@@ -131,67 +128,86 @@ class RnnTuiApp(App):
     # ------------------------------------------------------------ the session
 
     def poll_session(self) -> None:
-        """Drain the trainer's events (never blocking) and update the widgets in one pass."""
-        if self.session is None or not self.is_running:
+        """Drain the session (never blocking) and update the widgets in one pass."""
+        if not self.is_running:
             return
-        stats = self.query_one(TrainingStats)
-        chart = self.query_one(LossChart)
-        changed = False
-        for msg in self.session.poll():
-            changed = True
-            if isinstance(msg, Progress):
-                stats.record(msg)
-                self.query_one(RunHeader).step = msg.step
-                chart.add("train", msg.step, msg.loss)
-                self._chart_dirty = True
+        events = self.session.poll()
+        for event in events:
+            self.route(event)
+        if events:
+            self.query_one(TrainingPanel).show()
+        self._follow_weights(time.monotonic())
+
+    def route(self, event: Event) -> None:
+        """One event to where it belongs."""
+        panel, header = self.query_one(TrainingPanel), self.query_one(RunHeader)
+        match event:
+            case History():
+                panel.load(event.events)
+                for past in event.events:
+                    if isinstance(past, RunStarted):
+                        self._run_started(past)
+                    if isinstance(past, Progress):
+                        header.step = past.step
+            case RunStarted():
+                self._run_started(event)
+                if self.session.controllable:
+                    self._set_state("training")
+            case Progress():
+                panel.add(event)
+                header.step = event.step
                 if self.state == "starting" and not self.paused:
                     self._set_state("training")
-            elif isinstance(msg, Eval):
-                stats.record(msg)
-                chart.add("val", msg.step, msg.val_loss)
-                self._chart_dirty = True
-            elif isinstance(msg, Sample):
-                self.query_one(SampleFeed).add(msg)
-            elif isinstance(msg, Ready):
-                self._trainer_ready(msg)
-            elif isinstance(msg, Status):
-                self.paused = msg.state == "paused"
-                self._set_state(msg.state)
-            elif isinstance(msg, Checkpoint):
-                if not msg.best:
-                    self.notify(f"Saved step {msg.step:,} to {msg.path}", timeout=3)
-            elif isinstance(msg, Warning):
-                self.notify(msg.message, title="Training", severity="warning", timeout=8)
-            elif isinstance(msg, Done):
-                self._set_state("diverged" if msg.reason == "diverged" else "done")
-                if msg.reason == "diverged":
-                    self.notify(
-                        "Training diverged: the loss kept going non-finite. The playground keeps the "
-                        "last good weights.",
-                        title="Training stopped",
-                        severity="error",
-                        timeout=30,
-                    )
-                if self.quitting:
-                    self.exit()
-            elif isinstance(msg, Failed):
-                self._set_state("failed")
-                self.notify(
-                    f"{msg.message}. The playground keeps the last weights.",
-                    title="Training stopped",
-                    severity="error",
-                    timeout=30,
-                )
-                if self.quitting:
-                    self.exit()
-        if changed:
-            stats.render_figures()
-        now = time.monotonic()
-        if self._chart_dirty and now - self._last_chart >= CHART_INTERVAL:
-            chart.draw()
-            self._chart_dirty = False
-            self._last_chart = now
-        self._follow_weights(now)
+            case Evaluation() | Sample():
+                panel.add(event)
+            case TrainerState():
+                self.paused = event.state == "paused"
+                self._set_state(event.state)
+            case CheckpointSaved() if not event.best:
+                self.notify(f"Saved step {event.step:,} to {event.path}", timeout=3, markup=False)
+            case Notice():
+                severity = {"error": "error", "information": "information"}.get(event.level, "warning")
+                self.notify(event.message, title="Training", severity=severity, timeout=8, markup=False)
+            case Finished():
+                self._finished(event)
+            case TrainerFailed():
+                self._trainer_failed(event)
+
+    def _run_started(self, event: RunStarted) -> None:
+        model = ModelConfig.from_dict(event.model)
+        c = event.corpus
+        header = self.query_one(RunHeader)
+        header.info = (
+            f"{model.summary()} ({event.params / 1e6:.2f}M) on {event.device} │ "
+            f"{c.get('name', '?')} ({c.get('chars', 0) / 1e6:.1f}M chars) │ {Path(event.run_dir).name}"
+        )
+        header.step = event.step
+
+    def _finished(self, event: Finished) -> None:
+        self._set_state("diverged" if event.reason == "diverged" else "done")
+        if event.reason == "diverged":
+            self.notify(
+                "Training diverged: the loss kept going non-finite. The playground keeps the last good weights.",
+                title="Training stopped",
+                severity="error",
+                timeout=30,
+            )
+        if self.quitting:
+            self.exit()
+
+    def _trainer_failed(self, event: TrainerFailed) -> None:
+        self.failed = event
+        self._set_state("failed")
+        again = " Press r to restart it from the last checkpoint." if event.restartable else ""
+        self.notify(
+            f"{event.message}. The playground keeps the last weights.{again}",
+            title="Training stopped",
+            severity="error",
+            timeout=30,
+            markup=False,
+        )
+        if self.quitting:
+            self.exit()
 
     def _follow_weights(self, now: float) -> None:
         """Hand the newest weights to the playground every few seconds while it follows training.
@@ -199,37 +215,15 @@ class RnnTuiApp(App):
         Not while the user inspects the output: the text under the cursor would change.
         """
         playground = self.query_one(Playground)
-        if self.model is None:
-            return
         if playground.generator is not None:
             if not playground.controls.follow or now - self._last_follow < FOLLOW_INTERVAL:
                 return
             if self.focused is self.query_one(ConfidenceText):
                 return
         weights = self.session.weights()
-        if weights is None:
-            return
-        cfg, vocab = self.model
-        playground.offer_weights(cfg, vocab, weights.tensors, weights.step)
-        self._last_follow = now
-
-    def _trainer_ready(self, msg: Ready) -> None:
-        self.model = (ModelConfig.from_dict(msg.model), Vocab(msg.vocab))
-        self.run_dir = msg.run_dir
-        c, m = msg.corpus, msg.model
-        self.query_one(RunHeader).info = (
-            f"{m['cell']} {m['layers']}×{m['hidden']} ({msg.params / 1e6:.2f}M) on {msg.device} │ "
-            f"{c['name']} ({c['chars'] / 1e6:.1f}M chars) │ {Path(msg.run_dir).name}"
-        )
-        self.query_one(RunHeader).step = msg.step
-        stats = self.query_one(TrainingStats)
-        stats.restore(msg.history)
-        chart = self.query_one(LossChart)
-        for kind in ("train", "val"):
-            for step, value in msg.history.get(kind, []):
-                chart.add(kind, int(step), value)
-        self._chart_dirty = True
-        self._set_state("training")
+        if weights is not None:
+            playground.offer_weights(weights)
+            self._last_follow = now
 
     def _set_state(self, state: str) -> None:
         self.state = state
@@ -237,29 +231,34 @@ class RnnTuiApp(App):
 
     # ------------------------------------------------------------ actions
 
+    def _training(self) -> bool:
+        if self.session.controllable and not self.session.finished:
+            return True
+        self.notify("Not training", severity="warning", timeout=2)
+        return False
+
     def action_toggle_pause(self) -> None:
-        if self.session is None or self.session.finished:
-            self.notify("Not training", severity="warning", timeout=2)
-            return
-        if self.paused:
-            self.session.resume()
-        else:
-            self.session.pause()
+        if self._training():
+            (self.session.resume if self.paused else self.session.pause)()
 
     def action_save(self) -> None:
-        if self.session is None or self.session.finished:
-            self.notify("Not training: nothing new to save", severity="warning", timeout=2)
+        if self._training():
+            self.session.save()
+            self._set_state("saving")
+
+    def action_restart(self) -> None:
+        """After the trainer died: start it again from the run's last checkpoint."""
+        if self.failed is None or not self.failed.restartable:
+            self.notify("Nothing to restart", severity="warning", timeout=2)
             return
-        self.session.save()
-        self._set_state("saving")
+        self.failed = None
+        self._set_state("starting")
+        self.session.restart()
 
     async def action_quit(self) -> None:
         """Quit, saving a checkpoint first: the trainer saves when it stops."""
-        if self.session is None or self.session.finished:
-            self.exit()
-            return
-        if self.quitting:  # a second ctrl+q does not wait
-            self.exit()
+        if not self.session.controllable or self.session.finished or self.quitting:
+            self.exit()  # a second ctrl+q does not wait
             return
         self.quitting = True
         self._set_state("saving")
@@ -293,8 +292,12 @@ class RnnTuiApp(App):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        yield SystemCommand("Pause / resume training", "Pause training, or carry on", self.action_toggle_pause)
-        yield SystemCommand("Save checkpoint", "Save the run now", self.action_save)
+        if self.session.controllable:
+            yield SystemCommand("Pause / resume training", "Pause training, or carry on", self.action_toggle_pause)
+            yield SystemCommand("Save checkpoint", "Save the run now", self.action_save)
+            yield SystemCommand(
+                "Restart training", "Start the trainer again from the last checkpoint", self.action_restart
+            )
         yield SystemCommand("Temperature up", "Sample more adventurously (+0.1)", lambda: self.action_temperature(0.1))
         yield SystemCommand(
             "Temperature down", "Sample more conservatively (−0.1)", lambda: self.action_temperature(-0.1)
@@ -307,47 +310,8 @@ class RnnTuiApp(App):
         yield SystemCommand("Save and quit", "Save a checkpoint, then quit", self.action_quit)
 
 
-# --------------------------------------------------------------------------- entry point
-
-
-def run_app(request, train: bool = True) -> int:  # request: training.RunRequest
-    """`rnn-tui launch`: check the flags, start the trainer's process, run the app, stop the trainer."""
-    from rnn_tui import checkpoint
-    from rnn_tui.corpus import resolve_source
-    from rnn_tui.training import _slug, validate_run
-
-    run_dir, ckpt = validate_run(request)  # bad flags fail here, before the app starts
-    if not train:
-        info = (
-            f"{run_dir.name} │ {ckpt.meta.get('corpus', {}).get('name', '?')} │ step {ckpt.meta['step']:,} │ "
-            f"{ckpt.config.cell} {ckpt.config.layers}×{ckpt.config.hidden} │ no training"
-        )
-        app = RnnTuiApp(
-            playground_only={
-                "config": ckpt.config,
-                "vocab": ckpt.vocab,
-                "weights": ckpt.model,
-                "step": ckpt.meta["step"],
-                "info": info,
-            }
-        )
-        app.run()
-        return app.return_code or 0
-    if run_dir is None:
-        from datetime import datetime
-
-        source = resolve_source(request.data, request.corpus, request.globs, request.encoding)
-        request.run_name = request.run_name or f"{_slug(source.name)}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-        run_dir = Path(request.checkpoint_dir) / request.run_name
-        if (run_dir / checkpoint.META).exists():
-            from rnn_tui.errors import UserError
-
-            raise UserError(
-                f"a run named {request.run_name!r} already exists in {request.checkpoint_dir}/; "
-                f"continue it with --resume {request.run_name}, or choose another --run-name"
-            )
-    session = TrainingSession(request, log_path=run_dir / checkpoint.LOG)
-    session.start()
+def run_app(session: Session) -> int:
+    """Run the app on a session, and stop the session when the app exits."""
     app = RnnTuiApp(session)
     try:
         app.run()

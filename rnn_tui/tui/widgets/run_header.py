@@ -19,10 +19,6 @@ STATE_STYLES = {
 
 
 class RunHeader(Static):
-    DEFAULT_CSS = """
-    RunHeader { height: 1; background: $panel; padding: 0 1; }
-    """
-
     state: reactive[str] = reactive("starting")
     step: reactive[int | None] = reactive(None)
     info: reactive[str] = reactive("")

@@ -16,49 +16,35 @@ import time
 
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import TextArea
 from textual.worker import get_current_worker
 
-from rnn_tui.corpus import Vocab
+from rnn_tui.config import SampleConfig
 from rnn_tui.generation import Generator
-from rnn_tui.model import ModelConfig
+from rnn_tui.session import Weights
 from rnn_tui.tui.messages import CursorMoved, Generated, SettingsChanged
-from rnn_tui.tui.widgets.confidence_text import ConfidenceText
-from rnn_tui.tui.widgets.controls import Controls
-from rnn_tui.tui.widgets.inspector import Inspector
-from rnn_tui.tui.widgets.legend import Legend
+from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.playground.controls import Controls
+from rnn_tui.tui.widgets.playground.inspector import Inspector
+from rnn_tui.tui.widgets.playground.legend import Legend
+from rnn_tui.tui.widgets.playground.prompt import PromptArea
 
 POST_EVERY = 0.03  # seconds between partial results
 PRIME_CHUNK = 64  # prompt characters scored between cancellation checks
 FIRST_BURST = 8  # characters generated at once after a keystroke
 TAIL_DELAY = 0.4  # seconds the prompt must be still before the rest is generated
 
-DEFAULT_PROMPT = ""
-
-
-class PromptArea(TextArea):
-    """The prompt. Escape hands the keyboard to the coloured text, to inspect it."""
-
-    BINDINGS = [Binding("escape", "inspect", "Inspect output")]
-
-    def action_inspect(self) -> None:
-        self.app.query_one(ConfidenceText).focus()
-
 
 class Playground(Vertical):
-    DEFAULT_CSS = """
-    Playground PromptArea { height: 5; }
-    """
-
-    def __init__(self, *, prompt: str = "", id: str | None = None) -> None:
-        super().__init__(id=id)
+    def __init__(self, *, prompt: str = "", id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.border_title = "Playground"
         self.initial_prompt = prompt
         self.generator: Generator | None = None
         self._lock = threading.Lock()  # the generator: one worker at a time
         self._pending_lock = threading.Lock()  # new weights handed over by the UI thread
-        self._pending: tuple[ModelConfig, Vocab, dict, int] | None = None
+        self._pending: Weights | None = None
         self._superseded = threading.Event()  # set when a newer generation replaces the running one
         self.last_result: Generated | None = None
 
@@ -79,13 +65,13 @@ class Playground(Vertical):
 
     # ------------------------------------------------------------ weights
 
-    def offer_weights(self, cfg: ModelConfig, vocab: Vocab, weights: dict, step: int, *, force: bool = False) -> bool:
+    def offer_weights(self, weights: Weights, *, force: bool = False) -> bool:
         """New weights from training: taken unless the playground is frozen (or `force`). Returns if taken."""
         if not (self.controls.follow or force or (self.generator is None and self._pending is None)):
             return False
         with self._pending_lock:
-            self._pending = (cfg, vocab, weights, step)
-        self.controls.weights_step = step
+            self._pending = weights
+        self.controls.weights_step = weights.step
         self.regenerate()
         return True
 
@@ -110,7 +96,7 @@ class Playground(Vertical):
             self._first_character(self.prompt, settings, started)
         self._generate(self.prompt, settings, started, typing, self._superseded)
 
-    def _first_character(self, prompt: str, settings: dict, started: float) -> None:
+    def _first_character(self, prompt: str, settings: SampleConfig, started: float) -> None:
         """Answer a keystroke on the spot: when the generator is free and the prompt grew by a key or
         two, score it and draw the first character here (two model steps), without waiting for a thread."""
         gen = self.generator
@@ -120,13 +106,15 @@ class Playground(Vertical):
             return
         try:
             tokens = gen.score(prompt)
-            first = next(gen.stream(prompt, 1, settings["temperature"], settings["top_k"], settings["seed"]))
+            first = next(gen.stream(prompt, 1, settings.temperature, settings.top_k, settings.seed))
         finally:
             self._lock.release()
         self._show(Generated(tokens, [first], False, started))
 
     @work(thread=True, exclusive=True, group="generate")
-    def _generate(self, prompt: str, settings: dict, started: float, typing: bool, superseded: threading.Event) -> None:
+    def _generate(
+        self, prompt: str, settings: SampleConfig, started: float, typing: bool, superseded: threading.Event
+    ) -> None:
         worker = get_current_worker()
 
         def stop() -> bool:
@@ -139,11 +127,11 @@ class Playground(Vertical):
             with self._pending_lock:
                 pending, self._pending = self._pending, None
             if pending is not None:
-                cfg, vocab, weights, _ = pending
-                if self.generator is not None and self.generator.cfg == cfg and self.generator.vocab == vocab:
-                    self.generator.set_weights(weights)
+                gen = self.generator
+                if gen is not None and gen.cfg == pending.config and gen.vocab == pending.vocab:
+                    gen.set_weights(pending.tensors)
                 else:
-                    self.generator = Generator(cfg, vocab, weights)
+                    self.generator = Generator(pending.config, pending.vocab, pending.tensors)
             gen = self.generator
             for end in range(PRIME_CHUNK, len(prompt), PRIME_CHUNK):  # long pastes: stay cancellable
                 gen.score(prompt[:end])
@@ -152,9 +140,7 @@ class Playground(Vertical):
             tokens = gen.score(prompt)
             out: list = []
             last = 0.0
-            for tok in gen.stream(
-                prompt, settings["length"], settings["temperature"], settings["top_k"], settings["seed"]
-            ):
+            for tok in gen.stream(prompt, settings.length, settings.temperature, settings.top_k, settings.seed):
                 if stop():
                     return
                 out.append(tok)
@@ -163,7 +149,7 @@ class Playground(Vertical):
                     self.post_message(Generated(tokens, list(out), False, started))
                     last = now
                     time.sleep(0)  # hand the GIL to the event loop, so it can draw what we posted
-                if typing and len(out) == FIRST_BURST < settings["length"]:
+                if typing and len(out) == FIRST_BURST < settings.length:
                     self.post_message(Generated(tokens, list(out), False, started))
                     self._lock.release()  # the next keystroke may use the generator meanwhile
                     held = False

@@ -9,19 +9,13 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
-from rnn_tui.reporting import duration
-from rnn_tui.training import Eval, Progress
+from rnn_tui.events import Evaluation, Progress
+from rnn_tui.humanize import duration
 
 SMOOTHING = 0.9  # exponential moving average of the training loss
 
 
 class TrainingStats(Vertical):
-    DEFAULT_CSS = """
-    TrainingStats { height: auto; }
-    TrainingStats #figures { height: 4; }
-    TrainingStats ProgressBar { padding: 0 1; }
-    """
-
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.progress: Progress | None = None
@@ -37,21 +31,14 @@ class TrainingStats(Vertical):
         self.query_one(ProgressBar).display = False
         self.render_figures()
 
-    def record(self, event: Progress | Eval) -> None:
+    def record(self, event: Progress | Evaluation) -> None:
         if isinstance(event, Progress):
             self.progress = event
             s = self.smoothed
             self.smoothed = event.loss if s is None else SMOOTHING * s + (1 - SMOOTHING) * event.loss
         else:
-            self.val, self.best = event.val_loss, event.best_val_loss
-
-    def restore(self, history: dict) -> None:
-        """Start from a resumed run's history."""
-        if history.get("train"):
-            self.smoothed = history["train"][-1][1]
-        if history.get("val"):
-            self.val = history["val"][-1][1]
-            self.best = min(v for _, v in history["val"])
+            self.val = event.val_loss
+            self.best = event.best_val_loss if self.best is None else min(self.best, event.best_val_loss)
 
     def render_figures(self) -> None:
         p = self.progress

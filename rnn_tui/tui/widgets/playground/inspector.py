@@ -19,10 +19,6 @@ def show_char(char: str) -> str:
 
 
 class Inspector(Static):
-    DEFAULT_CSS = """
-    Inspector { height: 7; padding: 0 1; }
-    """
-
     token: Token | None = None
     where = ""
 

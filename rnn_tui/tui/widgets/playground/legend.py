@@ -9,10 +9,6 @@ from rnn_tui import palette
 
 
 class Legend(Static):
-    DEFAULT_CSS = """
-    Legend { height: 2; padding: 0 1; }
-    """
-
     def on_mount(self) -> None:
         cs = self.app.console.color_system
         text = Text("sure ")

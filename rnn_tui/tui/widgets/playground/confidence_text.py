@@ -56,9 +56,6 @@ def token_style(bin_: int | None, color_system: str | None, prompt: bool, cursor
 
 
 class ConfidenceText(Widget, can_focus=True):
-    DEFAULT_CSS = """
-    ConfidenceText { height: 1fr; }
-    """
     BINDINGS = [
         Binding("left", "move(-1)", "Prev char", show=False),
         Binding("right", "move(1)", "Next char", show=False),

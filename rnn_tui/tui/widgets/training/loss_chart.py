@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from textual_plotext import PlotextPlot
 
-MAX_POINTS = 120
+MAX_POINTS = 120  # drawn
+MAX_KEPT = 4000  # kept per curve: older points are thinned out evenly, so a long run stays cheap
 
 
 def downsample(points: list[tuple[int, float]], n: int = MAX_POINTS) -> list[tuple[float, float]]:
@@ -21,17 +22,16 @@ def downsample(points: list[tuple[int, float]], n: int = MAX_POINTS) -> list[tup
 
 
 class LossChart(PlotextPlot):
-    DEFAULT_CSS = """
-    LossChart { height: 1fr; min-height: 8; }
-    """
-
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.train: list[tuple[int, float]] = []
         self.val: list[tuple[int, float]] = []
 
     def add(self, kind: str, step: int, value: float) -> None:
-        (self.train if kind == "train" else self.val).append((step, value))
+        points = self.train if kind == "train" else self.val
+        points.append((step, value))
+        if len(points) > MAX_KEPT:
+            del points[1:-1:2]  # keeping the first and the newest
 
     def draw(self) -> None:
         plt = self.plt

@@ -1,0 +1,246 @@
+"""The model, training and sampling configs, with each field's help and bounds. Torch-free.
+
+Every setting a user can give is a dataclass field here; its metadata carries the help
+text and the bounds. The CLI builds its flags from these fields, and the CLI, the app and
+a saved run's meta.json are all checked by the same function (`validate`), so a mistake
+gets the same one-line message wherever it is made.
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
+from typing import Any, TypeVar
+
+from rnn_tui.errors import UserError
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "bf16")
+BATCHING = ("tbptt", "random")
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A recurrent cell: how many weight blocks it has per hidden unit, and what its state holds."""
+
+    gates: int  # rows of weight_ih and weight_hh per hidden unit
+    state_parts: int  # 2 for an LSTM (h and c), 1 otherwise (h)
+    torch_name: str  # the fused torch.nn module that trains it
+
+
+# One entry here (plus its NumPy step in inference.py) adds a cell.
+CELLS = {"lstm": Cell(4, 2, "LSTM"), "gru": Cell(3, 1, "GRU"), "rnn": Cell(1, 1, "RNN")}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What a config field accepts. `flag` is its command-line name ("" for none)."""
+
+    help: str
+    low: float | None = None
+    high: float | None = None
+    open_low: bool = False  # `low` itself is not allowed
+    choices: tuple[str, ...] = ()
+    flag: str | None = None  # default: the field name with dashes
+    machine: bool = False  # a property of the machine, not the run: not inherited on resume
+
+
+def setting(default: Any = MISSING, help: str = "", **spec: Any) -> Any:
+    """A dataclass field with its `Spec`."""
+    return field(default=default, metadata={"spec": Spec(help, **spec)})
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    vocab_size: int = setting(help="characters the model knows, the unknown one included", low=2, flag="")
+    cell: str = setting("lstm", "recurrent cell", choices=tuple(CELLS), flag="model")
+    layers: int = setting(2, "recurrent layers", low=1, high=64)
+    hidden: int = setting(512, "hidden units per layer", low=1, high=16_384)
+    embedding: int = setting(64, "character embedding size", low=1, high=16_384)
+    dropout: float = setting(0.2, "dropout between layers and before the output layer", low=0.0, high=0.9)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    @property
+    def spec(self) -> Cell:
+        return CELLS[self.cell]
+
+    def summary(self) -> str:
+        return f"{self.cell} {self.layers}×{self.hidden}"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        return from_dict(cls, d)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    batch_size: int = setting(32, "sequences per batch", low=1, high=1 << 16)
+    seq_len: int = setting(64, "characters per sequence (the backprop length)", low=1, high=1 << 16)
+    lr: float = setting(3e-3, "peak learning rate (AdamW)", low=0.0, open_low=True, high=1000.0)
+    min_lr_frac: float = setting(0.1, "the learning rate decays to this fraction of the peak", low=0.0, high=1.0)
+    warmup_steps: int = setting(100, "learning-rate warm-up steps", low=0, high=10**9)
+    weight_decay: float = setting(0.0, "AdamW weight decay", low=0.0, high=10.0)
+    grad_clip: float = setting(1.0, "gradient-norm clip", low=0.0, open_low=True, high=1e6)
+    max_steps: int | None = setting(None, "total steps of the run (a resumed run stops at N)", low=1, high=10**12)
+    max_minutes: float | None = setting(
+        None, "wall-clock budget of the run, evaluations included", low=0.0, open_low=True, high=1e7
+    )
+    eval_every: int = setting(500, "steps between validation passes", low=1, high=10**12)
+    eval_chars: int = setting(200_000, "validation characters per pass, at most", low=1, high=10**12)
+    sample_every: int = setting(250, "steps between samples", low=1, high=10**12)
+    sample_chars: int = setting(300, "characters per training sample", low=1, high=100_000)
+    sample_temperature: float = setting(0.8, "temperature of the training samples", low=0.0, high=5.0)
+    sample_prompt: str = setting("", "text every training sample starts from")
+    checkpoint_every: int = setting(1000, "steps between checkpoints", low=1, high=10**12)
+    val_frac: float = setting(
+        0.1, "fraction of the text kept for validation (its end)", low=0.0, open_low=True, high=0.5
+    )
+    batching: str = setting("tbptt", "carry the state across batches (tbptt) or random windows", choices=BATCHING)
+    seed: int = setting(1337, "random seed", low=0, high=2**32 - 1)
+    device: str = setting("auto", "where to train: auto picks cuda, then mps, then cpu", choices=DEVICES, machine=True)
+    precision: str = setting("auto", "auto: bf16 where the hardware multiplies it", choices=PRECISIONS, machine=True)
+    threads: int | None = setting(
+        None, "CPU threads for training (default: every core)", low=1, high=4096, machine=True
+    )
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        return from_dict(cls, d)
+
+    def without_machine(self) -> dict:
+        """The settings that belong to the run (a resumed run inherits these, not the device)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata["spec"].machine}
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    """How the playground and `rnn-tui sample` draw characters."""
+
+    temperature: float = setting(0.8, "0 is greedy; higher is more adventurous", low=0.0, high=5.0)
+    seed: int = setting(42, "sampling seed", low=0, high=2**32 - 1)
+    length: int = setting(300, "characters to generate", low=1, high=100_000)
+    top_k: int = setting(0, "draw only from the k likeliest characters (0: all)", low=0, high=1_000_000)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
+# A GPU is fed a bigger model and bigger batches (measured on an H100: BENCHMARKS.md).
+GPU_MODEL = {"layers": 3, "hidden": 1024, "embedding": 128, "dropout": 0.3}
+GPU_TRAIN = {"batch_size": 64, "seq_len": 128, "lr": 2e-3}
+
+
+def defaults_for(device_type: str) -> tuple[dict, dict]:
+    """Model and training settings that differ from the dataclass defaults on this kind of device."""
+    return (GPU_MODEL, GPU_TRAIN) if device_type == "cuda" else ({}, {})
+
+
+def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The name and shape of every weight of a CharRNN with this config (PyTorch's names)."""
+    v, e, h, g = cfg.vocab_size, cfg.embedding, cfg.hidden, cfg.spec.gates
+    shapes: dict[str, tuple[int, ...]] = {"embed.weight": (v, e)}
+    for layer in range(cfg.layers):
+        inp = e if layer == 0 else h
+        shapes[f"rnn.weight_ih_l{layer}"] = (g * h, inp)
+        shapes[f"rnn.weight_hh_l{layer}"] = (g * h, h)
+        shapes[f"rnn.bias_ih_l{layer}"] = (g * h,)
+        shapes[f"rnn.bias_hh_l{layer}"] = (g * h,)
+    shapes["head.weight"] = (v, h)
+    shapes["head.bias"] = (v,)
+    return shapes
+
+
+def count_params(cfg: ModelConfig) -> int:
+    return sum(math.prod(s) for s in param_shapes(cfg).values())
+
+
+# --------------------------------------------------------------------------- checking
+
+C = TypeVar("C")
+
+
+def spec_of(cls: type, name: str) -> Spec:
+    return next(f.metadata["spec"] for f in fields(cls) if f.name == name)
+
+
+def flag_of(cls: type, name: str) -> str:
+    flag = spec_of(cls, name).flag
+    return "--" + (flag if flag else name.replace("_", "-")) if flag != "" else name
+
+
+def kind_of(cls: type, name: str) -> type:
+    """int, float or str: the field's type, without its `| None`."""
+    hint = typing.get_type_hints(cls)[name]
+    args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+    return args[0]
+
+
+def check(cls: type, name: str, value: Any) -> Any:
+    """`value` if field `name` of `cls` accepts it; else a UserError naming the flag and the fix."""
+    spec, flag, kind = spec_of(cls, name), flag_of(cls, name), kind_of(cls, name)
+    if value is None:
+        default = next(f.default for f in fields(cls) if f.name == name)
+        if default is None:
+            return None
+        raise UserError(f"{flag} needs a value")
+    if kind is str:
+        if not isinstance(value, str):
+            raise UserError(f"{flag} {value!r} is not text")
+        if spec.choices and value not in spec.choices:
+            raise UserError(f"{flag} {value}: choose one of {', '.join(spec.choices)}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UserError(f"{flag} {value!r} is not {'a whole number' if kind is int else 'a number'}")
+    if kind is int and not float(value).is_integer():
+        raise UserError(f"{flag} {value!r} is not a whole number")
+    if not math.isfinite(value):
+        raise UserError(f"{flag} {value!r} is not a finite number")
+    value = kind(value)
+    if spec.low is not None and (value < spec.low or (spec.open_low and value == spec.low)):
+        bound = f"greater than {spec.low:g}" if spec.open_low else f"at least {spec.low:g}"
+        raise UserError(f"{flag} {value:g} is too small: it must be {bound}")
+    if spec.high is not None and value > spec.high:
+        raise UserError(f"{flag} {value:g} is too large: it must be at most {spec.high:g}")
+    return value
+
+
+def parse(cls: type, name: str, text: str) -> Any:
+    """A field's value from text (a flag or an input box), checked like any other value."""
+    kind, flag = kind_of(cls, name), flag_of(cls, name)
+    if kind is str:
+        return check(cls, name, text)
+    try:
+        value = int(text) if kind is int else float(text)
+    except ValueError:
+        what = "a whole number" if kind is int else "a number"
+        raise UserError(f"{flag} {text!r} is not {what}") from None
+    return check(cls, name, value)
+
+
+def validate(obj: Any) -> None:
+    """Check every field of a config instance; the first mistake is a UserError."""
+    for f in fields(obj):
+        check(type(obj), f.name, getattr(obj, f.name))
+
+
+def from_dict(cls: type[C], d: dict) -> C:
+    """A config from a dict (e.g. meta.json), ignoring keys it does not know."""
+    if not isinstance(d, dict):
+        raise UserError(f"expected a {cls.__name__} as a JSON object, not {type(d).__name__}")
+    names = {f.name for f in fields(cls)}
+    try:
+        return cls(**{k: v for k, v in d.items() if k in names})
+    except TypeError as exc:  # a required field is missing
+        raise UserError(f"incomplete {cls.__name__}: {exc}") from None

@@ -1,0 +1,155 @@
+"""The NumPy stepper: a trained CharRNN's weights run one character at a time. Torch-free.
+
+At batch size 1 a step is a few small matrix-vector products, and PyTorch's per-operator
+overhead costs more than the arithmetic; NumPy's BLAS does the same step faster
+(BENCHMARKS.md). The app process runs only this, so it never imports PyTorch. The
+embedding is folded into the first layer's input weights, so a character's input
+projection is a table lookup.
+
+Each cell in config.CELLS has a kernel here: how to lay out its weights, one step, and
+which part of its state the neuron view shows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from rnn_tui.config import ModelConfig
+
+Layer = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # w_ih, w_hh, b_ih, b_hh
+
+
+class LSTMKernel:
+    """State [h, c]. Gates are reordered from PyTorch's (i, f, g, o) to (i, f, o, g), and the rows of
+    the three sigmoid gates are halved: sigmoid(x) = (1 + tanh(x / 2)) / 2, so one tanh does all four."""
+
+    @staticmethod
+    def layout(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray, h: int) -> Layer:
+        order = np.r_[0 : 2 * h, 3 * h : 4 * h, 2 * h : 3 * h]
+        scale = np.r_[np.full(3 * h, 0.5, np.float32), np.ones(h, np.float32)]
+        b = (b_ih + b_hh)[order] * scale
+        return w_ih[order] * scale[:, None], w_hh[order] * scale[:, None], b, np.zeros_like(b)
+
+    @staticmethod
+    def step(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> np.ndarray:
+        g = w_hh @ s[:h]
+        g += xp
+        np.tanh(g, out=g)
+        gates = g[: 3 * h]
+        gates += 1.0  # 2 * sigmoid: the 0.5s are folded in below
+        out = np.empty(2 * h, np.float32)
+        c = out[h:]
+        np.multiply(gates[h : 2 * h], s[h:], out=c)
+        c += gates[:h] * g[3 * h :]
+        c *= 0.5
+        hid = out[:h]
+        np.tanh(c, out=hid)
+        hid *= gates[2 * h :]
+        hid *= 0.5
+        return out
+
+    @staticmethod
+    def shown(states: np.ndarray, h: int) -> np.ndarray:
+        """What the neuron view colours: tanh of the cell state."""
+        return np.tanh(states[..., h:])
+
+
+class GRUKernel:
+    """State h. b_hh stays apart: it sits inside r * (W_hn h + b_hn)."""
+
+    @staticmethod
+    def layout(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray, h: int) -> Layer:
+        return w_ih, w_hh, b_ih, b_hh
+
+    @staticmethod
+    def step(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> np.ndarray:
+        hp = w_hh @ s
+        hp += b_hh
+        rz = xp[: 2 * h] + hp[: 2 * h]
+        rz *= 0.5
+        np.tanh(rz, out=rz)
+        rz += 1.0
+        rz *= 0.5
+        n = np.tanh(xp[2 * h :] + rz[:h] * hp[2 * h :])
+        return n + rz[h:] * (s - n)
+
+    @staticmethod
+    def shown(states: np.ndarray, h: int) -> np.ndarray:
+        return states[..., :h]
+
+
+class RNNKernel(GRUKernel):
+    """State h: tanh(W_ih x + W_hh h + b)."""
+
+    @staticmethod
+    def layout(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray, h: int) -> Layer:
+        return w_ih, w_hh, b_ih + b_hh, np.zeros_like(b_hh)
+
+    @staticmethod
+    def step(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> np.ndarray:
+        return np.tanh(xp + w_hh @ s)
+
+
+KERNELS = {"lstm": LSTMKernel, "gru": GRUKernel, "rnn": RNNKernel}
+
+
+class Stepper:
+    """Runs a CharRNN's weights at batch size 1 in NumPy (float32).
+
+    The state is a list with one array per layer: for an LSTM the layer's [h, c]
+    concatenated, otherwise h. `step` feeds one character; `run` feeds many at once,
+    layer by layer, so the input projections of the upper layers and the output layer
+    become one matrix product each. Both share the cell arithmetic; they differ only in
+    the rounding of those products (about 1e-7).
+    """
+
+    def __init__(self, cfg: ModelConfig, weights: Mapping[str, np.ndarray]):
+        self.cfg = cfg
+        self.kernel = KERNELS[cfg.cell]
+        w = {k: np.asarray(v, np.float32) for k, v in weights.items()}
+        h = cfg.hidden
+        self.layers: list[Layer] = []
+        for layer in range(cfg.layers):
+            w_ih, w_hh, b_ih, b_hh = self.kernel.layout(
+                *(w[f"rnn.{name}_l{layer}"] for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")), h
+            )
+            if layer == 0:  # the input projection of every character, precomputed
+                w_ih = w["embed.weight"] @ w_ih.T + b_ih
+            self.layers.append(tuple(np.ascontiguousarray(a, dtype=np.float32) for a in (w_ih, w_hh, b_ih, b_hh)))
+        self.head_w = np.ascontiguousarray(w["head.weight"])
+        self.head_b = w["head.bias"]
+
+    @property
+    def width(self) -> int:
+        """Floats of state per layer."""
+        return self.cfg.spec.state_parts * self.cfg.hidden
+
+    def initial_state(self) -> list[np.ndarray]:
+        return [np.zeros(self.width, np.float32) for _ in range(self.cfg.layers)]
+
+    def step(self, char_id: int, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Feed one character id; return the next character's logits and the new state."""
+        h = self.cfg.hidden
+        new_state = []
+        x = None
+        for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
+            xp = w_ih[char_id] if layer == 0 else w_ih @ x + b_ih
+            s = self.kernel.step(xp, state[layer], w_hh, b_hh, h)
+            new_state.append(s)
+            x = s[:h]
+        return self.head_w @ x + self.head_b, new_state
+
+    def run(self, ids: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Feed a sequence: logits (T, V) and every position's state (T, layers, width) after it."""
+        h = self.cfg.hidden
+        states = np.empty((len(ids), self.cfg.layers, self.width), np.float32)
+        xs = None
+        for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
+            xp = w_ih[ids] if layer == 0 else xs @ w_ih.T + b_ih
+            s = state[layer]
+            for t in range(len(ids)):
+                s = states[t, layer] = self.kernel.step(xp[t], s, w_hh, b_hh, h)
+            xs = states[:, layer, :h]
+        return xs @ self.head_w.T + self.head_b, states

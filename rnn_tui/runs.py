@@ -1,0 +1,149 @@
+"""Planning a run, once, for every face: new or resumed, its text, its name, its settings. Torch-free.
+
+`plan(request)` checks everything that can be checked cheaply and without PyTorch, so a
+mistake is reported before anything heavy starts (before the app paints, or before a
+trainer process spawns). The plan is a plain value: the trainer (training.prepare) builds
+from it, in this process or in a child.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from pathlib import Path
+
+from rnn_tui import checkpoint
+from rnn_tui.config import ModelConfig, TrainConfig, check, defaults_for
+from rnn_tui.corpus import BUILTIN, NAMED, check_source
+from rnn_tui.errors import UserError
+
+
+@dataclass
+class RunRequest:
+    """What the user asked for. `model` and `train` hold only the settings they gave."""
+
+    data: str | None = None
+    corpus: str | None = None
+    globs: tuple[str, ...] = ()
+    encoding: str = "utf-8"
+    model: dict = field(default_factory=dict)
+    train: dict = field(default_factory=dict)
+    checkpoint_dir: str = "checkpoints"
+    run_name: str | None = None
+    resume: str | None = None
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Where the text comes from, as given (resolved into files by corpus.resolve_source)."""
+
+    data: str | None = None  # absolute, so a run resumes from any folder
+    corpus: str | None = None
+    globs: tuple[str, ...] = ()
+    encoding: str = "utf-8"
+
+    def to_dict(self) -> dict:
+        return {"data": self.data, "corpus": self.corpus, "globs": list(self.globs), "encoding": self.encoding}
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    run_dir: Path
+    source: SourceSpec
+    model: dict  # settings the user gave (a resumed run's come from its meta.json)
+    train: dict
+    resume_step: int | None = None  # the checkpoint's step, for a resumed run
+    saved_train: dict = field(default_factory=dict)  # a resumed run's own settings, machine ones left out
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def resumed(self) -> bool:
+        return self.resume_step is not None
+
+    def device_name(self) -> str:
+        return self.train.get("device", "auto")
+
+    def configs(self, device_type: str, vocab_size: int) -> tuple[ModelConfig, TrainConfig]:
+        """The run's settings on this device: defaults, then the device's presets, then the user's."""
+        model_preset, train_preset = defaults_for(device_type)
+        if self.resumed:
+            return ModelConfig(vocab_size=vocab_size, **self.model), TrainConfig(**{**self.saved_train, **self.train})
+        return (
+            ModelConfig(vocab_size=vocab_size, **{**model_preset, **self.model}),
+            TrainConfig(**{**train_preset, **self.train}),
+        )
+
+
+def plan(req: RunRequest) -> RunPlan:
+    """Resolve what to train, or a UserError that names the mistake and its fix."""
+    for name, value in req.model.items():
+        check(ModelConfig, name, value)
+    for name, value in req.train.items():
+        check(TrainConfig, name, value)
+    if req.resume:
+        return _plan_resume(req)
+    source = _source(req)
+    name = checkpoint.check_name(req.run_name) if req.run_name else f"{slug(_source_name(source))}-{_stamp()}"
+    run_dir = Path(req.checkpoint_dir) / name
+    if (run_dir / checkpoint.META).exists():
+        raise UserError(
+            f"a run named {name!r} already exists in {req.checkpoint_dir}/; "
+            f"continue it with --resume {name}, or choose another --run-name"
+        )
+    ModelConfig(vocab_size=2, **req.model)  # the combination, not just each field
+    TrainConfig(**req.train)
+    return RunPlan(run_dir, source, dict(req.model), dict(req.train))
+
+
+def _plan_resume(req: RunRequest) -> RunPlan:
+    run_dir = checkpoint.resolve(req.resume, req.checkpoint_dir)
+    meta = checkpoint.read_meta(run_dir)
+    saved_model = ModelConfig.from_dict(meta.get("model"))
+    for key, value in req.model.items():
+        if getattr(saved_model, key) != value:
+            flag = "--model" if key == "cell" else f"--{key.replace('_', '-')}"
+            raise UserError(
+                f"{flag} {value} disagrees with the run being resumed ({key} = {getattr(saved_model, key)}); "
+                "drop the flag, or start a new run without --resume"
+            )
+    if req.data or req.corpus:
+        source = _source(req)
+    else:
+        saved = meta.get("source") or {}
+        source = SourceSpec(
+            saved.get("data"), saved.get("corpus"), tuple(saved.get("globs", ())), saved.get("encoding", "utf-8")
+        )
+        if source.data and not Path(source.data).exists():
+            raise UserError(
+                f"this run was trained on {source.data}, which is not there any more; "
+                "give the text with --data PATH to resume on it"
+            )
+    saved_train = TrainConfig.from_dict(meta.get("train") or {}).without_machine()
+    TrainConfig(**{**saved_train, **req.train})
+    model = {f.name: getattr(saved_model, f.name) for f in fields(ModelConfig) if f.name != "vocab_size"}
+    return RunPlan(run_dir, source, model, dict(req.train), resume_step=meta["step"], saved_train=saved_train)
+
+
+def _source(req: RunRequest) -> SourceSpec:
+    check_source(req.data, req.corpus, req.globs, req.encoding)
+    data = str(Path(req.data).expanduser().resolve()) if req.data else None
+    return SourceSpec(data, req.corpus, tuple(req.globs), req.encoding)
+
+
+def _source_name(source: SourceSpec) -> str:
+    if source.data:
+        p = Path(source.data)
+        return p.stem if p.is_file() else p.name
+    return source.corpus if source.corpus in NAMED else BUILTIN
+
+
+def slug(name: str) -> str:
+    """A run-name-safe version of a corpus name."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in name).strip("-.") or "run"
+
+
+def _stamp() -> str:
+    return datetime.now().strftime("%Y%m%d-%H%M%S")

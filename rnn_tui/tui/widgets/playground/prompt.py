@@ -1,0 +1,15 @@
+"""The prompt. Escape hands the keyboard to the coloured text, to inspect it."""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+from textual.widgets import TextArea
+
+from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
+
+
+class PromptArea(TextArea):
+    BINDINGS = [Binding("escape", "inspect", "Inspect output")]
+
+    def action_inspect(self) -> None:
+        self.app.query_one(ConfidenceText).focus()

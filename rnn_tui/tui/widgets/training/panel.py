@@ -1,0 +1,58 @@
+"""The training side: live figures, the loss chart and the samples, fed with the run's events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+
+from rnn_tui.events import Evaluation, Event, Progress, Sample
+from rnn_tui.tui.widgets.training.loss_chart import LossChart
+from rnn_tui.tui.widgets.training.sample_feed import SampleFeed
+from rnn_tui.tui.widgets.training.stats import TrainingStats
+
+CHART_INTERVAL = 2.0  # seconds between redraws of the chart while events arrive
+
+
+class TrainingPanel(Vertical):
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.border_title = "Training"
+        self._chart_dirty = False
+        self._last_chart = -CHART_INTERVAL
+
+    def compose(self) -> ComposeResult:
+        yield TrainingStats(id="stats")
+        yield LossChart(id="chart")
+        yield SampleFeed(id="samples")
+
+    def add(self, event: Event) -> None:
+        """Take one event; call `show` once after a batch of them."""
+        match event:
+            case Progress():
+                self.query_one(TrainingStats).record(event)
+                self.query_one(LossChart).add("train", event.step, event.loss)
+                self._chart_dirty = True
+            case Evaluation():
+                self.query_one(TrainingStats).record(event)
+                self.query_one(LossChart).add("val", event.step, event.val_loss)
+                self._chart_dirty = True
+            case Sample():
+                self.query_one(SampleFeed).add(event)
+
+    def load(self, events: Iterable[Event]) -> None:
+        """A run's history: shown at once."""
+        for event in events:
+            self.add(event)
+        self.show(now=True)
+
+    def show(self, now: bool = False) -> None:
+        """Redraw the figures, and the chart if it changed and a while has passed."""
+        self.query_one(TrainingStats).render_figures()
+        t = time.monotonic()
+        if self._chart_dirty and (now or t - self._last_chart >= CHART_INTERVAL):
+            self.query_one(LossChart).draw()
+            self._chart_dirty = False
+            self._last_chart = t
