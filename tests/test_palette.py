@@ -34,3 +34,29 @@ def test_truecolour_bins_stay_apart_on_256_colour_terminals():
 
     downgraded = {Color.parse(c).downgrade(ColorSystem.EIGHT_BIT).number for c in palette.TRUECOLOR}
     assert len(downgraded) == 8
+
+
+@pytest.mark.parametrize("suffix", [".html", ".svg", ".txt"])
+def test_a_view_saves_with_its_colours_and_legend(tmp_path, suffix):
+    from rich.text import Text
+
+    from rnn_tui.export import save_view
+
+    body = Text("sure ")
+    body.append("surprised [not markup]", style=palette.style_of(0.001))
+    path = save_view(tmp_path / f"view{suffix}", body, legend=Text("legend: colours"), title="demo")
+    out = path.read_text()
+    assert "surprised [not markup]" in out.replace("&#160;", " ").replace("&nbsp;", " ") or suffix == ".svg"
+    assert "legend" in out
+    if suffix != ".txt":
+        assert palette.TRUECOLOR[7].lower() in out.lower()  # the colour of a surprising character
+
+
+def test_a_view_with_an_unknown_format_is_refused(tmp_path):
+    from rich.text import Text
+
+    from rnn_tui.errors import UserError
+    from rnn_tui.export import save_view
+
+    with pytest.raises(UserError, match=".html, .svg or .txt"):
+        save_view(tmp_path / "view.pdf", Text("x"))
