@@ -243,7 +243,6 @@ def cmd_launch(args: argparse.Namespace) -> int:
     from rnn_tui import checkpoint
     from rnn_tui.runs import plan
     from rnn_tui.session import FolderSession, LocalSession
-    from rnn_tui.tui.app import run_app
 
     request = run_request(args)
     if args.no_train:
@@ -253,6 +252,9 @@ def cmd_launch(args: argparse.Namespace) -> int:
     else:
         run_plan = plan(request)
         session = LocalSession(run_plan, log_path=run_plan.run_dir / checkpoint.LOG)
+        session.start()  # PyTorch's import in the trainer overlaps the app's start-up
+    from rnn_tui.tui.app import run_app
+
     return run_app(session)
 
 

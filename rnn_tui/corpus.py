@@ -26,7 +26,7 @@ from rnn_tui.errors import UserError
 from rnn_tui.fsutil import atomic_write_bytes
 
 BUILTIN = "stdlib"
-CACHE_THRESHOLD = 50_000_000  # bytes of source text above which the encoded array is cached on disk
+CACHE_THRESHOLD = 1_000_000  # bytes of source text above which the encoded array is cached on disk
 STDLIB_MAX_BYTES = 5_000_000
 CHUNK_BYTES = 1 << 24
 TRACE_OF_BAD_BYTES = 1e-4  # tolerated fraction of undecodable bytes before we refuse a file

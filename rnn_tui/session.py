@@ -138,6 +138,9 @@ class LocalSession:
         self._inbox: list[Event] = []
 
     def start(self) -> None:
+        """Spawn the trainer (once: `launch` starts it before the app imports, to overlap their start-up)."""
+        if self._process is not None:
+            return
         if self.plan.resumed:
             self._inbox.append(History(history_of(self.plan.run_dir, self.plan.resume_step)))
         # Textual swaps sys.stderr for an object without a file descriptor, which multiprocessing
