@@ -77,12 +77,6 @@ def timeit(fn, repeat: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
-def matmul_peak(dtype: torch.dtype, m: int = 2048, k: int = 2048, n: int = 2048, repeat: int = 5) -> float:
-    """Measured GFLOP/s of one big matmul at `dtype` on this machine now."""
-    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
-    return 2 * m * k * n / timeit(lambda: a @ b, repeat, warmup=2) / 1e9
-
-
 def trainer(request: RunRequest) -> Trainer:
     """A ready trainer for `request`, as `rnn-tui train` would build it."""
     return prepare(plan(request))
