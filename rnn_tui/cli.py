@@ -8,6 +8,7 @@ names the problem and the fix, with exit code 2 and no traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -17,7 +18,7 @@ from typing import NoReturn
 
 from rnn_tui import __version__, config
 from rnn_tui.config import ModelConfig, SampleConfig, TrainConfig
-from rnn_tui.errors import UserError
+from rnn_tui.errors import JobFailed, UserError
 from rnn_tui.humanize import duration, size
 from rnn_tui.runs import RunRequest
 
@@ -120,22 +121,32 @@ def run_request(args: argparse.Namespace) -> RunRequest:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train headless; under torchrun, as one rank of a job (rank 0 plans, writes and reports)."""
+    from rnn_tui import distributed
     from rnn_tui.reporting import reporter_for
     from rnn_tui.runs import plan
     from rnn_tui.training import prepare
 
-    run_plan = plan(run_request(args))
-    reporter = reporter_for(json_lines=args.json)
-    with prepare(run_plan, reporter.on_event) as trainer, _StopOnSignal() as stop, reporter:
-        trainer.run(should_stop=stop)
+    request = run_request(args)
+    with distributed.start(request.train.get("device", "auto")) as job:
+        run_plan = job.share_plan(lambda: plan(request))
+        reporter = reporter_for(json_lines=args.json) if job.writer else None
+        on_event = reporter.on_event if reporter else None
+        with (
+            prepare(run_plan, on_event, job) as trainer,
+            _StopOnSignal(quiet=not job.writer) as stop,
+            reporter or contextlib.nullcontext(),
+        ):
+            trainer.run(should_stop=stop)
     return 0
 
 
 class _StopOnSignal:
     """Ctrl-C or SIGTERM: finish the step and save. A second Ctrl-C aborts (the last checkpoint stays)."""
 
-    def __init__(self) -> None:
+    def __init__(self, quiet: bool = False) -> None:
         self.requested = False
+        self.quiet = quiet  # the other ranks of a distributed job: rank 0 says it
 
     def __call__(self) -> bool:
         return self.requested
@@ -147,7 +158,8 @@ class _StopOnSignal:
             if self.requested and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self.requested = True
-            print("\nrnn-tui: stopping after this step and saving (Ctrl-C again to abort)", file=sys.stderr)
+            if not self.quiet:
+                print("\nrnn-tui: stopping after this step and saving (Ctrl-C again to abort)", file=sys.stderr)
 
         for s in self._old:
             signal.signal(s, handler)
@@ -266,6 +278,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"rnn-tui {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except JobFailed as exc:
+        print(f"rnn-tui {args.command}: stopped: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nrnn-tui: aborted; the last saved checkpoint is intact", file=sys.stderr)
         return 130

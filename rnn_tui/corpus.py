@@ -492,10 +492,19 @@ class Batches:
     the j-th window of every stream, so a hidden state can be carried from one batch to the
     next (char-rnn, torch-rnn). Each epoch shifts the cut by a seeded offset.
     `random`: every row is a window at a random place (nanoGPT); nothing is carried.
+    `rows` picks some rows of every batch (a distributed rank's share); the batches are the same.
     """
 
-    def __init__(self, data: np.ndarray, batch_size: int, seq_len: int, seed: int, mode: str = "tbptt"):
-        self.data, self.B, self.T, self.seed, self.mode = data, batch_size, seq_len, seed, mode
+    def __init__(
+        self,
+        data: np.ndarray,
+        batch_size: int,
+        seq_len: int,
+        seed: int,
+        mode: str = "tbptt",
+        rows: slice = slice(None),
+    ):
+        self.data, self.B, self.T, self.seed, self.mode, self.rows = data, batch_size, seq_len, seed, mode, rows
         self.stream_len = (len(data) - seq_len - 1) // batch_size
         self.per_epoch = (
             max(1, self.stream_len // seq_len) if mode == "tbptt" else max(1, len(data) // (batch_size * seq_len))
@@ -506,13 +515,14 @@ class Batches:
         return self.mode == "tbptt"
 
     def get(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Inputs and targets (int64, shape B x T) of batch `index` of `epoch`."""
+        """Inputs and targets (int64, shape B x T, or rows x T) of batch `index` of `epoch`."""
         if self.mode == "tbptt":
             offset = int(np.random.default_rng([self.seed, epoch]).integers(0, self.T)) if epoch else 0
             starts = offset + np.arange(self.B) * self.stream_len + index * self.T
         else:
             rng = np.random.default_rng([self.seed, epoch, index])
             starts = rng.integers(0, len(self.data) - self.T - 1, self.B)
+        starts = starts[self.rows]
         window = np.asarray(self.data[starts[:, None] + np.arange(self.T + 1)], dtype=np.int64)
         return window[:, :-1], window[:, 1:]
 
