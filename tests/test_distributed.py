@@ -117,39 +117,50 @@ if "RANK" in os.environ:
 """
 
 
-def test_torchrun_has_one_writer_and_its_run_resumes_in_one_process(text_file, tmp_path):
+def test_a_run_goes_from_one_process_to_two_and_back_and_only_rank_0_writes(text_file, tmp_path):
+    ck, alone = tmp_path / "ck", tmp_path / "alone"
+    for folder in (ck, alone):
+        one_process(text_file, folder, 20)  # the same run twice, to step 20
     (tmp_path / "hook").mkdir()
     (tmp_path / "hook" / "sitecustomize.py").write_text(textwrap.dedent(AUDIT))
-    ck = tmp_path / "ck"
     env = cli_env(
         PYTHONPATH=os.pathsep.join([str(tmp_path / "hook"), os.environ.get("PYTHONPATH", "")]),
         AUDIT_ROOT=str(ck),
         AUDIT_LOG=str(tmp_path / "audit"),
     )
-    args = ["-m", "rnn_tui", "train", "--data", text_file, *FLAGS, "--max-steps", "30", "--checkpoint-every", "20"]
-    proc = torchrun(2, *args, "--checkpoint-dir", ck, "--run-name", "ddp", "--json", cwd=tmp_path, env=env)
+    args = ["-m", "rnn_tui", "train", "--resume", "tiny", "--checkpoint-dir", ck, "--max-steps", "30", "--json"]
+    proc = torchrun(2, *args, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     starts = [e for e in events if e["event"] == "start"]
-    assert len(starts) == 1 and starts[0]["device"].endswith("2 processes (gloo)")  # rank 0 alone reports
+    assert len(starts) == 1 and starts[0]["resumed"] and starts[0]["step"] == 20  # rank 0 alone reports
+    assert starts[0]["device"].endswith("2 processes (gloo)")
     assert events[-1]["event"] == "done" and events[-1]["step"] == 30
     written = {r: (tmp_path / f"audit.{r}").read_text().splitlines() for r in ("0", "1")}
-    assert written["0"] and any("model.safetensors" in w for w in written["0"])
+    assert any("model.safetensors" in w for w in written["0"]) and any("events.jsonl" in w for w in written["0"])
     assert written["1"] == []  # rank 1 never wrote, renamed, made or removed anything in the run folder
-    run = ck / "ddp"
-    assert [e.resumed for e in record.read(run).events if e.__class__.__name__ == "RunStarted"] == [False]
-    assert checkpoint.load(run).step == 30
+    with prepare(resume_plan(alone, max_steps=30)) as t:
+        t.run()  # the same ten steps in one process
+    two, one = checkpoint.load(ck / "tiny"), checkpoint.load(alone / "tiny")
+    assert_close(two.model, one.model)
+    carried = sorted(k for k in one.optimizer if k.startswith("carried."))
+    assert carried == ["carried.state.0", "carried.state.1"]  # h and c, every row
+    assert_close({k: two.optimizer[k] for k in carried}, {k: one.optimizer[k] for k in carried})
 
-    # The same folder format: one process carries on from step 30 as if the run had been one process all along.
-    one_process(text_file, tmp_path / "alone", 30)
+    # The folder is a plain run folder: one process carries on from both, and they stay together.
     finals = []
-    for ckpt_dir, name in ((ck, "ddp"), (tmp_path / "alone", "tiny")):
-        with prepare(resume_plan(ckpt_dir, name, max_steps=40)) as resumed:
-            assert resumed.step == 30 and resumed.carried[0].shape[1] == 8  # the whole batch's hidden state
-            resumed.run()
-        finals.append((train_state.model_arrays(resumed.model), resumed.best_val_loss))
+    for folder in (ck, alone):
+        with prepare(resume_plan(folder, max_steps=40)) as t:
+            assert t.step == 30 and t.carried[0].shape[1] == 8  # the whole batch's hidden state, gathered
+            t.run()
+        finals.append((train_state.model_arrays(t.model), t.best_val_loss))
     assert_close(finals[0][0], finals[1][0])
     assert finals[0][1] == pytest.approx(finals[1][1], abs=1e-4)
+    assert [e.resumed for e in record.read(ck / "tiny").events if e.__class__.__name__ == "RunStarted"] == [
+        False,
+        True,
+        True,
+    ]
 
 
 def test_a_batch_that_does_not_split_is_refused_once(text_file, tmp_path):
