@@ -18,6 +18,7 @@ from typing import NoReturn
 
 from rnn_tui import __version__, config
 from rnn_tui.config import ModelConfig, SampleConfig, TrainConfig
+from rnn_tui.downloads import NAMED
 from rnn_tui.errors import JobFailed, UserError
 from rnn_tui.humanize import duration, size
 from rnn_tui.runs import RunRequest
@@ -63,7 +64,11 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
         metavar="PATTERN",
         help="with a folder: read only files matching PATTERN (repeatable), e.g. --glob '*.c'",
     )
-    g.add_argument("--corpus", metavar="NAME", help="a named corpus: stdlib (built in, the default) or shakespeare")
+    g.add_argument(
+        "--corpus",
+        metavar="NAME",
+        help=f"a named corpus: stdlib (built in, the default), {', '.join(NAMED)} (see rnn-tui corpora)",
+    )
     g.add_argument("--encoding", default="utf-8", help="text encoding of --data (default utf-8)")
     _config_flags(p.add_argument_group("model"), ModelConfig, config.GPU_MODEL)
     _config_flags(p.add_argument_group("training"), TrainConfig, config.GPU_TRAIN)
@@ -214,10 +219,13 @@ def cmd_corpora(args: argparse.Namespace) -> int:
 
     from rnn_tui.corpus import list_corpora
 
-    table = Table("name", "size", "status", "description", box=None, pad_edge=False)
+    table = Table("name", "size", "status", box=None, pad_edge=False)
+    table.add_column("source", overflow="fold")  # an address is never cut short
+    table.add_column("description")
     for row in list_corpora():
-        table.add_row(row["name"], size(row["size"]), row["status"], row["description"])
-    Console().print(table)
+        status = f"download ({size(row['download_size'])})" if row["download_size"] else row["status"]
+        table.add_row(row["name"], size(row["size"]), status, row["source"], row["description"])
+    Console(markup=False, highlight=False).print(table)
     return 0
 
 
