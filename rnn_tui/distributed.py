@@ -79,7 +79,9 @@ class Group:
 
     def describe(self) -> str:
         """What the run's device line adds, e.g. ", 8 processes (nccl)"."""
-        return f", {self.world} processes ({self.backend})" if self.active else ""
+        if not self.active:
+            return ""
+        return f", {self.world} process{'es' if self.world > 1 else ''} ({self.backend})"
 
     def threads(self) -> int | None:
         """CPU threads for each rank when none were asked for: the node's cores shared out (None: all)."""

@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -22,11 +23,11 @@ from tests.conftest import TINY_FLAGS, cli_env, resume_plan, tiny_request, wait_
 PROBE = Path(__file__).with_name("ddp_probe.py")
 # Dropout 0, so one process and two take exactly the same steps (up to the order of float sums).
 FLAGS = [*TINY_FLAGS, "--dropout", "0", "--eval-every", "10", "--sample-every", "1000", "--eval-chars", "2000"]
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node"]
 
 
-def torchrun(n: int, *args, cwd, env=None, timeout=240, **popen):
-    cmd = [*TORCHRUN, str(n), *map(str, args)]
+def torchrun(n: int, *args, cwd, env=None, timeout=240, nodes=("--standalone",), **popen):
+    """`torchrun NODES --nproc_per_node N ARGS`: run to the end, or started (given Popen's arguments)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", *nodes, "--nproc_per_node", str(n), *map(str, args)]
     if popen:
         return subprocess.Popen(cmd, cwd=cwd, env=env or cli_env(), text=True, **popen)
     return subprocess.run(cmd, cwd=cwd, env=env or cli_env(), capture_output=True, text=True, timeout=timeout)
@@ -117,7 +118,7 @@ if "RANK" in os.environ:
 """
 
 
-def test_a_run_goes_from_one_process_to_two_and_back_and_only_rank_0_writes(text_file, tmp_path):
+def test_a_run_goes_from_one_process_to_two_nodes_and_back_and_only_rank_0_writes(text_file, tmp_path):
     ck, alone = tmp_path / "ck", tmp_path / "alone"
     for folder in (ck, alone):
         one_process(text_file, folder, 20)  # the same run twice, to step 20
@@ -128,9 +129,22 @@ def test_a_run_goes_from_one_process_to_two_and_back_and_only_rank_0_writes(text
         AUDIT_ROOT=str(ck),
         AUDIT_LOG=str(tmp_path / "audit"),
     )
+    # Two "nodes" of one process each, as on two machines: the multi-node form of torchrun.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    node = ["--nnodes", "2", "--rdzv_endpoint", f"127.0.0.1:{port}", "--node_rank"]
     args = ["-m", "rnn_tui", "train", "--resume", "tiny", "--checkpoint-dir", ck, "--max-steps", "30", "--json"]
-    proc = torchrun(2, *args, cwd=tmp_path, env=env)
+    pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
+    second = torchrun(1, *args, cwd=tmp_path, env=env, nodes=[*node, "1"], **pipes)
+    try:
+        proc = torchrun(1, *args, cwd=tmp_path, env=env, nodes=[*node, "0"])
+        out, err = second.communicate(timeout=120)
+    finally:
+        if second.poll() is None:
+            second.kill()
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert second.returncode == 0 and out == "" and "rnn-tui" not in err, err[-3000:]  # the other node is quiet
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     starts = [e for e in events if e["event"] == "start"]
     assert len(starts) == 1 and starts[0]["resumed"] and starts[0]["step"] == 20  # rank 0 alone reports
