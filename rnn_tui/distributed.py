@@ -286,7 +286,11 @@ class Group:
             return
         try:
             yield
-        except RuntimeError as exc:  # gloo and NCCL report a lost peer as RuntimeError (or DistError, a subclass)
+        except RuntimeError as exc:
+            # NCCL reports a lost peer as a DistError; gloo as a plain RuntimeError naming itself. Anything
+            # else (running out of GPU memory in backward, say) is this rank's own failure: let it show.
+            if not isinstance(exc, dist.DistError) and "gloo" not in str(exc):
+                raise
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             if first.startswith("[") and "] " in first:  # gloo puts its source file first
                 first = first.split("] ", 1)[1]
@@ -344,8 +348,7 @@ def _join(rank: int, device_name: str) -> Group:
         if not dist.is_gloo_available():
             raise UserError("this PyTorch has no gloo backend, which training on several CPU processes needs")
         device, backend = torch.device("cpu"), "gloo"
-    kwargs = {"device_id": device} if backend == "nccl" else {}
-    dist.init_process_group(backend, rank=rank, world_size=world, **kwargs)
+    dist.init_process_group(backend, rank=rank, world_size=world)
     return Group(rank, world, local_rank, local_world, backend, device)
 
 

@@ -16,6 +16,7 @@ import torch
 from rnn_tui import checkpoint, record, train_state
 from rnn_tui.corpus import Batches
 from rnn_tui.distributed import LOCAL, Group
+from rnn_tui.errors import JobFailed
 from rnn_tui.runs import RunPlan, plan
 from rnn_tui.training import prepare
 from tests.conftest import TINY_FLAGS, cli_env, resume_plan, tiny_request, wait_for
@@ -80,6 +81,18 @@ def test_alone_nothing_changes():
     assert LOCAL.gather_rows(state) is state and LOCAL.my_rows(state, 8) is state
     assert LOCAL.my_rows(state, 4) is None  # saved for another batch size: start afresh
     assert LOCAL.agree(1.5, True) == (1.5, True) and LOCAL.sum(2.0, 3) == (2.0, 3) and LOCAL.describe() == ""
+
+
+def test_a_lost_peer_is_one_line_and_other_failures_stay_what_they_are():
+    job = Group(rank=1, world=2, backend="gloo")
+    gloo = "[/pytorch/third_party/gloo/gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:5779: Connection reset"
+    with pytest.raises(JobFailed) as lost, job.talking():
+        raise RuntimeError(gloo + " by peer. This is typically caused by a remote worker hanging. GLHF!")
+    assert str(lost.value).startswith(
+        "rank 1 lost contact with the other processes (Read error [127.0.0.1]:5779: Connection reset by peer); "
+    )
+    with pytest.raises(torch.OutOfMemoryError), job.talking():
+        raise torch.OutOfMemoryError("CUDA out of memory")
 
 
 # --------------------------------------------------------------------------- torchrun
