@@ -9,6 +9,12 @@
    user runs it), and the same for the alternatives in `--also`.
 3. A small run trained on the GPU, packed as OUT_DIR/gpu-small.tar, with a reference sample drawn
    from it on the CPU there; unpack it on a CPU-only machine and `rnn-tui sample` must print the same.
+4. torchrun: the same `rnn-tui train` (GPU defaults) alone and as a torchrun job of one process
+   (DistributedDataParallel over NCCL; gloo on the CPU in --smoke), interleaved rounds, chars/s of
+   each; and the gradient bytes a job would all-reduce each step against the step's time.
+
+Only the torchrun check, for a short GPU session:
+    python benchmarks/gpu.py --out OUT_DIR --skip throughput --skip checkpoint --skip time
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from _common import SHAKESPEARE, machine, precisions, smoke_corpus, trainer
+from _common import SHAKESPEARE, machine, precisions, smoke_corpus, steady_speed, trainer
 from _common import emit as emit_line
 from baselines import BaselineLSTM, baseline_trainer
 
@@ -176,13 +182,63 @@ def small_checkpoint(rig: Rig, data: str, out: Path) -> None:
     shutil.rmtree(run)
 
 
+def torchrun_vs_alone(rig: Rig, data: str, tmp: str, steps: int, rounds: int) -> None:
+    """chars/s of `rnn-tui train` alone and under `torchrun --nproc_per_node 1`, interleaved rounds."""
+    flags = ["--data", data, *rig.flags(), "--max-steps", str(steps), "--json", "--checkpoint-dir", tmp]
+    flags += ["--eval-every", "1000000000", "--sample-every", "1000000000", "--checkpoint-every", "1000000000"]
+    train = ["-m", "rnn_tui", "train"]
+    torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1"]
+    launchers = {"alone": [sys.executable, *train], "torchrun, 1 process": [sys.executable, *torchrun, *train]}
+    speeds: dict[str, list[float]] = {name: [] for name in launchers}
+    started: dict[str, dict] = {}
+    for r in range(rounds):
+        for name, cmd in launchers.items():
+            run = f"torchrun-{r}-{len(started)}"
+            out = subprocess.run([*cmd, *flags, "--run-name", run], capture_output=True, text=True)
+            events = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+            if out.returncode or not any(e["event"] == "progress" for e in events):
+                emit({"bench": "gpu_torchrun", "name": name, "rc": out.returncode, "stderr": out.stderr[-600:]})
+                return
+            speeds[name].append(steady_speed(events))
+            started[name] = next(e for e in events if e["event"] == "start")
+            shutil.rmtree(Path(tmp) / run, ignore_errors=True)
+    alone = statistics.median(speeds["alone"])
+    for name, values in speeds.items():
+        cps = statistics.median(values)
+        emit(
+            {
+                "bench": "gpu_torchrun",
+                "name": name,
+                "device": started[name]["device"],
+                "chars_per_s": round(cps),
+                "ratio": round(cps / alone, 3),
+                "runs": [round(v) for v in values],
+            }
+        )
+    start = started["alone"]
+    chars = start["train"]["batch_size"] * start["train"]["seq_len"]
+    step_s = chars / alone
+    grad_bytes = start["params"] * 4  # fp32 gradients, all-reduced once a step
+    emit(
+        {
+            "bench": "gpu_allreduce_volume",
+            "params": start["params"],
+            "grad_bytes_per_step": grad_bytes,
+            "chars_per_step": chars,
+            "step_ms": round(1000 * step_s, 2),
+            # a ring all-reduce sends and receives about 2x the gradient per GPU; to hide it inside one step:
+            "link_gb_per_s_to_keep_up": round(2 * grad_bytes / step_s / 1e9, 2),
+        }
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("gpu-out"))
     p.add_argument("--data", default=str(SHAKESPEARE))
     p.add_argument("--minutes", type=float, default=1.5, help="budget of the run with the GPU defaults")
     p.add_argument("--also", action="append", default=[], help="flags of another run to time (minutes/2 each)")
-    p.add_argument("--skip", action="append", default=[], choices=["throughput", "checkpoint"])
+    p.add_argument("--skip", action="append", default=[], choices=["throughput", "checkpoint", "time", "torchrun"])
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
     rig, steps, rounds = Rig(), 20, 2
@@ -203,9 +259,12 @@ def main() -> None:
         throughput(rig, args.data, tmp, steps, rounds)
     if "checkpoint" not in args.skip:
         small_checkpoint(rig, args.data, args.out)
-    time_to_target(rig, args.data, tmp, "gpu-defaults", args.minutes, [])
-    for i, flags in enumerate(args.also):
-        time_to_target(rig, args.data, tmp, f"gpu-alt{i}", args.minutes / 1.5, flags.split())
+    if "torchrun" not in args.skip:
+        torchrun_vs_alone(rig, args.data, tmp, 6 if args.smoke else 400, rounds)
+    if "time" not in args.skip:
+        time_to_target(rig, args.data, tmp, "gpu-defaults", args.minutes, [])
+        for i, flags in enumerate(args.also):
+            time_to_target(rig, args.data, tmp, f"gpu-alt{i}", args.minutes / 1.5, flags.split())
 
 
 if __name__ == "__main__":

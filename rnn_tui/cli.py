@@ -8,6 +8,7 @@ names the problem and the fix, with exit code 2 and no traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -17,7 +18,8 @@ from typing import NoReturn
 
 from rnn_tui import __version__, config
 from rnn_tui.config import ModelConfig, SampleConfig, TrainConfig
-from rnn_tui.errors import UserError
+from rnn_tui.downloads import NAMED
+from rnn_tui.errors import JobFailed, UserError
 from rnn_tui.humanize import duration, size
 from rnn_tui.runs import RunRequest
 
@@ -62,7 +64,11 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
         metavar="PATTERN",
         help="with a folder: read only files matching PATTERN (repeatable), e.g. --glob '*.c'",
     )
-    g.add_argument("--corpus", metavar="NAME", help="a named corpus: stdlib (built in, the default) or shakespeare")
+    g.add_argument(
+        "--corpus",
+        metavar="NAME",
+        help=f"a named corpus: stdlib (built in, the default), {', '.join(NAMED)} (see rnn-tui corpora)",
+    )
     g.add_argument("--encoding", default="utf-8", help="text encoding of --data (default utf-8)")
     _config_flags(p.add_argument_group("model"), ModelConfig, config.GPU_MODEL)
     _config_flags(p.add_argument_group("training"), TrainConfig, config.GPU_TRAIN)
@@ -120,22 +126,32 @@ def run_request(args: argparse.Namespace) -> RunRequest:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Train headless; under torchrun, as one rank of a job (rank 0 plans, writes and reports)."""
+    from rnn_tui import distributed
     from rnn_tui.reporting import reporter_for
     from rnn_tui.runs import plan
     from rnn_tui.training import prepare
 
-    run_plan = plan(run_request(args))
-    reporter = reporter_for(json_lines=args.json)
-    with prepare(run_plan, reporter.on_event) as trainer, _StopOnSignal() as stop, reporter:
-        trainer.run(should_stop=stop)
+    request = run_request(args)
+    with distributed.start(request.train.get("device", "auto")) as job:
+        run_plan = job.share_plan(lambda: plan(request))
+        reporter = reporter_for(json_lines=args.json) if job.writer else None
+        on_event = reporter.on_event if reporter else None
+        with (
+            prepare(run_plan, on_event, job) as trainer,
+            _StopOnSignal(quiet=not job.writer) as stop,
+            reporter or contextlib.nullcontext(),
+        ):
+            trainer.run(should_stop=stop)
     return 0
 
 
 class _StopOnSignal:
     """Ctrl-C or SIGTERM: finish the step and save. A second Ctrl-C aborts (the last checkpoint stays)."""
 
-    def __init__(self) -> None:
+    def __init__(self, quiet: bool = False) -> None:
         self.requested = False
+        self.quiet = quiet  # the other ranks of a distributed job: rank 0 says it
 
     def __call__(self) -> bool:
         return self.requested
@@ -147,7 +163,8 @@ class _StopOnSignal:
             if self.requested and signum == signal.SIGINT:
                 raise KeyboardInterrupt
             self.requested = True
-            print("\nrnn-tui: stopping after this step and saving (Ctrl-C again to abort)", file=sys.stderr)
+            if not self.quiet:
+                print("\nrnn-tui: stopping after this step and saving (Ctrl-C again to abort)", file=sys.stderr)
 
         for s in self._old:
             signal.signal(s, handler)
@@ -202,10 +219,13 @@ def cmd_corpora(args: argparse.Namespace) -> int:
 
     from rnn_tui.corpus import list_corpora
 
-    table = Table("name", "size", "status", "description", box=None, pad_edge=False)
+    table = Table("name", "size", "status", box=None, pad_edge=False)
+    table.add_column("source", overflow="fold")  # an address is never cut short
+    table.add_column("description")
     for row in list_corpora():
-        table.add_row(row["name"], size(row["size"]), row["status"], row["description"])
-    Console().print(table)
+        status = f"download ({size(row['download_size'])})" if row["download_size"] else row["status"]
+        table.add_row(row["name"], size(row["size"]), status, row["source"], row["description"])
+    Console(markup=False, highlight=False).print(table)
     return 0
 
 
@@ -268,6 +288,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"rnn-tui {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except JobFailed as exc:
+        print(f"rnn-tui {args.command}: stopped: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\nrnn-tui: aborted; the last saved checkpoint is intact", file=sys.stderr)
         return 130

@@ -98,8 +98,12 @@ class TrainConfig:
     sample_temperature: float = setting(0.8, "temperature of the training samples", low=0.0, high=5.0)
     sample_prompt: str = setting("", "text every training sample starts from")
     checkpoint_every: int = setting(1000, "steps between checkpoints", low=1, high=10**12)
-    val_frac: float = setting(
-        0.1, "fraction of the text kept for validation (its end)", low=0.0, open_low=True, high=0.5
+    val_frac: float | None = setting(
+        None,
+        "fraction of the text kept for validation, its end (default 0.1, or the corpus's standard split: enwik8)",
+        low=0.0,
+        open_low=True,
+        high=0.5,
     )
     batching: str = setting("tbptt", "carry the state across batches (tbptt) or random windows", choices=BATCHING)
     seed: int = setting(1337, "random seed", low=0, high=2**32 - 1)

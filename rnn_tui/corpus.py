@@ -3,7 +3,8 @@
 A corpus is read as a stream of normalised text chunks (UTF-8 by default, CRLF turned into
 LF), so a big one never has to sit in memory as one Python string. Corpora over
 `CACHE_THRESHOLD` bytes are encoded once into a memory-mapped file keyed by their content
-hash; the second load only hashes the source and maps the cache.
+hash; the second load only hashes the source and maps the cache. The named corpora and
+their downloads are in downloads.py.
 """
 
 from __future__ import annotations
@@ -14,14 +15,13 @@ import json
 import os
 import sysconfig
 import tempfile
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from rnn_tui.downloads import NAMED, cache_dir, download, is_cached, source_url
 from rnn_tui.errors import UserError
 from rnn_tui.fsutil import atomic_write_bytes
 
@@ -30,38 +30,7 @@ CACHE_THRESHOLD = 1_000_000  # bytes of source text above which the encoded arra
 STDLIB_MAX_BYTES = 5_000_000
 CHUNK_BYTES = 1 << 24
 TRACE_OF_BAD_BYTES = 1e-4  # tolerated fraction of undecodable bytes before we refuse a file
-
-
-@dataclass(frozen=True)
-class NamedCorpus:
-    """A corpus that can be downloaded by name."""
-
-    name: str
-    url: str
-    filename: str
-    size: int
-    sha256: str
-    description: str
-
-
-NAMED: dict[str, NamedCorpus] = {
-    "shakespeare": NamedCorpus(
-        name="shakespeare",
-        url="https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/input.txt",
-        filename="tinyshakespeare.txt",
-        size=1_115_394,
-        sha256="86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed",
-        description="tinyshakespeare from char-rnn: 40,000 lines of Shakespeare",
-    ),
-}
-
-
-def cache_dir() -> Path:
-    """The user cache folder: $RNN_TUI_CACHE, else $XDG_CACHE_HOME/rnn-tui, else ~/.cache/rnn-tui."""
-    if env := os.environ.get("RNN_TUI_CACHE"):
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rnn-tui"
+DEFAULT_VAL_FRAC = 0.1  # the end of the text kept for validation, unless --val-frac or a standard split says otherwise
 
 
 # --------------------------------------------------------------------------- vocabulary
@@ -136,6 +105,8 @@ class Source:
     strict_files: bool = True  # a single named file must be text; in a folder, non-text files are skipped
     description: str = ""
     skipped: list[Path] = field(default_factory=list)
+    keep_bytes: bool = False  # no CRLF to LF: with a one-byte encoding, characters are then the file's bytes
+    split: tuple[int, int] | None = None  # a standard split (see Corpus.split)
 
     @property
     def size_bytes(self) -> int:
@@ -158,10 +129,10 @@ class Source:
         first = True
         for path in self.files:
             if self.strict_files:
-                pieces: Iterable[str] = _decode_file(path, self.encoding)
+                pieces: Iterable[str] = _decode_file(path, self.encoding, self.keep_bytes)
             else:
                 try:  # decode the whole file first, so a bad one is skipped before any of it is used
-                    pieces = list(_decode_file(path, self.encoding))
+                    pieces = list(_decode_file(path, self.encoding, self.keep_bytes))
                 except _NotText:
                     self.skipped.append(path)
                     continue
@@ -178,8 +149,8 @@ class _NotText(Exception):
     pass
 
 
-def _decode_file(path: Path, encoding: str) -> Iterator[str]:
-    """Decode one file in chunks, normalising CRLF to LF; raise _NotText with a one-line reason."""
+def _decode_file(path: Path, encoding: str, keep_bytes: bool = False) -> Iterator[str]:
+    """Decode one file in chunks, CRLF becoming LF unless `keep_bytes`; raise _NotText with a one-line reason."""
     try:
         decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     except LookupError:
@@ -206,7 +177,7 @@ def _decode_file(path: Path, encoding: str) -> Iterator[str]:
             held_cr = "\r" if text.endswith("\r") and raw else ""
             text = text[:-1] if held_cr else text
             if text:
-                yield text.replace("\r\n", "\n")
+                yield text if keep_bytes else text.replace("\r\n", "\n")
             if not raw:
                 break
     if bad > max(8, TRACE_OF_BAD_BYTES * total):
@@ -293,37 +264,14 @@ def named_source(name: str, *, offline: bool = False) -> Source:
         raise UserError(f"unknown corpus {name!r}; choose one of: {', '.join([BUILTIN, *NAMED])} (see rnn-tui corpora)")
     spec = NAMED[name]
     path = download(spec, offline=offline)
-    return Source(name=name, files=[path], description=spec.description)
-
-
-def named_path(spec: NamedCorpus) -> Path:
-    return cache_dir() / "corpora" / spec.filename
-
-
-def download(spec: NamedCorpus, *, offline: bool = False, timeout: float = 30.0) -> Path:
-    """Fetch `spec` into the cache (checked against its sha256, written atomically) unless it is there.
-
-    $RNN_TUI_MIRROR, if set, is a base URL used instead of the corpus's own address
-    (the file is fetched as `<mirror>/<filename>`).
-    """
-    path = named_path(spec)
-    if path.exists() and path.stat().st_size == spec.size:
-        return path
-    url = os.environ.get("RNN_TUI_MIRROR", "").rstrip("/")
-    url = f"{url}/{spec.filename}" if url else spec.url
-    hint = "check your connection, or train on a local file with --data FILE"
-    if offline:
-        raise UserError(f"corpus {spec.name!r} is not downloaded yet and we are offline; {hint}")
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            data = resp.read(spec.size + 1)
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise UserError(f"could not download corpus {spec.name!r} from {url} ({reason}); {hint}") from None
-    if hashlib.sha256(data).hexdigest() != spec.sha256:
-        raise UserError(f"the download of {spec.name!r} from {url} is not the expected file (sha256 differs); {hint}")
-    atomic_write_bytes(path, data)
-    return path
+    return Source(
+        name=name,
+        files=[path],
+        encoding=spec.encoding,
+        description=spec.description,
+        keep_bytes=spec.keep_bytes,
+        split=spec.split,
+    )
 
 
 # --------------------------------------------------------------------------- the corpus
@@ -339,23 +287,36 @@ class Corpus:
     data: np.ndarray
     sha256: str
     notes: list[str] = field(default_factory=list)
+    standard_split: tuple[int, int] | None = None  # where training ends, then where validation ends (enwik8)
 
     def __len__(self) -> int:
         return len(self.data)
 
     def identity(self) -> dict:
-        return {"name": self.name, "description": self.description, "chars": len(self.data), "sha256": self.sha256}
+        split = {"split": list(self.standard_split)} if self.standard_split else {}
+        return {
+            "name": self.name,
+            "description": self.description,
+            "chars": len(self.data),
+            "sha256": self.sha256,
+            **split,
+        }
 
     def reencoded(self, vocab: Vocab) -> Corpus:
         """The same text in another vocabulary's ids (characters it lacks become unknown)."""
         if vocab == self.vocab:
             return self
         table = np.array([vocab.id(self.vocab.char(i)) for i in range(len(self.vocab))], dtype=vocab.dtype)
-        return Corpus(self.name, self.description, vocab, table[np.asarray(self.data)], self.sha256, self.notes)
+        data = table[np.asarray(self.data)]
+        return Corpus(self.name, self.description, vocab, data, self.sha256, self.notes, self.standard_split)
 
-    def split(self, val_frac: float) -> tuple[np.ndarray, np.ndarray]:
-        """Contiguous split: the last `val_frac` of the text is validation."""
-        n_val = int(len(self.data) * val_frac)
+    def split(self, val_frac: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Contiguous split: the last `val_frac` of the text is validation (default 0.1). Without
+        `val_frac`, a corpus with a standard split uses it, so that figures compare with the literature."""
+        if val_frac is None and self.standard_split:
+            train_end, val_end = self.standard_split
+            return self.data[:train_end], self.data[train_end:val_end]
+        n_val = int(len(self.data) * (DEFAULT_VAL_FRAC if val_frac is None else val_frac))
         cut = len(self.data) - n_val
         return self.data[:cut], self.data[cut:]
 
@@ -366,10 +327,10 @@ def load_corpus(source: Source, *, cache: bool | None = None) -> Corpus:
     if cache is None:
         cache = source.size_bytes > CACHE_THRESHOLD
     folder = cache_dir() / "encoded"
-    key = f"{sha[:32]}-{codecs.lookup(source.encoding).name}"
+    key = f"{sha[:32]}-{codecs.lookup(source.encoding).name}{'-bytes' if source.keep_bytes else ''}"
     if cache and (hit := _load_cached(folder, key)) is not None:
         vocab, data = hit
-        return Corpus(source.name, source.description, vocab, data, sha)
+        return Corpus(source.name, source.description, vocab, data, sha, standard_split=source.split)
     # Pass 1: vocabulary and length. Pass 2: the ids (into a memmap when caching).
     uniques: list[np.ndarray] = []
     n = 0
@@ -402,7 +363,7 @@ def load_corpus(source: Source, *, cache: bool | None = None) -> Corpus:
             folder / f"{key}.json", json.dumps({"chars": vocab.chars, "length": n, "dtype": vocab.dtype.name}).encode()
         )
         data = np.memmap(folder / f"{key}.ids", dtype=vocab.dtype, mode="r", shape=(n,))
-    return Corpus(source.name, source.description, vocab, data, sha, notes)
+    return Corpus(source.name, source.description, vocab, data, sha, notes, source.split)
 
 
 def _load_cached(folder: Path, key: str) -> tuple[Vocab, np.ndarray] | None:
@@ -454,16 +415,27 @@ def resolve_source(
 
 
 def list_corpora() -> list[dict]:
-    """The named corpora with their size and whether they are built in or cached."""
+    """The corpora by name: size, where they come from, whether they are built in, cached or still to download."""
     src = stdlib_source()
-    rows = [{"name": BUILTIN, "size": src.size_bytes, "status": "built in", "description": src.description}]
+    rows = [
+        {
+            "name": BUILTIN,
+            "size": src.size_bytes,
+            "status": "built in",
+            "download_size": 0,
+            "source": sysconfig.get_paths()["stdlib"],
+            "description": src.description,
+        }
+    ]
     for spec in NAMED.values():
-        cached = named_path(spec).exists()
+        cached = is_cached(spec)
         rows.append(
             {
                 "name": spec.name,
                 "size": spec.size,
                 "status": "cached" if cached else "download",
+                "download_size": 0 if cached else spec.fetched.size,
+                "source": source_url(spec),
                 "description": spec.description,
             }
         )
@@ -492,10 +464,19 @@ class Batches:
     the j-th window of every stream, so a hidden state can be carried from one batch to the
     next (char-rnn, torch-rnn). Each epoch shifts the cut by a seeded offset.
     `random`: every row is a window at a random place (nanoGPT); nothing is carried.
+    `rows` picks some rows of every batch (a distributed rank's share); the batches are the same.
     """
 
-    def __init__(self, data: np.ndarray, batch_size: int, seq_len: int, seed: int, mode: str = "tbptt"):
-        self.data, self.B, self.T, self.seed, self.mode = data, batch_size, seq_len, seed, mode
+    def __init__(
+        self,
+        data: np.ndarray,
+        batch_size: int,
+        seq_len: int,
+        seed: int,
+        mode: str = "tbptt",
+        rows: slice = slice(None),
+    ):
+        self.data, self.B, self.T, self.seed, self.mode, self.rows = data, batch_size, seq_len, seed, mode, rows
         self.stream_len = (len(data) - seq_len - 1) // batch_size
         self.per_epoch = (
             max(1, self.stream_len // seq_len) if mode == "tbptt" else max(1, len(data) // (batch_size * seq_len))
@@ -506,13 +487,14 @@ class Batches:
         return self.mode == "tbptt"
 
     def get(self, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
-        """Inputs and targets (int64, shape B x T) of batch `index` of `epoch`."""
+        """Inputs and targets (int64, shape B x T, or rows x T) of batch `index` of `epoch`."""
         if self.mode == "tbptt":
             offset = int(np.random.default_rng([self.seed, epoch]).integers(0, self.T)) if epoch else 0
             starts = offset + np.arange(self.B) * self.stream_len + index * self.T
         else:
             rng = np.random.default_rng([self.seed, epoch, index])
             starts = rng.integers(0, len(self.data) - self.T - 1, self.B)
+        starts = starts[self.rows]
         window = np.asarray(self.data[starts[:, None] + np.arange(self.T + 1)], dtype=np.int64)
         return window[:, :-1], window[:, 1:]
 

@@ -6,3 +6,8 @@ class UserError(Exception):
 
     Faces show it as one line (the CLI exits with code 2); it never becomes a traceback.
     """
+
+
+class JobFailed(Exception):
+    """Training cannot go on for a reason outside this process: another process of a distributed job
+    failed or was stopped. Faces show it as one line (the CLI exits with code 1)."""

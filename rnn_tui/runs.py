@@ -68,13 +68,32 @@ class RunPlan:
 
     def configs(self, device_type: str, vocab_size: int) -> tuple[ModelConfig, TrainConfig]:
         """The run's settings on this device: defaults, then the device's presets, then the user's."""
-        model_preset, train_preset = defaults_for(device_type)
+        model_preset, _ = defaults_for(device_type)
+        model = self.model if self.resumed else {**model_preset, **self.model}
+        return ModelConfig(vocab_size=vocab_size, **model), self.train_config(device_type)
+
+    def train_config(self, device_type: str) -> TrainConfig:
+        """The run's training settings on this device (they do not depend on the vocabulary)."""
         if self.resumed:
-            return ModelConfig(vocab_size=vocab_size, **self.model), TrainConfig(**{**self.saved_train, **self.train})
-        return (
-            ModelConfig(vocab_size=vocab_size, **{**model_preset, **self.model}),
-            TrainConfig(**{**train_preset, **self.train}),
-        )
+            return TrainConfig(**{**self.saved_train, **self.train})
+        return TrainConfig(**{**defaults_for(device_type)[1], **self.train})
+
+    def to_json(self) -> dict:
+        """The plan as JSON, to hand to the other processes of a distributed job."""
+        return {
+            "run_dir": str(self.run_dir),
+            "source": self.source.to_dict(),
+            "model": self.model,
+            "train": self.train,
+            "resume_step": self.resume_step,
+            "saved_train": self.saved_train,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> RunPlan:
+        s = d["source"]
+        source = SourceSpec(s["data"], s["corpus"], tuple(s["globs"]), s["encoding"])
+        return cls(Path(d["run_dir"]), source, d["model"], d["train"], d["resume_step"], d["saved_train"])
 
 
 def plan(req: RunRequest) -> RunPlan:

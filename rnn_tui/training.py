@@ -4,6 +4,10 @@
 lock, loads the corpus, builds or restores the model and opens the run record.
 `Trainer.run()` trains until a budget is spent or `should_stop()` says so. It reports
 through `on_event` (events.py) and knows nothing of screens.
+
+In a torchrun job every rank runs the same loop on its share of the batch; `dist`
+(distributed.py) says which share, reduces what must be agreed, and lets only rank 0 write.
+Alone, `dist` is `distributed.LOCAL`, whose methods change nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from rnn_tui import checkpoint, record, train_state
 from rnn_tui.config import ModelConfig, TrainConfig
 from rnn_tui.corpus import Batches, Corpus, check_trainable, eval_streams, load_corpus, resolve_source
 from rnn_tui.devices import autocast, describe, pick_device, pick_precision, set_threads
+from rnn_tui.distributed import LOCAL, Group
 from rnn_tui.events import CheckpointSaved, Evaluation, Event, Finished, Notice, Progress, RunStarted, Sample
 from rnn_tui.generation import Generator
 from rnn_tui.model import CharRNN, detach_state
@@ -35,31 +40,57 @@ PROGRESS_EVERY = 0.5  # seconds between progress events
 EventSink = Callable[[Event], None]
 
 
-def prepare(plan: RunPlan, on_event: EventSink | None = None) -> Trainer:
-    """Lock the run folder, load the text, build (or restore) the model, and return a ready Trainer."""
-    lock = checkpoint.RunLock(plan.run_dir)
-    lock.acquire()
+def prepare(plan: RunPlan, on_event: EventSink | None = None, dist: Group = LOCAL) -> Trainer:
+    """Lock the run folder, load the text, build (or restore) the model, and return a ready Trainer.
+
+    In a torchrun job, rank 0 alone locks and reads the run folder and hands the checkpoint to the others.
+    """
+    device = dist.device or pick_device(plan.device_name())
+    dist.check_batch(plan.train_config(device.type).batch_size)
+    lock, ckpt = dist.writer_does(lambda: _claim(plan)) or (None, None)
     try:
-        ckpt = None
         if plan.resumed:
-            checkpoint.recover(plan.run_dir)  # finish a checkpoint write that a crash interrupted
-            ckpt = checkpoint.load(plan.run_dir)
+            ckpt = dist.share_checkpoint(ckpt)
         s = plan.source
-        corpus = load_corpus(resolve_source(s.data, s.corpus, s.globs, s.encoding))
+        with dist.local_first():  # one download and one encoding cache per node
+            corpus = load_corpus(resolve_source(s.data, s.corpus, s.globs, s.encoding))
+        dist.check_same_text(corpus.sha256)
         vocab = ckpt.vocab if ckpt else corpus.vocab
-        device = pick_device(plan.device_name())
         model_cfg, cfg = plan.configs(device.type, len(vocab))
         trainer = Trainer(
-            corpus.reencoded(vocab), model_cfg, cfg, plan.run_dir, on_event, device=device, source=s.to_dict()
+            corpus.reencoded(vocab),
+            model_cfg,
+            cfg,
+            plan.run_dir,
+            on_event,
+            device=device,
+            source=s.to_dict(),
+            dist=dist,
         )
         if ckpt:
             trainer.restore(ckpt)
-        trainer.open_record(lock, resume_step=ckpt.step if ckpt else None)
+        if lock is not None:
+            trainer.open_record(lock, resume_step=ckpt.step if ckpt else None)
         if ckpt and corpus.sha256 != ckpt.meta.get("corpus", {}).get("sha256"):
             trainer.emit(Notice(trainer.step, "the corpus differs from the one this run was trained on"))
         for note in corpus.notes:
             trainer.emit(Notice(trainer.step, note, "information"))
         return trainer
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+
+
+def _claim(plan: RunPlan) -> tuple[checkpoint.RunLock, checkpoint.Checkpoint | None]:
+    """Take the run's lock and read its checkpoint (for a resumed run)."""
+    lock = checkpoint.RunLock(plan.run_dir)
+    lock.acquire()
+    try:
+        if not plan.resumed:
+            return lock, None
+        checkpoint.recover(plan.run_dir)  # finish a checkpoint write that a crash interrupted
+        return lock, checkpoint.load(plan.run_dir)
     except BaseException:
         lock.release()
         raise
@@ -80,19 +111,25 @@ class Trainer:
         *,
         device: torch.device,
         source: dict,
+        dist: Group = LOCAL,
     ):
         self.cfg, self.model_cfg, self.run_dir = cfg, model_cfg, Path(run_dir)
         self.corpus, self.vocab, self.source, self.device = corpus, corpus.vocab, source, device
         self._on_event = on_event
+        self.dist = dist
         train, val = corpus.split(cfg.val_frac)
         check_trainable(len(train), len(val), cfg.batch_size, cfg.seq_len)
+        dist.check_batch(cfg.batch_size)
         self.precision = pick_precision(device, cfg.precision)
         if device.type == "cpu":
-            set_threads(cfg.threads)
+            set_threads(cfg.threads or dist.threads())
         torch.manual_seed(cfg.seed)
         self.model = CharRNN(model_cfg).to(device)
+        self.net = dist.wrap(self.model)  # what trains: the model, or DistributedDataParallel around it
+        dist.fork_rng(cfg.seed)
         self.optimizer = _adamw(self.model, cfg)
-        self.batches = Batches(train, cfg.batch_size, cfg.seq_len, cfg.seed, cfg.batching)
+        rows = dist.share(cfg.batch_size)  # this rank's rows of the batch (all of them alone)
+        self.batches = Batches(train, cfg.batch_size, cfg.seq_len, cfg.seed, cfg.batching, rows=rows)
         self.val_x, self.val_y = (torch.from_numpy(a) for a in eval_streams(val, cfg.eval_chars))
         self.step = self.epoch = self.index = 0
         self.carried = None
@@ -163,7 +200,7 @@ class Trainer:
         return self.model.num_params()
 
     def describe_device(self) -> str:
-        return describe(self.device, self.precision)
+        return describe(self.device, self.precision) + self.dist.describe()
 
     # ------------------------------------------------------------ schedule
 
@@ -210,12 +247,13 @@ class Trainer:
         self.index += 1
         self.step += 1
         with autocast(self.device, self.precision):
-            logits, state = self.model(x, self.carried)
+            logits, state = self.net(x, self.carried)
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with self.dist.talking():  # in a job, the gradients are averaged over the ranks here
+            loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        value = loss.item()
+        value = self.dist.mean(loss)  # the whole batch's loss, so every rank judges the step alike
         if not (math.isfinite(value) and math.isfinite(norm.item())):
             self._non_finite()
             return None
@@ -256,18 +294,23 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self) -> float:
-        """Mean cross-entropy (nats/char) over the validation streams, state carried along each."""
+        """Mean cross-entropy (nats/char) over the validation streams, state carried along each.
+
+        In a job each rank takes a share of the streams and the sums are added over the ranks."""
         self.model.eval()
+        rows = self.dist.share(len(self.val_x))
+        val_x, val_y = self.val_x[rows], self.val_y[rows]
         total, state = 0.0, None
         chunk = 4 * self.cfg.seq_len
-        for i in range(0, self.val_x.shape[1], chunk):
-            x = self.val_x[:, i : i + chunk].to(self.device)
-            y = self.val_y[:, i : i + chunk].to(self.device)
+        for i in range(0, val_x.shape[1] if len(val_x) else 0, chunk):
+            x = val_x[:, i : i + chunk].to(self.device)
+            y = val_y[:, i : i + chunk].to(self.device)
             with autocast(self.device, self.precision):
                 logits, state = self.model(x, state)
             total += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum").item()
         self.model.train()
-        return total / self.val_y.numel()
+        total, count = self.dist.sum(total, val_y.numel())
+        return total / count
 
     def generator(self) -> Generator:
         return Generator(self.model_cfg, self.vocab, train_state.model_arrays(self.model))
@@ -292,6 +335,8 @@ class Trainer:
         last_report = 0.0
         reason = "stopped"
         while True:
+            # In a job: the longest clock and any rank's stop request, so every rank stops at the same step.
+            self.elapsed, stop = self.dist.agree(self.elapsed, should_stop())
             if c.max_steps and self.step >= c.max_steps:
                 reason = "max_steps"
                 break
@@ -301,7 +346,7 @@ class Trainer:
             if self.rollbacks >= MAX_ROLLBACKS:
                 reason = "diverged"
                 break
-            if should_stop():
+            if stop:
                 break
             t0 = time.perf_counter()
             loss = self.train_step()
@@ -317,7 +362,7 @@ class Trainer:
             t1 = time.perf_counter()
             if self.step % c.eval_every == 0:
                 self._evaluate_and_keep_best()
-            if self.step % c.sample_every == 0:
+            if self.step % c.sample_every == 0 and self.dist.writer:
                 self.emit(self.sample())
             if self.step % c.checkpoint_every == 0:
                 self.save()
@@ -342,7 +387,7 @@ class Trainer:
     def _evaluate_and_keep_best(self) -> None:
         t = time.perf_counter()
         val = self.evaluate()
-        self._eval_seconds = time.perf_counter() - t
+        self._eval_seconds = self.dist.max(time.perf_counter() - t)  # the same time reserve on every rank
         self.last_val_loss = val
         is_best = val < self.best_val_loss
         if is_best:
@@ -354,12 +399,17 @@ class Trainer:
     # ------------------------------------------------------------ checkpoints
 
     def save(self, best: bool = False) -> bool:
-        """Write a checkpoint (the run's, or best/). A failed write is reported; training goes on."""
+        """Write a checkpoint (the run's, or best/). A failed write is reported; training goes on.
+
+        In a job every rank calls it (the hidden state's rows are gathered) and rank 0 writes."""
+        carried = self.dist.gather_rows(self.carried)
+        if not self.dist.writer:
+            return True
         folder = self.run_dir / checkpoint.BEST if best else self.run_dir
         opt = {
             **train_state.optimizer_arrays(self.model, self.optimizer),
             **train_state.rng_arrays(self.device),
-            **train_state.state_arrays(self.carried),
+            **train_state.state_arrays(carried),
         }
         try:
             checkpoint.save(folder, train_state.model_arrays(self.model), opt, self._meta())
@@ -403,7 +453,7 @@ class Trainer:
         m = ckpt.meta
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in ckpt.model.items()})
         train_state.load_optimizer(self.model, self.optimizer, ckpt, self.device)
-        self.carried = train_state.load_state(ckpt, self.device)
+        self.carried = self.dist.my_rows(train_state.load_state(ckpt, self.device), self.cfg.batch_size)
         self.step, self.epoch, self.index = ckpt.step, int(m.get("epoch", 0)), int(m.get("batch_index", 0))
         self.elapsed = float(m.get("train_seconds", 0.0))
         best = m.get("best_val_loss")
@@ -414,6 +464,7 @@ class Trainer:
         self.skipped_steps = int(m.get("skipped_steps", 0))
         self.created = m.get("created", self.created)
         train_state.load_rng(ckpt, self.device)
+        self.dist.fork_rng(self.cfg.seed, self.step)
         self._take_snapshot()
 
 
