@@ -327,8 +327,8 @@ class Analysis:
         seq = np.concatenate([[vocab.id("\n")], vocab.encode(text)]).astype(np.int64)
         m = n + 1
         if streams is None:  # at most one character in eight spent warming up
-            streams = max(1, min(STREAMS, m // (8 * burn_in)))
-        self.streams = streams
+            streams = m // (8 * burn_in)
+        self.streams = streams = max(1, min(streams, STREAMS, (m - 1) // (burn_in + 1)))
         self.burn_in = burn_in if streams > 1 else 0
         span = -(-(m - self.burn_in) // streams)  # counted rows per piece (the first piece counts its burn-in too)
         rows = span + self.burn_in
