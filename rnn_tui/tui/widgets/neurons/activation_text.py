@@ -38,12 +38,12 @@ class ActivationText(ConfidenceText):
         """A new text (from its start) and each character's activation."""
         self.values = values
         self._bins = np.searchsorted(palette.ACTIVATION_EDGES, values, side="right")
-        cursor = self.cursor
         self.set_tokens([Token(c, None, ()) for c in text], [])
         self._strips.clear()
         self._scroll_to(0)
         self.refresh()
-        if 0 <= cursor < len(text):
+        if text:  # the cursor stays where it was, if the text is long enough, or starts at the start
+            self.cursor = min(max(0, self.cursor), len(text) - 1)
             self._show_cursor()
 
     def set_values(self, values: np.ndarray) -> None:

@@ -25,7 +25,7 @@ def effect_text(effect: Effect) -> Text:
     """The loss rise from zeroing a cell, where its feature holds and elsewhere."""
     feature = FEATURE[effect.feature]
     holds = feature.label if feature.binary else f"{feature.label} > {effect.above:g}"
-    text = Text(f"Zeroing layer {effect.cell[0]} cell {effect.cell[1]} raises the loss by\n")
+    text = Text(f"Zeroing layer {effect.cell[0]} cell {effect.cell[1]} changes the loss by\n")
     for where, rise in ((holds, effect.rise_holds), ("elsewhere", effect.rise_elsewhere)):
         text.append(f"{'-' if rise is None else f'{rise:+.3f}':>8} bits/char", style="bold")
         text.append(f"  {where}\n")

@@ -11,11 +11,12 @@ from rnn_tui import palette
 def legend_text(color_system: str | None, dark: bool, shown: str) -> Text:
     """The scale from −1 to +1, and what is shown (e.g. "tanh of the cell state")."""
     text = Text("−1 ")
-    middle = len(palette.ACTIVATION_EDGES) // 2
     for b in range(len(palette.ACTIVATION_EDGES) + 1):
-        text.append(" 0 " if b == middle else "   ", palette.activation_style(b, color_system, dark))
+        style = palette.activation_style(b, color_system, dark)
+        swatch = " 0 " if not style else "   " if " on " in f" {style}" else " ● "  # a colour with no background
+        text.append(swatch, style)
     text.append(" +1  ")
-    text.append(f"{shown}, after each character", style="dim")
+    text.append(shown, style="dim")
     return text
 
 

@@ -32,7 +32,6 @@ class CellsFound(Message):
     analysis: Analysis
     step: int  # the weights' training step
     what: str  # the text it read, for people
-    seconds: float
 
 
 @dataclass

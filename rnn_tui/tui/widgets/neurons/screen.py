@@ -50,6 +50,7 @@ SHOWN = {"lstm": "tanh of the cell state", "gru": "the hidden state", "rnn": "th
 
 
 class NeuronScreen(Screen):
+    AUTO_FOCUS = "ActivationText"
     BINDINGS = [
         Binding("escape", "close", "Back"),
         Binding("left_square_bracket", "cell(-1)", "Cell−", key_display="["),
@@ -88,9 +89,6 @@ class NeuronScreen(Screen):
                 yield ActivationLegend(id="activation-legend")
             yield FindPanel(id="find")
         yield Footer()
-
-    def on_mount(self) -> None:
-        self.query_one(ActivationText).focus()
 
     # ------------------------------------------------------------ what to show
 
@@ -244,14 +242,12 @@ class NeuronScreen(Screen):
                 return
             text = playground_text
             what = f"the playground's {len(text):,} characters (no validation text: {exc})"
-        started = time.perf_counter()
         analysis = Analysis(Stepper(weights.config, weights.tensors), weights.vocab, text)
         for done in analysis.correlate():
             if worker.is_cancelled:
                 return
             self.post_message(Working("find", f"Reading {what}… {done:.0%}", done))
-        seconds = time.perf_counter() - started
-        self.post_message(CellsFound(analysis.ranking(CellsConfig().top), analysis, weights.step, what, seconds))
+        self.post_message(CellsFound(analysis.ranking(CellsConfig().top), analysis, weights.step, what))
 
     @on(CellsFound)
     def _found(self, message: CellsFound) -> None:
@@ -263,7 +259,7 @@ class NeuronScreen(Screen):
         panel.found(message.ranking)
         panel.done(
             Text(
-                f"Read {message.what} with the weights of step {message.step:,} in {message.seconds:.1f} s. "
+                f"Read {message.what} with the weights of step {message.step:,}. "
                 "Enter on a row shows its cell and what zeroing it costs."
             )
         )
