@@ -59,13 +59,13 @@ ACTIVATION_DARK = (
 )
 ACTIVATION_LIGHT = (
     "#ffffff on #2166ac",
-    "#ffffff on #4393c3",
+    "#000000 on #4393c3",
     "#000000 on #92c5de",
     "#000000 on #d1e5f0",
     "",
     "#000000 on #fddbc7",
     "#000000 on #f4a582",
-    "#ffffff on #d6604d",
+    "#000000 on #d6604d",
     "#ffffff on #b2182b",
 )
 ACTIVATION_ANSI16 = (

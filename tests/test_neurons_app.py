@@ -90,6 +90,15 @@ async def open_view(pilot) -> NeuronScreen:
     return app.screen
 
 
+async def start_finding(pilot, reached: threading.Event) -> NeuronScreen:
+    """Open the view and start find cells; return once its first chunk is done (and held)."""
+    await settle(pilot)
+    screen = await open_view(pilot)
+    await pilot.press("f")
+    await until(pilot, reached.is_set, what="the first chunk")
+    return screen
+
+
 async def test_f6_shows_the_playground_text_coloured_by_a_cell():
     app = RnnTuiApp(session_for())
     async with app.run_test(size=SIZE) as pilot:
@@ -157,11 +166,8 @@ async def test_find_cells_reports_progress_keeps_typing_responsive_and_jumps_to_
     reached, release = gate
     app = RnnTuiApp(session_for(run_folder(tmp_path)))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        screen = await open_view(pilot)
+        screen = await start_finding(pilot, reached)
         panel = screen.query_one(FindPanel)
-        await pilot.press("f")
-        await until(pilot, reached.is_set, what="the first chunk")
         bar = panel.query_one(ProgressBar)
         await until(pilot, lambda: bar.display and 0 < bar.percentage < 0.5, what="progress")
         assert "validation text" in str(panel.query_one("#find-status").render())
@@ -196,10 +202,7 @@ async def test_find_cells_can_be_cancelled(tmp_path, gate):
     reached, release = gate
     app = RnnTuiApp(session_for(run_folder(tmp_path)))
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        screen = await open_view(pilot)
-        await pilot.press("f")
-        await until(pilot, reached.is_set, what="the first chunk")
+        screen = await start_finding(pilot, reached)
         await pilot.press("f")  # the same key cancels
         assert not screen.finding
         release.set()
