@@ -495,7 +495,12 @@ class Trace:
 def validation_text(run_dir: Path | str, chars: int) -> str:
     """The first `chars` characters of a run's validation text (the end of its corpus, as it trained)."""
     run_dir = Path(run_dir)
-    meta = checkpoint.read_meta(run_dir)
+    try:
+        meta = checkpoint.read_meta(run_dir)
+    except UserError:
+        if run_dir.is_dir():  # a new run, before its first checkpoint
+            raise UserError(f"{run_dir.name} has saved no checkpoint yet, so its text is not known; save one") from None
+        raise
     s = meta.get("source") or {}
     data = s.get("data")
     if data and not Path(data).exists():

@@ -219,7 +219,26 @@ async def test_without_validation_text_it_ranks_the_playground_text():
         await pilot.press("f")
         await until(pilot, lambda: screen.ranking is not None, what="the ranking")
         assert screen.ranking.chars == 300
-        assert "no validation text" in str(screen.query_one("#find-status").render())
+        assert "There is no validation text" in str(screen.query_one("#find-status").render())
+
+
+async def test_a_new_run_reads_its_validation_text_once_it_has_saved(tmp_path):
+    folder = run_folder(tmp_path)
+    meta = folder / "meta.json"
+    saved = meta.read_text()
+    meta.unlink()  # a run that has not saved its first checkpoint yet
+    app = RnnTuiApp(session_for(folder))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await open_view(pilot)
+        await pilot.press("f")
+        await until(pilot, lambda: screen.ranking is not None, what="the ranking")
+        assert screen.ranking.chars == 300  # the playground's text, meanwhile
+        assert "saved no checkpoint yet" in str(screen.query_one("#find-status").render())
+        meta.write_text(saved)  # the trainer saves
+        await pilot.press("f")
+        await until(pilot, lambda: screen.ranking.chars != 300, what="a ranking of the validation text")
+        assert screen.ranking.chars == len(VALIDATION)
 
 
 async def test_the_view_exports_as_html_svg_and_text(tmp_path, monkeypatch):

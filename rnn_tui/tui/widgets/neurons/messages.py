@@ -32,6 +32,7 @@ class CellsFound(Message):
     analysis: Analysis
     step: int  # the weights' training step
     what: str  # the text it read, for people
+    note: str = ""  # why it read that text, when it is not the validation text
 
 
 @dataclass

@@ -233,6 +233,7 @@ class NeuronScreen(Screen):
     @work(thread=True, exclusive=True, group="find")
     def _find(self, weights: Weights, playground_text: str) -> None:
         worker = get_current_worker()
+        note = ""
         try:
             text = self._validation_text()
             what = f"{len(text):,} characters of validation text"
@@ -240,14 +241,14 @@ class NeuronScreen(Screen):
             if not playground_text:
                 self.post_message(Failed("find", f"No text to read: {exc}; type a prompt in the playground"))
                 return
-            text = playground_text
-            what = f"the playground's {len(text):,} characters (no validation text: {exc})"
+            text, what = playground_text, f"the playground's {len(playground_text):,} characters"
+            note = f" There is no validation text: {exc}."
         analysis = Analysis(Stepper(weights.config, weights.tensors), weights.vocab, text)
         for done in analysis.correlate():
             if worker.is_cancelled:
                 return
             self.post_message(Working("find", f"Reading {what}… {done:.0%}", done))
-        self.post_message(CellsFound(analysis.ranking(CellsConfig().top), analysis, weights.step, what))
+        self.post_message(CellsFound(analysis.ranking(CellsConfig().top), analysis, weights.step, what, note))
 
     @on(CellsFound)
     def _found(self, message: CellsFound) -> None:
@@ -259,7 +260,7 @@ class NeuronScreen(Screen):
         panel.found(message.ranking)
         panel.done(
             Text(
-                f"Read {message.what} with the weights of step {message.step:,}. "
+                f"Read {message.what} with the weights of step {message.step:,}.{message.note} "
                 "Enter on a row shows its cell and what zeroing it costs."
             )
         )
