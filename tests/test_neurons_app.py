@@ -162,6 +162,23 @@ async def test_validation_text_is_a_key_away(tmp_path):
         assert screen.source == "validation" and shown == (VALIDATION * 2)[len(VALIDATION) :][:3000]
 
 
+async def test_without_validation_text_t_says_why_and_can_try_again(tmp_path):
+    folder = run_folder(tmp_path)
+    meta = folder / "meta.json"
+    saved = meta.read_text()
+    meta.unlink()
+    app = RnnTuiApp(session_for(folder))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot)
+        screen = await open_view(pilot)
+        await pilot.press("t")
+        await until(pilot, lambda: any("saved no checkpoint" in n.message for n in app._notifications), what="why")
+        assert screen.source == "playground" and len(screen.trace.text) == 300
+        meta.write_text(saved)
+        await pilot.press("t")
+        await until(pilot, lambda: screen.source == "validation" and len(screen.trace.text) == 3000, what="the text")
+
+
 async def test_find_cells_reports_progress_keeps_typing_responsive_and_jumps_to_a_cell(tmp_path, gate):
     reached, release = gate
     app = RnnTuiApp(session_for(run_folder(tmp_path)))

@@ -305,7 +305,7 @@ class NeuronScreen(Screen):
             self._set_finding(False)
             self.query_one(FindPanel).done(Text(message.message))
         else:
-            self.source = "playground"
+            self.source, self._traced = "playground", None  # the text shown stays; `t` tries again
             self._show_title()
             self.notify(message.message, severity="warning", timeout=8, markup=False)
 
