@@ -1,4 +1,4 @@
-"""The command line: launch | train | sample | runs | corpora.
+"""The command line: launch | train | sample | cells | runs | corpora.
 
 The model, training and sampling flags are built from the config dataclasses (config.py),
 and their values are checked there too. Every user mistake becomes one line on stderr that
@@ -17,7 +17,7 @@ from dataclasses import fields
 from typing import NoReturn
 
 from rnn_tui import __version__, config
-from rnn_tui.config import ModelConfig, SampleConfig, TrainConfig
+from rnn_tui.config import CellsConfig, ModelConfig, SampleConfig, TrainConfig
 from rnn_tui.downloads import NAMED
 from rnn_tui.errors import JobFailed, UserError
 from rnn_tui.humanize import duration, size
@@ -101,6 +101,14 @@ def build_parser() -> Parser:
     sample.add_argument("--no-color", action="store_true", help="plain text even in a terminal")
     sample.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR")
 
+    cells = sub.add_parser("cells", help="find the cells that track quotes, brackets, line position...")
+    cells.add_argument("run", metavar="RUN", help="a run folder, a run name, or latest")
+    cells.add_argument("--text", metavar="FILE", help="the text to read (default: the run's validation text)")
+    _config_flags(cells.add_argument_group("ranking"), CellsConfig)
+    cells.add_argument("--best", action="store_true", help="use the run's best validation checkpoint")
+    cells.add_argument("--json", action="store_true", help="one JSON object: each feature's cells, r and ablation")
+    cells.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR")
+
     sub.add_parser("corpora", help="list the named corpora")
     runs = sub.add_parser("runs", help="list the runs in a checkpoint folder")
     runs.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR")
@@ -180,16 +188,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.text import Text
 
-    from rnn_tui import checkpoint, palette
+    from rnn_tui import palette
     from rnn_tui.generation import Generator
 
     settings = _parsed(args, SampleConfig)
-    folder = checkpoint.resolve(args.run, args.checkpoint_dir)
-    if args.best:
-        if not (folder / checkpoint.BEST / checkpoint.META).exists():
-            raise UserError(f"{folder} has no best/ checkpoint yet (no evaluation has run); drop --best")
-        folder = folder / checkpoint.BEST
-    ckpt = checkpoint.load(folder, optimizer=False)
+    ckpt = _checkpoint_of(args)
     if "seed" not in settings:
         settings["seed"] = int(np.random.SeedSequence().entropy % 2**32)
         print(f"rnn-tui: sampling with --seed {settings['seed']}", file=sys.stderr)
@@ -211,6 +214,97 @@ def cmd_sample(args: argparse.Namespace) -> int:
     show(gen.stream(args.prime, s.length, s.temperature, s.top_k, s.seed))
     out.write("\n")
     return 0
+
+
+def _checkpoint_of(args: argparse.Namespace):
+    """The checkpoint named by RUN (and --best) of `sample` and `cells`."""
+    from rnn_tui import checkpoint
+
+    folder = checkpoint.resolve(args.run, args.checkpoint_dir)
+    if args.best:
+        if not (folder / checkpoint.BEST / checkpoint.META).exists():
+            raise UserError(f"{folder} has no best/ checkpoint yet (no evaluation has run); drop --best")
+        folder = folder / checkpoint.BEST
+    return checkpoint.load(folder, optimizer=False)
+
+
+def cmd_cells(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from rnn_tui.corpus import file_source
+    from rnn_tui.inference import Stepper
+    from rnn_tui.neurons import FEATURES, Analysis, validation_text
+
+    settings = CellsConfig(**_parsed(args, CellsConfig))
+    ckpt = _checkpoint_of(args)
+    run_dir = ckpt.path.parent if ckpt.path.name == "best" else ckpt.path
+    if args.text:
+        if not Path(args.text).expanduser().is_file():
+            raise UserError(f"no such file: {args.text}; check the path given to --text")
+        text = "".join(file_source(args.text).chunks())[: settings.chars]
+        what = args.text
+    else:
+        text = validation_text(run_dir, settings.chars)
+        what = f"the validation text of {run_dir.name}"
+    analysis = Analysis(Stepper(ckpt.config, ckpt.model), ckpt.vocab, text)
+    err = Console(stderr=True, highlight=False, markup=False)
+
+    def run(passes, what_for: str) -> None:
+        for done in passes:
+            if err.is_terminal:
+                err.print(f"\r{what_for}: {done:4.0%}", end="")
+        if err.is_terminal:
+            err.print()
+
+    run(analysis.correlate(), f"reading {len(text):,} characters")
+    ranking = analysis.ranking(settings.top)
+    firsts = {name: cells[0] for name, cells in ranking.top.items() if cells}
+    run(analysis.ablate([(c.layer, c.cell) for c in firsts.values()]), "zeroing each feature's top cell")
+    effects = {name: analysis.effect((c.layer, c.cell), name) for name, c in firsts.items()}
+    if args.json:
+        features = {
+            f.name: {
+                "label": f.label,
+                "cells": [c.to_dict() for c in ranking.top[f.name]],
+                "ablation": effects[f.name].to_dict() if f.name in effects else None,
+            }
+            for f in FEATURES
+        }
+        out = {"run": str(run_dir), "step": ckpt.step, "text": what, "chars": len(text), "features": features}
+        print(json.dumps(out, ensure_ascii=False))
+        return 0
+    console = Console(highlight=False, markup=False)
+    console.print(f"{ckpt.config.summary()} at step {ckpt.step:,}, on {len(text):,} characters of {what}")
+    table = Table("feature", "layer", "cell", "r", "holds (chars)", "Δ there", "Δ elsewhere", box=None)
+    for f in FEATURES:
+        cells = ranking.top[f.name]
+        if not cells:
+            table.add_row(f.label, "-", "-", "-", "absent")
+        for i, c in enumerate(cells):
+            e = effects[f.name] if i == 0 else None
+            table.add_row(
+                f.label if i == 0 else "",
+                str(c.layer),
+                str(c.cell),
+                f"{c.r:+.3f}",
+                *(_effect_columns(e) if e else ()),
+            )
+    console.print(table)
+    console.print(
+        "Δ: how much the loss rises (bits per character) when the feature's top cell is zeroed at every step, "
+        "where the feature holds (its value is above the threshold shown) and elsewhere"
+    )
+    return 0
+
+
+def _effect_columns(e) -> tuple[str, str, str]:
+    def rise(bits: float | None) -> str:
+        return "-" if bits is None else f"{bits:+.3f}"
+
+    return f"> {e.above:g} ({e.chars_holds:,})", rise(e.rise_holds), rise(e.rise_elsewhere)
 
 
 def cmd_corpora(args: argparse.Namespace) -> int:
@@ -278,7 +372,14 @@ def cmd_launch(args: argparse.Namespace) -> int:
     return run_app(session)
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "corpora": cmd_corpora, "runs": cmd_runs, "launch": cmd_launch}
+COMMANDS = {
+    "train": cmd_train,
+    "sample": cmd_sample,
+    "cells": cmd_cells,
+    "corpora": cmd_corpora,
+    "runs": cmd_runs,
+    "launch": cmd_launch,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

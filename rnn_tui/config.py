@@ -141,6 +141,17 @@ class SampleConfig:
         validate(self)
 
 
+@dataclass(frozen=True)
+class CellsConfig:
+    """How `rnn-tui cells` and the neuron view's "find cells" rank the model's cells."""
+
+    top: int = setting(5, "cells listed per feature", low=1, high=100)
+    chars: int = setting(50_000, "characters of text the model reads, at most", low=1, high=10_000_000)
+
+    def __post_init__(self) -> None:
+        validate(self)
+
+
 # A GPU is fed a bigger model and bigger batches (measured on an H100: BENCHMARKS.md).
 GPU_MODEL = {"layers": 3, "hidden": 1024, "embedding": 128, "dropout": 0.3}
 GPU_TRAIN = {"batch_size": 64, "seq_len": 128, "lr": 2e-3}

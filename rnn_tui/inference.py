@@ -7,12 +7,14 @@ embedding is folded into the first layer's input weights, so a character's input
 projection is a table lookup.
 
 Each cell in config.CELLS has a kernel here: how to lay out its weights, one step, and
-which part of its state the neuron view shows.
+which part of its state the neuron view shows. A kernel's step takes one state (width,) or
+a batch of states side by side as columns (width, B): the same code does both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cached_property
 
 import numpy as np
 
@@ -39,7 +41,7 @@ class LSTMKernel:
         np.tanh(g, out=g)
         gates = g[: 3 * h]
         gates += 1.0  # 2 * sigmoid: the 0.5s are folded in below
-        out = np.empty(2 * h, np.float32)
+        out = np.empty_like(s)
         c = out[h:]
         np.multiply(gates[h : 2 * h], s[h:], out=c)
         c += gates[:h] * g[3 * h :]
@@ -102,7 +104,8 @@ class Stepper:
     concatenated, otherwise h. `step` feeds one character; `run` feeds many at once,
     layer by layer, so the input projections of the upper layers and the output layer
     become one matrix product each. Both share the cell arithmetic; they differ only in
-    the rounding of those products (about 1e-7).
+    the rounding of those products (about 1e-7). `run_columns` feeds many sequences side
+    by side (the neuron analysis reads long texts that way).
     """
 
     def __init__(self, cfg: ModelConfig, weights: Mapping[str, np.ndarray]):
@@ -120,6 +123,11 @@ class Stepper:
             self.layers.append(tuple(np.ascontiguousarray(a, dtype=np.float32) for a in (w_ih, w_hh, b_ih, b_hh)))
         self.head_w = np.ascontiguousarray(w["head.weight"])
         self.head_b = w["head.bias"]
+
+    @cached_property
+    def input_columns(self) -> np.ndarray:
+        """The first layer's input projections as columns, (gates * h, V), for run_columns to gather."""
+        return np.ascontiguousarray(self.layers[0][0].T)
 
     @property
     def width(self) -> int:
@@ -141,15 +149,63 @@ class Stepper:
             x = s[:h]
         return self.head_w @ x + self.head_b, new_state
 
-    def run(self, ids: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Feed a sequence: logits (T, V) and every position's state (T, layers, width) after it."""
+    def run(
+        self, ids: np.ndarray, state: list[np.ndarray], zero: tuple[int, int] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Feed a sequence: logits (T, V) and every position's state (T, layers, width) after it.
+
+        `zero`: (layer, unit) to ablate: that unit's state is set to zero after every step.
+        """
         h = self.cfg.hidden
         states = np.empty((len(ids), self.cfg.layers, self.width), np.float32)
         xs = None
         for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
             xp = w_ih[ids] if layer == 0 else xs @ w_ih.T + b_ih
             s = state[layer]
+            rows = self.unit_rows(zero[1]) if zero is not None and zero[0] == layer else None
             for t in range(len(ids)):
-                s = states[t, layer] = self.kernel.step(xp[t], s, w_hh, b_hh, h)
+                s = self.kernel.step(xp[t], s, w_hh, b_hh, h)
+                if rows is not None:
+                    s[rows] = 0.0
+                states[t, layer] = s
             xs = states[:, layer, :h]
         return xs @ self.head_w.T + self.head_b, states
+
+    def unit_rows(self, unit: int) -> np.ndarray:
+        """Where one hidden unit lives in a layer's state: h[unit] (and c[unit] for an LSTM)."""
+        return unit + self.cfg.hidden * np.arange(self.cfg.spec.state_parts)
+
+    def initial_columns(self, streams: int) -> list[np.ndarray]:
+        """A zero state for `streams` sequences side by side: (width, streams) per layer."""
+        return [np.zeros((self.width, streams), np.float32) for _ in range(self.cfg.layers)]
+
+    def run_columns(
+        self, ids: np.ndarray, state: list[np.ndarray], zero: dict[int, tuple[np.ndarray, np.ndarray]] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Feed B sequences side by side, ids (T, B), from `state` ((width, B) per layer, updated in place).
+
+        Returns logits (T, B, V) and states (T, B, layers, width). Each step is one matrix product
+        over the B columns instead of B matrix-vector products, which is what makes long texts
+        cheap. `zero`: layer -> (rows, columns), paired index arrays of state entries set to zero
+        after every step (ablation).
+        """
+        h = self.cfg.hidden
+        steps, streams = ids.shape
+        states = np.empty((steps, self.cfg.layers, self.width, streams), np.float32)
+        for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
+            if layer == 0:
+                xp = np.take(self.input_columns, ids, axis=1).transpose(1, 0, 2)  # (T, gates * h, B)
+            else:
+                xp = w_ih @ states[:, layer - 1, :h]
+                xp += b_ih[:, None]
+            where = (zero or {}).get(layer)
+            s = state[layer]
+            b = b_hh[:, None]
+            for t in range(steps):
+                s = self.kernel.step(xp[t], s, w_hh, b, h)
+                if where is not None:
+                    s[where] = 0.0
+                states[t, layer] = s
+            state[layer] = s
+        xs = states[:, -1, :h].transpose(0, 2, 1)  # (T, B, h)
+        return xs @ self.head_w.T + self.head_b, states.transpose(0, 3, 1, 2)

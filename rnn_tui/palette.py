@@ -35,3 +35,65 @@ def style_of(prob: float | None, color_system: str | None = "truecolor") -> str:
     if color_system is None:  # no colour at all: keep the two ends apart
         return "dim" if b == 0 else "bold" if b >= 6 else ""
     return TRUECOLOR[b] + (" bold" if b >= 6 else "")
+
+
+# --------------------------------------------------------------------------- the activation scale
+
+# A cell's activation, from −1 (blue) through 0 (neutral) to +1 (red), for the neuron view. Nine
+# bins; the middle one (|value| < 0.1) is left unstyled. Backgrounds carry the colour, each with
+# a foreground chosen to stay readable on it. On a dark theme a stronger value is lighter; on a
+# light theme, darker: either way the strong values stand out from the page. 16-colour terminals
+# get ANSI colours, cool for negative and warm for positive.
+ACTIVATION_EDGES = (-0.8, -0.55, -0.3, -0.1, 0.1, 0.3, 0.55, 0.8)  # bin i holds values below edge i
+ACTIVATION_LABELS = ("−1", "", "", "", "0", "", "", "", "+1")
+ACTIVATION_DARK = (
+    "#000000 on #9ccbf0",
+    "#000000 on #5aa3dc",
+    "#ffffff on #2c6aa6",
+    "#e8e8e8 on #1f3b5c",
+    "",
+    "#e8e8e8 on #5a2328",
+    "#ffffff on #b2182b",
+    "#000000 on #ea7a62",
+    "#000000 on #f8b9a2",
+)
+ACTIVATION_LIGHT = (
+    "#ffffff on #2166ac",
+    "#000000 on #4393c3",
+    "#000000 on #92c5de",
+    "#000000 on #d1e5f0",
+    "",
+    "#000000 on #fddbc7",
+    "#000000 on #f4a582",
+    "#000000 on #d6604d",
+    "#ffffff on #b2182b",
+)
+ACTIVATION_ANSI16 = (
+    "bold bright_white on blue",
+    "black on bright_blue",
+    "black on cyan",
+    "blue",
+    "",
+    "red",
+    "black on yellow",
+    "black on bright_red",
+    "bold bright_white on red",
+)
+ACTIVATION_PLAIN = ("underline", "", "", "", "", "", "", "", "reverse")  # no colour at all: only the ends
+
+
+def activation_bin(value: float) -> int:
+    """The bin (0 = most negative ... 8 = most positive) of an activation in [-1, 1]."""
+    for i, edge in enumerate(ACTIVATION_EDGES):
+        if value < edge:
+            return i
+    return len(ACTIVATION_EDGES)
+
+
+def activation_style(bin_: int, color_system: str | None = "truecolor", dark: bool = True) -> str:
+    """A rich/Textual style string for activation bin `bin_` ("" for the neutral middle)."""
+    if color_system == "standard":
+        return ACTIVATION_ANSI16[bin_]
+    if color_system is None:
+        return ACTIVATION_PLAIN[bin_]
+    return (ACTIVATION_DARK if dark else ACTIVATION_LIGHT)[bin_]

@@ -17,6 +17,8 @@ def test_every_benchmark_is_covered():
     assert set(SCRIPTS) == {
         "app_latency.py",
         "batching.py",
+        "find_cells.py",
+        "findings.py",
         "generation.py",
         "gpu.py",
         "quality.py",

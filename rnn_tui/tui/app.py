@@ -36,7 +36,8 @@ from rnn_tui.events import (
     TrainerFailed,
     TrainerState,
 )
-from rnn_tui.session import Session
+from rnn_tui.session import Session, Weights
+from rnn_tui.tui.widgets.neurons.screen import NeuronScreen
 from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
@@ -49,7 +50,7 @@ NARROW = 110  # columns below which the two panels become tabs
 
 
 class RnnTuiApp(App):
-    CSS_PATH = ["app.tcss", "training.tcss", "playground.tcss"]
+    CSS_PATH = ["app.tcss", "training.tcss", "playground.tcss", "neurons.tcss"]
     TITLE = "rnn-tui"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -60,6 +61,7 @@ class RnnTuiApp(App):
         Binding("f3", "temperature(0.1)", "Temp+"),
         Binding("f4", "new_seed", "Seed"),
         Binding("f5", "regenerate", "Again"),
+        Binding("f6", "neurons", "Neurons", priority=True),  # before the prompt's own f6 (select line)
         Binding("f8", "toggle_follow", "Follow/freeze"),
         Binding("ctrl+t", "switch_tab", "Switch panel", show=False),
     ]
@@ -73,6 +75,8 @@ class RnnTuiApp(App):
         self.quitting = False
         self.failed: TrainerFailed | None = None
         self._last_follow = -math.inf
+        self.weights: Weights | None = None  # the newest weights the playground took
+        self.run_dir: Path | None = None
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
@@ -182,6 +186,7 @@ class RnnTuiApp(App):
             f"{c.get('name', '?')} ({c.get('chars', 0) / 1e6:.1f}M chars) │ {Path(event.run_dir).name}"
         )
         header.step = event.step
+        self.run_dir = Path(event.run_dir)
 
     def _finished(self, event: Finished) -> None:
         self._set_state("diverged" if event.reason == "diverged" else "done")
@@ -222,7 +227,8 @@ class RnnTuiApp(App):
                 return
         weights = self.session.weights()
         if weights is not None:
-            playground.offer_weights(weights)
+            if playground.offer_weights(weights):
+                self.weights = weights
             self._last_follow = now
 
     def _set_state(self, state: str) -> None:
@@ -282,6 +288,20 @@ class RnnTuiApp(App):
             "Following training" if controls.follow else "Frozen: the playground keeps these weights", timeout=2
         )
 
+    def action_neurons(self) -> None:
+        """The neuron view (F6 opens and closes it): the model's cells on the playground's text or validation text."""
+        if isinstance(self.screen, NeuronScreen):
+            self.screen.dismiss()
+            return
+        if self.weights is None:
+            self.notify("No weights yet: the model is still starting", severity="warning", timeout=3)
+            return
+        if not self.is_screen_installed("neurons"):
+            self.install_screen(NeuronScreen(), "neurons")
+        text = "".join(t.char for t in self.query_one(ConfidenceText).tokens)
+        self.get_screen("neurons").offer(self.weights, text, self.run_dir)
+        self.push_screen("neurons")
+
     @on(TextArea.SelectionChanged, "#prompt")
     def _prompt_cursor(self, event: TextArea.SelectionChanged) -> None:
         """The inspector follows the prompt's cursor: it shows the character just before it."""
@@ -307,6 +327,9 @@ class RnnTuiApp(App):
         yield SystemCommand(
             "Follow training / freeze weights", "Toggle which weights the playground uses", self.action_toggle_follow
         )
+        yield SystemCommand("Neuron view", "Colour text by one cell; find cells tracking quotes…", self.action_neurons)
+        if isinstance(screen, NeuronScreen):
+            yield from screen.system_commands()
         yield SystemCommand("Save and quit", "Save a checkpoint, then quit", self.action_quit)
 
 
