@@ -7,7 +7,9 @@ embedding is folded into the first layer's input weights, so a character's input
 projection is a table lookup.
 
 Each cell in config.CELLS has a kernel here: how to lay out its weights, one step, and
-which part of its state the neuron view shows.
+which part of its state the neuron view shows. A step works on one state of shape (width,)
+or on a batch of them, (B, width): then its products are matrix-matrix products, which
+read the weights once for the whole batch.
 """
 
 from __future__ import annotations
@@ -34,19 +36,19 @@ class LSTMKernel:
 
     @staticmethod
     def step(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> np.ndarray:
-        g = w_hh @ s[:h]
+        g = s[..., :h] @ w_hh.T
         g += xp
         np.tanh(g, out=g)
-        gates = g[: 3 * h]
+        gates = g[..., : 3 * h]
         gates += 1.0  # 2 * sigmoid: the 0.5s are folded in below
-        out = np.empty(2 * h, np.float32)
-        c = out[h:]
-        np.multiply(gates[h : 2 * h], s[h:], out=c)
-        c += gates[:h] * g[3 * h :]
+        out = np.empty(s.shape, np.float32)
+        c = out[..., h:]
+        np.multiply(gates[..., h : 2 * h], s[..., h:], out=c)
+        c += gates[..., :h] * g[..., 3 * h :]
         c *= 0.5
-        hid = out[:h]
+        hid = out[..., :h]
         np.tanh(c, out=hid)
-        hid *= gates[2 * h :]
+        hid *= gates[..., 2 * h :]
         hid *= 0.5
         return out
 
@@ -65,15 +67,15 @@ class GRUKernel:
 
     @staticmethod
     def step(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> np.ndarray:
-        hp = w_hh @ s
+        hp = s @ w_hh.T
         hp += b_hh
-        rz = xp[: 2 * h] + hp[: 2 * h]
+        rz = xp[..., : 2 * h] + hp[..., : 2 * h]
         rz *= 0.5
         np.tanh(rz, out=rz)
         rz += 1.0
         rz *= 0.5
-        n = np.tanh(xp[2 * h :] + rz[:h] * hp[2 * h :])
-        return n + rz[h:] * (s - n)
+        n = np.tanh(xp[..., 2 * h :] + rz[..., :h] * hp[..., 2 * h :])
+        return n + rz[..., h:] * (s - n)
 
     @staticmethod
     def shown(states: np.ndarray, h: int) -> np.ndarray:
@@ -89,17 +91,18 @@ class RNNKernel(GRUKernel):
 
     @staticmethod
     def step(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> np.ndarray:
-        return np.tanh(xp + w_hh @ s)
+        return np.tanh(xp + s @ w_hh.T)
 
 
 KERNELS = {"lstm": LSTMKernel, "gru": GRUKernel, "rnn": RNNKernel}
 
 
 class Stepper:
-    """Runs a CharRNN's weights at batch size 1 in NumPy (float32).
+    """Runs a CharRNN's weights in NumPy (float32), at batch size 1 or a small batch.
 
     The state is a list with one array per layer: for an LSTM the layer's [h, c]
-    concatenated, otherwise h. `step` feeds one character; `run` feeds many at once,
+    concatenated, otherwise h. `step` feeds one character (or one per row of a batch, each
+    state then (B, width)); `run` feeds many at once,
     layer by layer, so the input projections of the upper layers and the output layer
     become one matrix product each. Both share the cell arithmetic; they differ only in
     the rounding of those products (about 1e-7).
@@ -129,17 +132,21 @@ class Stepper:
     def initial_state(self) -> list[np.ndarray]:
         return [np.zeros(self.width, np.float32) for _ in range(self.cfg.layers)]
 
-    def step(self, char_id: int, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Feed one character id; return the next character's logits and the new state."""
+    def step(self, char_id: int | np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Feed one character id; return the next character's logits and the new state.
+
+        Batched: `char_id` is an array of B ids and each layer's state has shape (B, width);
+        the logits are then (B, V).
+        """
         h = self.cfg.hidden
         new_state = []
         x = None
         for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
-            xp = w_ih[char_id] if layer == 0 else w_ih @ x + b_ih
+            xp = w_ih[char_id] if layer == 0 else x @ w_ih.T + b_ih
             s = self.kernel.step(xp, state[layer], w_hh, b_hh, h)
             new_state.append(s)
-            x = s[:h]
-        return self.head_w @ x + self.head_b, new_state
+            x = s[..., :h]
+        return x @ self.head_w.T + self.head_b, new_state
 
     def run(self, ids: np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Feed a sequence: logits (T, V) and every position's state (T, layers, width) after it."""
