@@ -1,20 +1,76 @@
-"""Saving a coloured view as HTML, SVG or plain text, with its colours and its legend.
+"""Coloured views as Rich text, and saving them as HTML, SVG or plain text with their legend.
 
-Used by the app's views (a key saves the view) and by the CLI (`--html`, `--svg`). The
-format follows the file's suffix.
+Used by the app's views (a key saves the view) and by the CLI (`score`, `--html`, `--svg`).
+The format follows the file's suffix.
 """
 
 from __future__ import annotations
 
 import io
+import unicodedata
+from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 
+import numpy as np
 from rich.console import Console
-from rich.text import Text
+from rich.text import Span, Text
 
+from rnn_tui import palette
 from rnn_tui.errors import UserError
 
 FORMATS = (".html", ".svg", ".txt")
+CONFIDENCE_NOTE = "colour = p(char | text before it) at T=1"
+
+
+def visible(char: str) -> str:
+    """A character as text shows it: control characters (other than newline and tab) as symbols."""
+    if char in "\n\t" or unicodedata.category(char) != "Cc":
+        return char
+    return chr(0x2400 + ord(char)) if ord(char) < 0x20 else "·"
+
+
+def confidence_text(
+    text: str, probs: Sequence[float | None] | np.ndarray, *, prompt: int = 0, color_system: str | None = "truecolor"
+) -> Text:
+    """`text` coloured by confidence: character i by probs[i] (None or NaN: outside the vocabulary).
+
+    The first `prompt` characters are underlined. One span per run of equal style, so long texts stay cheap.
+    """
+    if not isinstance(probs, np.ndarray):
+        probs = np.array([np.nan if q is None else q for q in probs], np.float64)
+    if not len(probs):
+        return Text("", end="")
+    bins = np.minimum(np.searchsorted(-np.asarray(palette.EDGES), -probs, side="right"), len(palette.EDGES) - 1)
+    key = np.where(np.isnan(probs), -1, bins) * 2 + (np.arange(len(probs)) < prompt)  # bin, and whether in the prompt
+    styles: dict[int, str] = {}
+    spans = []
+    for a, b in pairwise([0, *(np.flatnonzero(np.diff(key)) + 1).tolist(), len(key)]):
+        k = int(key[a])
+        if k not in styles:
+            style = palette.UNKNOWN if k < 0 else palette.style_of(palette.EDGES[k >> 1] + 1e-9, color_system)
+            styles[k] = f"{style} underline" if k & 1 else style
+        if styles[k]:
+            spans.append(Span(a, b, styles[k]))
+    return Text("".join(map(visible, text)), spans=spans, end="")
+
+
+def confidence_legend(
+    color_system: str | None = "truecolor", *, prompt: bool = True, note: str = CONFIDENCE_NOTE
+) -> Text:
+    """What the colours mean: the eight bins from sure to surprised, unknown characters, and the prompt."""
+    text = Text("sure ")
+    for i, label in enumerate(palette.LABELS):
+        text.append(label, style=palette.style_of(palette.EDGES[i] + 1e-9, color_system))
+        text.append(" ")
+    text.append("surprised  ")
+    text.append("?", style=palette.UNKNOWN)
+    text.append(" unknown")
+    if prompt:
+        text.append("  ")
+        text.append("prompt", style="underline")
+    text.append(f"\n{note}", style="dim")
+    return text
 
 
 def save_view(
