@@ -7,13 +7,15 @@ The format follows the file's suffix.
 from __future__ import annotations
 
 import io
+import re
+import time
 import unicodedata
 from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.text import Span, Text
 
 from rnn_tui import palette
@@ -74,9 +76,10 @@ def confidence_legend(
 
 
 def save_view(
-    path: Path | str, body: Text, *, legend: Text | None = None, title: str = "rnn-tui", width: int = 100
+    path: Path | str, body: RenderableType, *, legend: Text | None = None, title: str = "rnn-tui", width: int = 100
 ) -> Path:
-    """Write `body` (and `legend` under it) to `path`, as HTML, SVG or text by its suffix."""
+    """Write `body` (a Text, or any Rich renderable such as a table of columns) and `legend` under it
+    to `path`, as HTML, SVG or text by its suffix."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
@@ -98,3 +101,20 @@ def save_view(
     except OSError as exc:
         raise UserError(f"cannot write {path} ({exc.strerror}); choose another place to save it") from None
     return path
+
+
+def save_all(
+    folder: Path | str, body: RenderableType, *, legend: Text | None = None, title: str = "rnn-tui view"
+) -> Path:
+    """Save a view as HTML, SVG and text in `folder`, named after its title and the time; returns the
+    path without its suffix (the three files are that path with .html, .svg and .txt)."""
+    name = re.sub(r"[^a-z0-9]+", "-", title.lower().removeprefix("rnn-tui")).strip("-") or "view"
+    base = Path(folder) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    stem, n = base, 1
+    while any(stem.with_name(stem.name + s).exists() for s in FORMATS):  # two saves in one second
+        n += 1
+        stem = base.with_name(f"{base.name}-{n}")
+    width = 100 if isinstance(body, Text) else 160  # a table of columns gets room
+    for suffix in FORMATS:
+        save_view(stem.with_name(stem.name + suffix), body, legend=legend, title=title, width=width)
+    return stem

@@ -187,6 +187,10 @@ class Generator:
     def score(self, text: str) -> list[Token]:
         """Each character of `text` with p(char | text before it)."""
         self._prime(text)
+        return self.scored()
+
+    def scored(self) -> list[Token]:
+        """The tokens of the text the cache holds now (while `priming`, what is scored so far)."""
         return list(self._tokens)
 
     def surprise(self, text: str, progress: Callable[[int], None] | None = None) -> np.ndarray:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from textual import on
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -23,6 +23,7 @@ from textual.widgets import Footer, Tab, Tabs, TextArea
 from threadpoolctl import threadpool_limits
 
 from rnn_tui.config import ModelConfig
+from rnn_tui.errors import UserError
 from rnn_tui.events import (
     CheckpointSaved,
     Evaluation,
@@ -36,20 +37,24 @@ from rnn_tui.events import (
     TrainerFailed,
     TrainerState,
 )
+from rnn_tui.export import save_all
 from rnn_tui.session import Session
 from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from rnn_tui.tui.widgets.run_header import RunHeader
+from rnn_tui.tui.widgets.temperatures.screen import TemperaturesScreen
+from rnn_tui.tui.widgets.timeline.screen import TimelineScreen
 from rnn_tui.tui.widgets.training.panel import TrainingPanel
 
 POLL_INTERVAL = 0.1  # 10 Hz
 FOLLOW_INTERVAL = 10.0  # seconds between weight refreshes of the playground while following
 NARROW = 110  # columns below which the two panels become tabs
+EXPORTS = Path("rnn-tui-exports")  # where ctrl+e saves the view on screen
 
 
 class RnnTuiApp(App):
-    CSS_PATH = ["app.tcss", "training.tcss", "playground.tcss"]
+    CSS_PATH = ["app.tcss", "training.tcss", "playground.tcss", "views.tcss"]
     TITLE = "rnn-tui"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -62,6 +67,11 @@ class RnnTuiApp(App):
         Binding("f5", "regenerate", "Again"),
         Binding("f8", "toggle_follow", "Follow/freeze"),
         Binding("ctrl+t", "switch_tab", "Switch panel", show=False),
+        Binding("f7", "timeline", "Timeline", show=False),
+        Binding("f9", "temperatures", "Temperatures", show=False),
+        Binding("ctrl+g", "toggle_prediction", "Guesses", show=False),
+        Binding("ctrl+o", "open_file", "Open file", show=False),
+        Binding("ctrl+e", "export_view", "Export", show=False, priority=True),  # before the prompt's end-of-line
     ]
 
     def __init__(self, session: Session, *, prompt: str = "") -> None:
@@ -282,6 +292,40 @@ class RnnTuiApp(App):
             "Following training" if controls.follow else "Frozen: the playground keeps these weights", timeout=2
         )
 
+    # ------------------------------------------------------------ views
+
+    def action_timeline(self) -> None:
+        self.push_screen(TimelineScreen(self.query_one(TrainingPanel)))
+
+    def action_temperatures(self) -> None:
+        playground = self.query_one(Playground)
+        settings = playground.controls.settings
+        if settings is None:
+            self.notify("Fix the sampling settings first", severity="warning", timeout=3)
+            return
+        self.push_screen(TemperaturesScreen(playground.weights, playground.prompt, settings))
+
+    def action_toggle_prediction(self) -> None:
+        self.query_one(Playground).toggle_prediction()
+
+    def action_open_file(self) -> None:
+        self.query_one(Playground).ask_for_file()
+
+    def action_export_view(self) -> None:
+        """Save the view on screen (the playground on the main screen) as HTML, SVG and text."""
+        source = self.screen if hasattr(self.screen, "export_view") else self.query_one(Playground)
+        body, legend, title = source.export_view()
+        self._export(body, legend, title)
+
+    @work(thread=True, group="export")
+    def _export(self, body, legend, title: str) -> None:
+        try:
+            stem = save_all(EXPORTS, body, legend=legend, title=title)
+        except UserError as exc:
+            self.call_from_thread(self.notify, str(exc), title="Export", severity="error", markup=False)
+            return
+        self.call_from_thread(self.notify, f"Saved {stem}.html, .svg and .txt", title="Export", markup=False)
+
     @on(TextArea.SelectionChanged, "#prompt")
     def _prompt_cursor(self, event: TextArea.SelectionChanged) -> None:
         """The inspector follows the prompt's cursor: it shows the character just before it."""
@@ -306,6 +350,21 @@ class RnnTuiApp(App):
         yield SystemCommand("Regenerate", "Generate the continuation again", self.action_regenerate)
         yield SystemCommand(
             "Follow training / freeze weights", "Toggle which weights the playground uses", self.action_toggle_follow
+        )
+        yield SystemCommand("Timeline of samples", "The run's samples in order (F7)", self.action_timeline)
+        yield SystemCommand(
+            "Temperatures side by side",
+            "The prompt at 0.2, 0.5, 1.0 and 1.5 in one batch (F9)",
+            self.action_temperatures,
+        )
+        yield SystemCommand(
+            "Prediction figure",
+            "The top 5 guesses under the cursor's line, or the inspector (ctrl+g)",
+            self.action_toggle_prediction,
+        )
+        yield SystemCommand("Open a file as the prompt", "Continue a text file (ctrl+o)", self.action_open_file)
+        yield SystemCommand(
+            "Export this view", f"Save it as HTML, SVG and text in {EXPORTS}/ (ctrl+e)", self.action_export_view
         )
         yield SystemCommand("Save and quit", "Save a checkpoint, then quit", self.action_quit)
 
