@@ -67,7 +67,7 @@ class RnnTuiApp(App):
         Binding("f5", "regenerate", "Again"),
         Binding("f8", "toggle_follow", "Follow/freeze"),
         Binding("ctrl+t", "switch_tab", "Switch panel", show=False),
-        Binding("f7", "timeline", "Timeline", show=False),
+        Binding("f7", "timeline", "Timeline", show=False, priority=True),  # the prompt would select all
         Binding("f9", "temperatures", "Temperatures", show=False),
         Binding("ctrl+g", "toggle_prediction", "Guesses", show=False),
         Binding("ctrl+o", "open_file", "Open file", show=False),
@@ -222,11 +222,12 @@ class RnnTuiApp(App):
     def _follow_weights(self, now: float) -> None:
         """Hand the newest weights to the playground every few seconds while it follows training.
 
-        Not while the user inspects the output: the text under the cursor would change.
+        Not while the user inspects the output (the text under the cursor would change), nor while
+        a long prompt is being scored (new weights would start it again).
         """
         playground = self.query_one(Playground)
         if playground.generator is not None:
-            if not playground.controls.follow or now - self._last_follow < FOLLOW_INTERVAL:
+            if not playground.controls.follow or now - self._last_follow < FOLLOW_INTERVAL or playground.busy:
                 return
             if self.focused is self.query_one(ConfidenceText):
                 return
@@ -295,7 +296,10 @@ class RnnTuiApp(App):
     # ------------------------------------------------------------ views
 
     def action_timeline(self) -> None:
-        self.push_screen(TimelineScreen(self.query_one(TrainingPanel)))
+        if isinstance(self.screen, TimelineScreen):
+            self.pop_screen()
+        else:
+            self.push_screen(TimelineScreen(self.query_one(TrainingPanel)))
 
     def action_temperatures(self) -> None:
         playground = self.query_one(Playground)

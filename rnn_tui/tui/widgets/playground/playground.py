@@ -90,6 +90,12 @@ class Playground(Vertical):
         self.regenerate()
         return True
 
+    @property
+    def busy(self) -> bool:
+        """A long prompt is not scored yet: newer weights would only start it again, so they wait."""
+        gen = self.generator
+        return gen is not None and len(self.prompt) - gen.cached_prefix(self.prompt) > LONG_PROMPT
+
     # ------------------------------------------------------------ generation
 
     @on(TextArea.Changed, "#prompt")
@@ -156,7 +162,8 @@ class Playground(Vertical):
                     return
                 if long and time.perf_counter() - last >= PROGRESS_EVERY:
                     self.post_message(Priming(done, len(prompt)))
-                    self.post_message(Generated(gen.scored(), [], False, started))
+                    if pending is None:  # a new prompt fills in as it is scored; new weights show when done
+                        self.post_message(Generated(gen.scored(), [], False, started))
                     last = time.perf_counter()
             if long:
                 self.post_message(Priming(len(prompt), len(prompt)))
@@ -262,7 +269,8 @@ class Playground(Vertical):
         body = confidence_text("".join(t.char for t in out.tokens), [t.prob for t in out.tokens], prompt=out.n_prompt)
         prediction = self.query_one(PredictionView)
         if prediction.display and prediction.index >= 0:
-            body = Text("\n\n").join([body, prediction.figure("truecolor")])
+            figure = Text("\n").join([prediction.caption("truecolor"), prediction.figure("truecolor")])
+            body = Text("\n\n").join([body, figure])
         settings, step = self.controls.settings, self.controls.weights_step
         about = "" if settings is None else f"temperature {settings.temperature:g} · seed {settings.seed} · "
         about += f"top-k {settings.top_k} · " if settings is not None and settings.top_k else ""

@@ -21,7 +21,7 @@ from rnn_tui.tui.widgets.playground.inspector import show_char
 
 COLUMN = 2  # cells per character: the character and a gap
 STANDARD = ((0.5, "reverse bold"), (0.2, "reverse"), (0.05, "bold"), (0.0, "dim"))  # shades in 16 colours
-CAPTION = "top 5 guesses at each character, shaded by probability; underlined: the one that came"
+CAPTION = "the top 5 guesses at each character, shaded by probability; underlined: the one that came"
 
 
 def cell(char: str) -> str:
@@ -56,20 +56,27 @@ class PredictionView(Static):
         key = (a, b, index, where, self.size, *map(id, tokens[a:b]))
         if key != self._shown:
             self._shown = key
-            self.update(self.figure(self.app.console.color_system, rows=max(1, self.size.height - 2)), layout=False)
+            cs = self.app.console.color_system
+            self.border_title = self.caption(cs)
+            self.update(self.figure(cs, rows=max(1, self.size.height - 1)), layout=False)
 
-    def figure(self, color_system: str | None, rows: int = TOP, caption: bool = True) -> Text:
-        """The figure as text: a caption, the characters, then `rows` rows of guesses."""
+    def caption(self, color_system: str | None) -> Text:
+        """The character at the cursor, its probability, and how to read the figure."""
+        if not self.tokens or self.index < 0:
+            return Text(CAPTION)
+        token = self.tokens[self.index]
+        out = Text(f"{self.where} ")
+        out.append(f" {show_char(token.char)} ", style=f"{palette.style_of(token.prob, color_system)} reverse")
+        out.append(" unknown" if token.unknown else f" p = {token.prob:.1%}")
+        out.append(f" · {CAPTION}", style="dim")
+        return out
+
+    def figure(self, color_system: str | None, rows: int = TOP) -> Text:
+        """The figure as text: the characters, then `rows` rows of guesses."""
         a, b = self.span
         if not self.tokens or self.index < 0:
             return Text("Move the cursor over the coloured text to see the model's guesses.", style="dim")
         out = Text()
-        if caption:
-            token = self.tokens[self.index]
-            out.append(f"{self.where} ")
-            out.append(f" {show_char(token.char)} ", style=f"{palette.style_of(token.prob, color_system)} reverse")
-            out.append("  unknown" if token.unknown else f"  p = {token.prob:.1%}")
-            out.append(f"   {CAPTION}\n", style="dim")
         for i in range(a, b):
             token = self.tokens[i]
             style = palette.style_of(token.prob, color_system) + (" reverse" if i == self.index else "")

@@ -64,7 +64,7 @@ class TemperaturesScreen(Screen):
         with Horizontal(id="temperatures"):
             for t in TEMPERATURES:
                 with Vertical(classes="temperature"):
-                    yield Label(f"T = {t:g}", classes="temperature-title")
+                    yield Label(f"T = {t:.1f}", classes="temperature-title")
                     yield ConfidenceText()
         yield Legend()
         yield Footer()
@@ -124,7 +124,7 @@ class TemperaturesScreen(Screen):
             view.set_tokens(message.prompt, column)
             if message.done:
                 bits = sum(-math.log2(tok.prob) for tok in column) / max(1, len(column))
-                title.update(f"T = {t:g} · {bits:.2f} bits/char at T=1")
+                title.update(f"T = {t:.1f} · {bits:.2f} bits/char at T=1")
 
     @on(CursorMoved)
     def _cursor(self, message: CursorMoved) -> None:

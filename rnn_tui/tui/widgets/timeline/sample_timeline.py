@@ -12,6 +12,7 @@ import bisect
 import math
 
 from rich.segment import Segment
+from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Size
@@ -28,6 +29,8 @@ class SampleTimeline(ScrollView, can_focus=True):
     BINDINGS = [
         Binding("j,]", "jump(1)", "Next sample"),
         Binding("k,[", "jump(-1)", "Previous sample"),
+        Binding("home", "jump_to(0)", "First", show=False),
+        Binding("end", "jump_to(-1)", "Last", show=False),
     ]
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -37,6 +40,7 @@ class SampleTimeline(ScrollView, can_focus=True):
         self._starts: list[int] = []  # each entry's first line
         self._strips: dict[int, Strip] = {}
         self._width = 0
+        self.current = 0  # the selected sample
 
     # ------------------------------------------------------------ content
 
@@ -49,7 +53,8 @@ class SampleTimeline(ScrollView, can_focus=True):
         self._sized()
         if following:
             self.scroll_end(animate=False, immediate=True)
-        self._show_position()
+        if self.entries:
+            self._select(self.current)
 
     @staticmethod
     def entry_text(sample: Sample, val: float | None) -> Text:
@@ -71,20 +76,19 @@ class SampleTimeline(ScrollView, can_focus=True):
         self._lines.append(Text())
 
     def _sized(self) -> None:
-        self.virtual_size = Size(self._width or self.size.width, len(self._lines))
+        self.virtual_size = Size(0, len(self._lines))  # lines are wrapped to the width: no sideways scrolling
         self.refresh()
 
     def on_resize(self) -> None:
         if self.size.width == self._width:
             return
-        top = self.current
         self._width = self.size.width
         self._lines, self._starts, self._strips = [], [], {}
         for i in range(len(self.entries)):
             self._wrap(i)
         self._sized()
-        if top >= 0:
-            self.scroll_to(y=self._starts[top], animate=False, immediate=True)
+        if self.entries:  # the selected sample stays in view
+            self.scroll_to(y=self._starts[self.current], animate=False, immediate=True)
 
     # ------------------------------------------------------------ rendering
 
@@ -96,6 +100,8 @@ class SampleTimeline(ScrollView, can_focus=True):
         strip = self._strips.get(row)
         if strip is None:
             base = self.rich_style
+            if self.entries and row == self._starts[self.current]:
+                base += Style(reverse=True)
             segments = [
                 Segment(s.text, base + s.style if s.style else base) for s in self._lines[row].render(self.app.console)
             ]
@@ -104,30 +110,31 @@ class SampleTimeline(ScrollView, can_focus=True):
 
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
-        self._show_position()
+        top = round(new)
+        if self.entries and not top <= self._starts[self.current] < top + self.size.height:
+            self._select(bisect.bisect_right(self._starts, top) - 1)  # scrolled away: the sample at the top
 
-    # ------------------------------------------------------------ moving
+    # ------------------------------------------------------------ the selected sample
 
-    @property
-    def current(self) -> int:
-        """The entry at the top of the view (-1 with none)."""
-        return bisect.bisect_right(self._starts, round(self.scroll_y)) - 1
-
-    def _show_position(self) -> None:
-        i = self.current
-        if i < 0:
-            self.border_subtitle = ""
-            return
-        self.border_subtitle = f"sample {i + 1:,} of {len(self.entries):,} · step {self.entries[i][0].step:,}"
+    def _select(self, index: int) -> None:
+        """Select a sample: its heading is shown reversed, and the border says which it is."""
+        old, self.current = self.current, index
+        for i in {old, index}:
+            if 0 <= i < len(self._starts):
+                self._strips.pop(self._starts[i], None)
+                self.refresh_line(self._starts[i] - round(self.scroll_y))
+        step = self.entries[index][0].step
+        self.border_subtitle = f"sample {index + 1:,} of {len(self.entries):,} · step {step:,}"
 
     def action_jump(self, delta: int) -> None:
-        """To the start of the next (1) or previous (-1) sample."""
-        if not self.entries:
-            return
-        i = self.current
-        back_to_start = delta < 0 and round(self.scroll_y) > self._starts[i]  # of the sample in view
-        target = i if back_to_start else min(max(0, i + delta), len(self.entries) - 1)
-        self.scroll_to(y=self._starts[target], animate=False)
+        """Select the next (1) or previous (-1) sample, and scroll it to the top."""
+        self.action_jump_to(min(max(0, self.current + delta), len(self.entries) - 1))
+
+    def action_jump_to(self, index: int) -> None:
+        """Select sample `index` (-1: the last), and scroll it to the top."""
+        if self.entries:
+            self._select(index % len(self.entries))
+            self.scroll_to(y=self._starts[self.current], animate=False, immediate=True)
 
     def export_text(self) -> Text:
         """Every sample, one after another, for saving."""

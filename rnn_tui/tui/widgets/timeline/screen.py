@@ -20,7 +20,7 @@ CATCH_UP = 0.5  # seconds between looks for new samples
 
 
 class TimelineScreen(Screen):
-    BINDINGS = [Binding("escape,f7", "app.pop_screen", "Back")]
+    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]  # F7 (the app's) closes it too
 
     def __init__(self, panel: TrainingPanel) -> None:
         super().__init__()
