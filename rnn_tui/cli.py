@@ -258,7 +258,6 @@ def cmd_score(args: argparse.Namespace) -> int:
             save_view(path, confidence_text(text, probs), legend=legend, title=f"rnn-tui score {args.file}")
             err.print(f"saved {path}")
     cs = out.color_system
-    coloured = confidence_text(text, probs, color_system=cs)
     if args.json:
         for line in shown:
             print(json.dumps(line.to_json(text), ensure_ascii=False))
@@ -268,12 +267,12 @@ def cmd_score(args: argparse.Namespace) -> int:
         table = Table("line", "bits/char", "text", box=None, pad_edge=False)
         table.columns[2].no_wrap = True
         for line in shown:
-            row = coloured[line.start : line.end]
+            row = confidence_text(text[line.start : line.end], probs[line.start : line.end], color_system=cs)
             row.rstrip()
             table.add_row(f"{line.line:,}", f"{line.bits_per_char:.2f}", row)
         out.print(table)
     else:
-        out.print(coloured, soft_wrap=True)
+        out.print(confidence_text(text, probs, color_system=cs), soft_wrap=True)
         if out.is_terminal and cs is not None:
             out.print(confidence_legend(cs, prompt=False))
     out.print(about, soft_wrap=True)
