@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+from rich.console import RenderableType
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
@@ -322,7 +324,7 @@ class RnnTuiApp(App):
         self._export(body, legend, title)
 
     @work(thread=True, group="export")
-    def _export(self, body, legend, title: str) -> None:
+    def _export(self, body: RenderableType, legend: Text | None, title: str) -> None:
         try:
             stem = save_all(EXPORTS, body, legend=legend, title=title)
         except UserError as exc:
