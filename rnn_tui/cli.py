@@ -1,4 +1,4 @@
-"""The command line: launch | train | sample | cells | runs | corpora.
+"""The command line: launch | train | sample | score | cells | runs | corpora.
 
 The model, training and sampling flags are built from the config dataclasses (config.py),
 and their values are checked there too. Every user mistake becomes one line on stderr that
@@ -109,6 +109,20 @@ def build_parser() -> Parser:
     cells.add_argument("--json", action="store_true", help="one JSON object: each feature's cells, r and ablation")
     cells.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR")
 
+    score = sub.add_parser("score", help="how surprising a file is to a run: bits per character, the oddest lines")
+    score.add_argument("run", metavar="RUN", help="a run folder, a run name, or latest")
+    score.add_argument("file", metavar="FILE", help="the text file to score")
+    score.add_argument("--top", type=int, metavar="N", help="list the N most surprising lines instead of the text")
+    score.add_argument(
+        "--json", action="store_true", help="per-line figures, one JSON object per line, then the file's"
+    )
+    score.add_argument("--html", metavar="FILE", help="also save the coloured text and its legend as HTML")
+    score.add_argument("--svg", metavar="FILE", help="also save the coloured text and its legend as SVG")
+    score.add_argument("--encoding", default="utf-8", help="text encoding of FILE (default utf-8)")
+    score.add_argument("--best", action="store_true", help="use the run's best validation checkpoint")
+    score.add_argument("--no-color", action="store_true", help="plain text even in a terminal")
+    score.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR")
+
     sub.add_parser("corpora", help="list the named corpora")
     runs = sub.add_parser("runs", help="list the runs in a checkpoint folder")
     runs.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR")
@@ -183,6 +197,18 @@ class _StopOnSignal:
             signal.signal(s, old)
 
 
+def _load_run(args: argparse.Namespace):
+    """The checkpoint of `args.run` (its best one with `--best`), for the commands that use a trained model."""
+    from rnn_tui import checkpoint
+
+    folder = checkpoint.resolve(args.run, args.checkpoint_dir)
+    if args.best:
+        if not (folder / checkpoint.BEST / checkpoint.META).exists():
+            raise UserError(f"{folder} has no best/ checkpoint yet (no evaluation has run); drop --best")
+        folder = folder / checkpoint.BEST
+    return checkpoint.load(folder, optimizer=False)
+
+
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
     from rich.console import Console
@@ -192,7 +218,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     from rnn_tui.generation import Generator
 
     settings = _parsed(args, SampleConfig)
-    ckpt = _checkpoint_of(args)
+    ckpt = _load_run(args)
     if "seed" not in settings:
         settings["seed"] = int(np.random.SeedSequence().entropy % 2**32)
         print(f"rnn-tui: sampling with --seed {settings['seed']}", file=sys.stderr)
@@ -216,18 +242,6 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _checkpoint_of(args: argparse.Namespace):
-    """The checkpoint named by RUN (and --best) of `sample` and `cells`."""
-    from rnn_tui import checkpoint
-
-    folder = checkpoint.resolve(args.run, args.checkpoint_dir)
-    if args.best:
-        if not (folder / checkpoint.BEST / checkpoint.META).exists():
-            raise UserError(f"{folder} has no best/ checkpoint yet (no evaluation has run); drop --best")
-        folder = folder / checkpoint.BEST
-    return checkpoint.load(folder, optimizer=False)
-
-
 def cmd_cells(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -239,7 +253,7 @@ def cmd_cells(args: argparse.Namespace) -> int:
     from rnn_tui.neurons import FEATURES, Analysis, validation_text
 
     settings = CellsConfig(**_parsed(args, CellsConfig))
-    ckpt = _checkpoint_of(args)
+    ckpt = _load_run(args)
     run_dir = ckpt.path.parent if ckpt.path.name == "best" else ckpt.path
     if args.text:
         if not Path(args.text).expanduser().is_file():
@@ -305,6 +319,68 @@ def _effect_columns(e) -> tuple[str, str, str]:
         return "-" if bits is None else f"{bits:+.3f}"
 
     return f"> {e.above:g} ({e.chars_holds:,})", rise(e.rise_holds), rise(e.rise_elsewhere)
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import numpy as np
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    from rnn_tui import scoring
+    from rnn_tui.corpus import Vocab, read_text
+    from rnn_tui.export import confidence_legend, confidence_text, save_view
+    from rnn_tui.generation import Generator
+
+    if args.top is not None and args.top < 1:
+        raise UserError(f"--top {args.top} lists no lines; give a count of 1 or more")
+    for suffix, path in ((".html", args.html), (".svg", args.svg)):
+        if path and not path.lower().endswith(suffix):
+            raise UserError(f"--{suffix[1:]} {path}: name a file ending in {suffix}")
+    text = read_text(args.file, args.encoding, fix="give a text file, or pass --encoding if it uses another one")
+    ckpt = _load_run(args)
+    out = Console(highlight=False, markup=False, emoji=False, no_color=args.no_color)
+    err = Console(stderr=True, highlight=False, markup=False)
+
+    def progress(done: int) -> None:
+        if err.is_terminal and len(text) > 100_000:
+            err.print(f"scoring {args.file}: {done / len(text):.0%}", end="\r")
+
+    bits = Generator(ckpt.config, ckpt.vocab, ckpt.model).surprise(text, progress)
+    unknown = ckpt.vocab.encode(text) == Vocab.UNK
+    lines = scoring.line_scores(text, bits, unknown)
+    shown = scoring.most_surprising(lines, args.top) if args.top else lines
+    figures = scoring.summary(bits, unknown)
+    about = f"{args.file}: {figures['bits_per_char']:.3f} bits/char over {figures['chars']:,} characters"
+    about += f" ({ckpt.path.name}, step {ckpt.step:,})"
+    if figures["unknown"]:
+        about += f"; {figures['unknown']:,} outside the model's vocabulary, counted as its least likely character"
+    probs = np.where(unknown, np.nan, scoring.probabilities(bits))
+    for path in (args.html, args.svg):
+        if path:  # saved files carry their colours whatever this terminal can show
+            legend = Text("\n").join([confidence_legend(prompt=False), Text(about)])
+            save_view(path, confidence_text(text, probs), legend=legend, title=f"rnn-tui score {args.file}")
+            err.print(f"saved {path}")
+    cs = out.color_system
+    if args.json:
+        for line in shown:
+            print(json.dumps(line.to_json(text), ensure_ascii=False))
+        print(json.dumps({"file": str(args.file), "run": str(ckpt.path), "step": ckpt.step, **figures}))
+        return 0
+    if args.top:
+        table = Table("line", "bits/char", "text", box=None, pad_edge=False)
+        table.columns[2].no_wrap = True
+        for line in shown:
+            row = confidence_text(text[line.start : line.end], probs[line.start : line.end], color_system=cs)
+            row.rstrip()
+            table.add_row(f"{line.line:,}", f"{line.bits_per_char:.2f}", row)
+        out.print(table)
+    else:
+        out.print(confidence_text(text, probs, color_system=cs), soft_wrap=True)
+        if out.is_terminal and cs is not None:
+            out.print(confidence_legend(cs, prompt=False))
+    out.print(about, soft_wrap=True)
+    return 0
 
 
 def cmd_corpora(args: argparse.Namespace) -> int:
@@ -376,6 +452,7 @@ COMMANDS = {
     "train": cmd_train,
     "sample": cmd_sample,
     "cells": cmd_cells,
+    "score": cmd_score,
     "corpora": cmd_corpora,
     "runs": cmd_runs,
     "launch": cmd_launch,

@@ -187,6 +187,20 @@ def _decode_file(path: Path, encoding: str, keep_bytes: bool = False) -> Iterato
         )
 
 
+def read_text(path: str | Path, encoding: str = "utf-8", *, fix: str = "choose a text file") -> str:
+    """One text file, decoded as a corpus is (CRLF becomes LF); a one-line UserError, ending in `fix`,
+    when it is missing, a folder, or not text in `encoding`."""
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise UserError(f"no such file: {p}; check the path")
+    if p.is_dir():
+        raise UserError(f"{p} is a folder; give a file")
+    try:
+        return "".join(_decode_file(p, encoding))
+    except _NotText as exc:
+        raise UserError(f"{str(exc).split(';')[0]}; {fix}") from None
+
+
 def file_source(path: str | Path, globs: Sequence[str] = (), encoding: str = "utf-8") -> Source:
     """A file, or a folder read recursively (only files matching `globs`, if any)."""
     p = Path(path).expanduser()

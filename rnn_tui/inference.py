@@ -7,14 +7,14 @@ embedding is folded into the first layer's input weights, so a character's input
 projection is a table lookup.
 
 Each cell in config.CELLS has a kernel here: how to lay out its weights, one step, and
-which part of its state the neuron view shows. A kernel's step takes one state (width,) or
-a batch of states side by side as columns (width, B): the same code does both.
+which part of its state the neuron view shows. A step works on one state of shape (width,)
+or on a batch of them, (B, width): then its products are matrix-matrix products, which
+read the weights once for the whole batch.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
 
 import numpy as np
 
@@ -36,19 +36,19 @@ class LSTMKernel:
 
     @staticmethod
     def step(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> np.ndarray:
-        g = w_hh @ s[:h]
+        g = s[..., :h] @ w_hh.T
         g += xp
         np.tanh(g, out=g)
-        gates = g[: 3 * h]
+        gates = g[..., : 3 * h]
         gates += 1.0  # 2 * sigmoid: the 0.5s are folded in below
-        out = np.empty_like(s)
-        c = out[h:]
-        np.multiply(gates[h : 2 * h], s[h:], out=c)
-        c += gates[:h] * g[3 * h :]
+        out = np.empty(s.shape, np.float32)
+        c = out[..., h:]
+        np.multiply(gates[..., h : 2 * h], s[..., h:], out=c)
+        c += gates[..., :h] * g[..., 3 * h :]
         c *= 0.5
-        hid = out[:h]
+        hid = out[..., :h]
         np.tanh(c, out=hid)
-        hid *= gates[2 * h :]
+        hid *= gates[..., 2 * h :]
         hid *= 0.5
         return out
 
@@ -67,15 +67,15 @@ class GRUKernel:
 
     @staticmethod
     def step(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> np.ndarray:
-        hp = w_hh @ s
+        hp = s @ w_hh.T
         hp += b_hh
-        rz = xp[: 2 * h] + hp[: 2 * h]
+        rz = xp[..., : 2 * h] + hp[..., : 2 * h]
         rz *= 0.5
         np.tanh(rz, out=rz)
         rz += 1.0
         rz *= 0.5
-        n = np.tanh(xp[2 * h :] + rz[:h] * hp[2 * h :])
-        return n + rz[h:] * (s - n)
+        n = np.tanh(xp[..., 2 * h :] + rz[..., :h] * hp[..., 2 * h :])
+        return n + rz[..., h:] * (s - n)
 
     @staticmethod
     def shown(states: np.ndarray, h: int) -> np.ndarray:
@@ -91,21 +91,21 @@ class RNNKernel(GRUKernel):
 
     @staticmethod
     def step(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> np.ndarray:
-        return np.tanh(xp + w_hh @ s)
+        return np.tanh(xp + s @ w_hh.T)
 
 
 KERNELS = {"lstm": LSTMKernel, "gru": GRUKernel, "rnn": RNNKernel}
 
 
 class Stepper:
-    """Runs a CharRNN's weights at batch size 1 in NumPy (float32).
+    """Runs a CharRNN's weights in NumPy (float32), at batch size 1 or a small batch.
 
     The state is a list with one array per layer: for an LSTM the layer's [h, c]
-    concatenated, otherwise h. `step` feeds one character; `run` feeds many at once,
+    concatenated, otherwise h. `step` feeds one character (or one per row of a batch, each
+    state then (B, width)); `run` feeds many at once,
     layer by layer, so the input projections of the upper layers and the output layer
     become one matrix product each. Both share the cell arithmetic; they differ only in
-    the rounding of those products (about 1e-7). `run_columns` feeds many sequences side
-    by side (the neuron analysis reads long texts that way).
+    the rounding of those products (about 1e-7).
     """
 
     def __init__(self, cfg: ModelConfig, weights: Mapping[str, np.ndarray]):
@@ -124,11 +124,6 @@ class Stepper:
         self.head_w = np.ascontiguousarray(w["head.weight"])
         self.head_b = w["head.bias"]
 
-    @cached_property
-    def input_columns(self) -> np.ndarray:
-        """The first layer's input projections as columns, (gates * h, V), for run_columns to gather."""
-        return np.ascontiguousarray(self.layers[0][0].T)
-
     @property
     def width(self) -> int:
         """Floats of state per layer."""
@@ -137,17 +132,21 @@ class Stepper:
     def initial_state(self) -> list[np.ndarray]:
         return [np.zeros(self.width, np.float32) for _ in range(self.cfg.layers)]
 
-    def step(self, char_id: int, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
-        """Feed one character id; return the next character's logits and the new state."""
+    def step(self, char_id: int | np.ndarray, state: list[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Feed one character id; return the next character's logits and the new state.
+
+        Batched: `char_id` is an array of B ids and each layer's state has shape (B, width);
+        the logits are then (B, V).
+        """
         h = self.cfg.hidden
         new_state = []
         x = None
         for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
-            xp = w_ih[char_id] if layer == 0 else w_ih @ x + b_ih
+            xp = w_ih[char_id] if layer == 0 else x @ w_ih.T + b_ih
             s = self.kernel.step(xp, state[layer], w_hh, b_hh, h)
             new_state.append(s)
-            x = s[:h]
-        return self.head_w @ x + self.head_b, new_state
+            x = s[..., :h]
+        return x @ self.head_w.T + self.head_b, new_state
 
     def run(
         self, ids: np.ndarray, state: list[np.ndarray], zero: tuple[int, int] | None = None
@@ -184,28 +183,23 @@ class Stepper:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Feed B sequences side by side, ids (T, B), from `state` ((width, B) per layer, updated in place).
 
-        Returns logits (T, B, V) and states (T, B, layers, width). Each step is one matrix product
-        over the B columns instead of B matrix-vector products, which is what makes long texts
-        cheap. `zero`: layer -> (rows, columns), paired index arrays of state entries set to zero
-        after every step (ablation).
+        Returns logits (T, B, V) and states (T, B, layers, width). Each step is one batched step
+        over the B sequences instead of B single ones, which is what makes long texts cheap.
+        `zero`: layer -> (rows, columns), paired index arrays of state entries (row: the entry
+        in the state, column: the sequence) set to zero after every step (ablation).
         """
         h = self.cfg.hidden
         steps, streams = ids.shape
-        states = np.empty((steps, self.cfg.layers, self.width, streams), np.float32)
+        states = np.empty((steps, self.cfg.layers, streams, self.width), np.float32)
         for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
-            if layer == 0:
-                xp = np.take(self.input_columns, ids, axis=1).transpose(1, 0, 2)  # (T, gates * h, B)
-            else:
-                xp = w_ih @ states[:, layer - 1, :h]
-                xp += b_ih[:, None]
+            xp = w_ih[ids] if layer == 0 else states[:, layer - 1, :, :h] @ w_ih.T + b_ih  # (T, B, gates * h)
             where = (zero or {}).get(layer)
-            s = state[layer]
-            b = b_hh[:, None]
+            s = np.ascontiguousarray(state[layer].T)
             for t in range(steps):
-                s = self.kernel.step(xp[t], s, w_hh, b, h)
+                s = self.kernel.step(xp[t], s, w_hh, b_hh, h)
                 if where is not None:
-                    s[where] = 0.0
+                    s[where[1], where[0]] = 0.0
                 states[t, layer] = s
-            state[layer] = s
-        xs = states[:, -1, :h].transpose(0, 2, 1)  # (T, B, h)
-        return xs @ self.head_w.T + self.head_b, states.transpose(0, 3, 1, 2)
+            state[layer] = s.T
+        xs = states[:, -1, :, :h]  # (T, B, h)
+        return xs @ self.head_w.T + self.head_b, states.transpose(0, 2, 1, 3)

@@ -16,6 +16,7 @@ SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if not p.name.startswith("_"
 def test_every_benchmark_is_covered():
     assert set(SCRIPTS) == {
         "app_latency.py",
+        "batch.py",
         "batching.py",
         "find_cells.py",
         "findings.py",

@@ -152,3 +152,80 @@ def test_streams_any_prompt(gen, prompt, seed, temperature, k):
     tokens = list(g.stream(prompt, 8, temperature, k, seed))
     assert len(tokens) == 8
     assert all(t.char in VOCAB and 0 < t.prob <= 1 for t in tokens)
+
+
+@pytest.mark.parametrize("top_k", [0, 3])
+def test_a_batch_of_temperatures_matches_four_streams(gen, top_k):
+    """One batch of four gives each column the text batch 1 gives at that temperature, with the same seed."""
+    g, _ = gen
+    temperatures = (0.0, 0.5, 1.0, 1.5)
+    rows = list(g.stream_batch("abc d", 120, temperatures, top_k=top_k, seed=11))
+    assert len(rows) == 120 and all(len(r) == 4 for r in rows)
+    for b, temperature in enumerate(temperatures):
+        column = [r[b] for r in rows]
+        alone = list(g.stream("abc d", 120, temperature, top_k, seed=11))
+        _close(column, alone)
+        for x, y in zip(column, alone, strict=True):
+            assert [c for c, _ in x.top] == [c for c, _ in y.top]
+            assert [p for _, p in x.top] == pytest.approx([p for _, p in y.top], rel=1e-4, abs=1e-6)
+        assert all(t.generated for t in column)
+    texts = {"".join(r[b].char for r in rows) for b in range(4)}
+    assert len(texts) == 4  # the temperatures differ
+
+
+def test_surprise_agrees_with_score(gen):
+    g, m = gen
+    text = "abc def. ghij, " * 150  # spans chunks
+    fresh = Generator(m.cfg, VOCAB, numpy_weights(m))
+    bits = fresh.surprise(text)
+    probs = np.array([t.prob for t in g.score(text)])
+    np.testing.assert_allclose(bits, -np.log2(probs), rtol=1e-4, atol=1e-5)
+    assert fresh.cached_prefix(text) == 0  # the long text was not put in the prompt cache
+
+
+def test_surprise_charges_an_unknown_character_as_the_least_likely_one(gen):
+    g, _ = gen
+    tokens = g.score("ab🙂c")
+    bits = g.surprise("ab🙂c")
+    assert tokens[2].unknown
+    worst = -np.log2(min(p for _, p in tokens[2].top))  # at least as surprising as the 5th guess
+    assert bits[2] >= worst and np.isfinite(bits).all()
+    np.testing.assert_allclose(bits[[0, 1, 3]], -np.log2([tokens[i].prob for i in (0, 1, 3)]), rtol=1e-4)
+
+
+def test_surprise_reports_progress(gen, monkeypatch):
+    g, _ = gen
+    import rnn_tui.generation as G
+
+    monkeypatch.setattr(G, "PRIME_CHUNK", 10)
+    seen: list[int] = []
+    g.surprise("abcdefghij" * 3 + "abc", seen.append)
+    assert seen == [10, 20, 30, 33]
+
+
+def test_priming_can_stop_between_chunks_and_carry_on(gen):
+    _, m = gen
+    text = "abc def ghi. " * 40
+    g = Generator(m.cfg, VOCAB, numpy_weights(m))
+    steps = g.priming(text, chunk=100)
+    assert next(steps) == 100 and next(steps) == 200
+    steps.close()  # stopped, e.g. by a newer keystroke
+    assert g.cached_prefix(text) == 200
+    assert list(g.priming(text, chunk=100)) == [300, 400, 500, len(text)]  # carries on from where it stopped
+    _close(g.score(text), Generator(m.cfg, VOCAB, numpy_weights(m)).score(text))
+
+
+def test_kept_states_do_not_pin_whole_chunks(gen):
+    """A long prompt keeps some states: each must be its own small array, not a view of a chunk's states."""
+    _, m = gen
+    g = Generator(m.cfg, VOCAB, numpy_weights(m))
+    g.score("abc def ghi. " * 300)
+    assert all(s.base is None for state in g._states.values() for s in state)
+
+
+@given(st.text("ab", max_size=40), st.text("ab", max_size=40))
+def test_common_prefix(a, b):
+    from rnn_tui.generation import _common_prefix
+
+    n = _common_prefix(a, b)
+    assert a[:n] == b[:n] and (n == min(len(a), len(b)) or a[n] != b[n])

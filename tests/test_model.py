@@ -39,6 +39,22 @@ def test_numpy_stepper_matches_the_torch_model(cell, layers):
         np.testing.assert_allclose(states2[-1, layer], state[layer], rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+def test_a_batched_step_matches_the_torch_model_row_by_row(cell):
+    """A batch of three different sequences, stepped together: each row is the model on its own sequence."""
+    torch.manual_seed(1)
+    m = CharRNN(ModelConfig(vocab_size=13, cell=cell, layers=2, hidden=24, embedding=6)).eval()
+    ids = torch.randint(0, 13, (3, 20))
+    with torch.no_grad():
+        want = m(ids)[0].numpy()
+    stepper = Stepper(m.cfg, numpy_weights(m))
+    state = [np.zeros((3, stepper.width), np.float32) for _ in range(2)]
+    for t in range(ids.shape[1]):
+        logits, state = stepper.step(ids[:, t].numpy(), state)
+        assert logits.shape == (3, 13) and state[0].shape == (3, stepper.width)
+        np.testing.assert_allclose(logits, want[:, t], rtol=1e-4, atol=1e-5)
+
+
 @pytest.mark.parametrize("cell", list(CELLS))
 def test_the_cell_table_describes_the_torch_model(cell):
     cfg = ModelConfig(vocab_size=9, cell=cell, layers=2, hidden=12, embedding=5)

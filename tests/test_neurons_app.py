@@ -266,7 +266,8 @@ async def test_the_view_exports_as_html_svg_and_text(tmp_path, monkeypatch):
         screen = await open_view(pilot)
         body, legend, title = screen.export_view()
         assert body.plain == screen.trace.text and "layer 0, cell 0" in legend.plain and "cell 0" in title
-        await pilot.press("ctrl+e")
-        saved = sorted(p.suffix for p in (tmp_path / "rnn-tui-exports").iterdir())
-        assert saved == [".html", ".svg", ".txt"]
-        assert any("rnn-tui-exports/neurons-" in n.message for n in app._notifications)
+        await pilot.press("ctrl+e")  # the app's key: it saves whatever view is on screen
+        folder = tmp_path / "rnn-tui-exports"
+        await until(pilot, lambda: folder.is_dir() and len(list(folder.iterdir())) == 3, what="the saved view")
+        assert sorted(p.suffix for p in folder.iterdir()) == [".html", ".svg", ".txt"]
+        await until(pilot, lambda: any("rnn-tui-exports/neurons-" in n.message for n in app._notifications))

@@ -6,6 +6,7 @@ from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from tests.fakes import FakeFolder, FakeSession
 from tests.test_app import settle
+from tests.test_views import until
 
 
 async def type_a_prompt(pilot) -> None:
@@ -76,3 +77,52 @@ def test_sixteen_colours(snap_compare, monkeypatch):
     monkeypatch.setenv("TERM", "xterm")
     monkeypatch.setenv("COLORTERM", "")
     assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(160, 48), run_before=type_a_prompt)
+
+
+def test_prediction_figure(snap_compare):
+    """ctrl+g: the top 5 guesses under the cursor's line, shaded by probability."""
+
+    async def show(pilot):
+        await type_a_prompt(pilot)
+        await pilot.press("ctrl+g", "escape", "left", "left")
+        await settle(pilot)
+
+    assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(160, 48), run_before=show)
+
+
+def test_prediction_figure_on_a_light_theme_in_sixteen_colours(snap_compare, monkeypatch):
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("COLORTERM", "")
+
+    async def show(pilot):
+        pilot.app.theme = "textual-light"
+        await type_a_prompt(pilot)
+        await pilot.press("ctrl+g")
+        await settle(pilot)
+
+    assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(120, 40), run_before=show)
+
+
+def test_timeline(snap_compare):
+    """F7 on a resumed run: the samples from its record, then the live ones, each under its step."""
+
+    async def show(pilot):
+        await settle(pilot)
+        await pilot.press("f7")
+        await settle(pilot)
+        await pilot.press("j")
+        await settle(pilot)
+
+    assert snap_compare(RnnTuiApp(FakeSession(resumed_at=500)), terminal_size=(100, 30), run_before=show)
+
+
+def test_temperatures_side_by_side(snap_compare):
+    async def show(pilot):
+        await type_a_prompt(pilot)
+        await pilot.press("f9")
+        await settle(pilot)
+        screen = pilot.app.screen
+        await until(pilot, lambda: screen.result is not None and screen.result.done, "the four columns")
+        await pilot.pause()
+
+    assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(160, 40), run_before=show)

@@ -14,7 +14,9 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from textual import on
+from rich.console import RenderableType
+from rich.text import Text
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -23,6 +25,7 @@ from textual.widgets import Footer, Tab, Tabs, TextArea
 from threadpoolctl import threadpool_limits
 
 from rnn_tui.config import ModelConfig
+from rnn_tui.errors import UserError
 from rnn_tui.events import (
     CheckpointSaved,
     Evaluation,
@@ -36,21 +39,25 @@ from rnn_tui.events import (
     TrainerFailed,
     TrainerState,
 )
-from rnn_tui.session import Session, Weights
+from rnn_tui.export import save_all
+from rnn_tui.session import Session
 from rnn_tui.tui.widgets.neurons.screen import NeuronScreen
 from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from rnn_tui.tui.widgets.run_header import RunHeader
+from rnn_tui.tui.widgets.temperatures.screen import TemperaturesScreen
+from rnn_tui.tui.widgets.timeline.screen import TimelineScreen
 from rnn_tui.tui.widgets.training.panel import TrainingPanel
 
 POLL_INTERVAL = 0.1  # 10 Hz
 FOLLOW_INTERVAL = 10.0  # seconds between weight refreshes of the playground while following
 NARROW = 110  # columns below which the two panels become tabs
+EXPORTS = Path("rnn-tui-exports")  # where ctrl+e saves the view on screen
 
 
 class RnnTuiApp(App):
-    CSS_PATH = ["app.tcss", "training.tcss", "playground.tcss", "neurons.tcss"]
+    CSS_PATH = ["app.tcss", "training.tcss", "playground.tcss", "neurons.tcss", "views.tcss"]
     TITLE = "rnn-tui"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -64,6 +71,11 @@ class RnnTuiApp(App):
         Binding("f6", "neurons", "Neurons", priority=True),  # before the prompt's own f6 (select line)
         Binding("f8", "toggle_follow", "Follow/freeze"),
         Binding("ctrl+t", "switch_tab", "Switch panel", show=False),
+        Binding("f7", "timeline", "Timeline", show=False, priority=True),  # the prompt would select all
+        Binding("f9", "temperatures", "Temperatures", show=False),
+        Binding("ctrl+g", "toggle_prediction", "Guesses", show=False),
+        Binding("ctrl+o", "open_file", "Open file", show=False),
+        Binding("ctrl+e", "export_view", "Export", show=False, priority=True),  # before the prompt's end-of-line
     ]
 
     def __init__(self, session: Session, *, prompt: str = "") -> None:
@@ -75,7 +87,6 @@ class RnnTuiApp(App):
         self.quitting = False
         self.failed: TrainerFailed | None = None
         self._last_follow = -math.inf
-        self.weights: Weights | None = None  # the newest weights the playground took
         self.run_dir: Path | None = None
 
     def compose(self) -> ComposeResult:
@@ -217,18 +228,18 @@ class RnnTuiApp(App):
     def _follow_weights(self, now: float) -> None:
         """Hand the newest weights to the playground every few seconds while it follows training.
 
-        Not while the user inspects the output: the text under the cursor would change.
+        Not while the user inspects the output (the text under the cursor would change), nor while
+        a long prompt is being scored (new weights would start it again).
         """
         playground = self.query_one(Playground)
         if playground.generator is not None:
-            if not playground.controls.follow or now - self._last_follow < FOLLOW_INTERVAL:
+            if not playground.controls.follow or now - self._last_follow < FOLLOW_INTERVAL or playground.busy:
                 return
             if self.focused is self.query_one(ConfidenceText):
                 return
         weights = self.session.weights()
         if weights is not None:
-            if playground.offer_weights(weights):
-                self.weights = weights
+            playground.offer_weights(weights)
             self._last_follow = now
 
     def _set_state(self, state: str) -> None:
@@ -293,14 +304,52 @@ class RnnTuiApp(App):
         if isinstance(self.screen, NeuronScreen):
             self.screen.dismiss()
             return
-        if self.weights is None:
+        weights = self.query_one(Playground).weights
+        if weights is None:
             self.notify("No weights yet: the model is still starting", severity="warning", timeout=3)
             return
         if not self.is_screen_installed("neurons"):
             self.install_screen(NeuronScreen(), "neurons")
         text = "".join(t.char for t in self.query_one(ConfidenceText).tokens)
-        self.get_screen("neurons").offer(self.weights, text, self.run_dir)
+        self.get_screen("neurons").offer(weights, text, self.run_dir)
         self.push_screen("neurons")
+
+    # ------------------------------------------------------------ views
+
+    def action_timeline(self) -> None:
+        if isinstance(self.screen, TimelineScreen):
+            self.pop_screen()
+        else:
+            self.push_screen(TimelineScreen(self.query_one(TrainingPanel)))
+
+    def action_temperatures(self) -> None:
+        playground = self.query_one(Playground)
+        settings = playground.controls.settings
+        if settings is None:
+            self.notify("Fix the sampling settings first", severity="warning", timeout=3)
+            return
+        self.push_screen(TemperaturesScreen(playground.weights, playground.prompt, settings))
+
+    def action_toggle_prediction(self) -> None:
+        self.query_one(Playground).toggle_prediction()
+
+    def action_open_file(self) -> None:
+        self.query_one(Playground).ask_for_file()
+
+    def action_export_view(self) -> None:
+        """Save the view on screen (the playground on the main screen) as HTML, SVG and text."""
+        source = self.screen if hasattr(self.screen, "export_view") else self.query_one(Playground)
+        body, legend, title = source.export_view()
+        self._export(body, legend, title)
+
+    @work(thread=True, group="export")
+    def _export(self, body: RenderableType, legend: Text | None, title: str) -> None:
+        try:
+            stem = save_all(EXPORTS, body, legend=legend, title=title)
+        except UserError as exc:
+            self.call_from_thread(self.notify, str(exc), title="Export", severity="error", markup=False)
+            return
+        self.call_from_thread(self.notify, f"Saved {stem}.html, .svg and .txt", title="Export", markup=False)
 
     @on(TextArea.SelectionChanged, "#prompt")
     def _prompt_cursor(self, event: TextArea.SelectionChanged) -> None:
@@ -330,6 +379,21 @@ class RnnTuiApp(App):
         yield SystemCommand("Neuron view", "Colour text by one cell; find cells tracking quotes…", self.action_neurons)
         if isinstance(screen, NeuronScreen):
             yield from screen.system_commands()
+        yield SystemCommand("Timeline of samples", "The run's samples in order (F7)", self.action_timeline)
+        yield SystemCommand(
+            "Temperatures side by side",
+            "The prompt at 0.2, 0.5, 1.0 and 1.5 in one batch (F9)",
+            self.action_temperatures,
+        )
+        yield SystemCommand(
+            "Prediction figure",
+            "The top 5 guesses under the cursor's line, or the inspector (ctrl+g)",
+            self.action_toggle_prediction,
+        )
+        yield SystemCommand("Open a file as the prompt", "Continue a text file (ctrl+o)", self.action_open_file)
+        yield SystemCommand(
+            "Export this view", f"Save it as HTML, SVG and text in {EXPORTS}/ (ctrl+e)", self.action_export_view
+        )
         yield SystemCommand("Save and quit", "Save a checkpoint, then quit", self.action_quit)
 
 

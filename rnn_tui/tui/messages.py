@@ -30,3 +30,11 @@ class CursorMoved(Message):
 @dataclass
 class SettingsChanged(Message):
     """A sampling control changed: regenerate."""
+
+
+@dataclass
+class Priming(Message):
+    """Progress through a long prompt: `done` of `total` characters scored."""
+
+    done: int
+    total: int

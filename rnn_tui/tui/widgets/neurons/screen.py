@@ -16,7 +16,6 @@ the weights the app hands over (those the playground uses).
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -33,7 +32,6 @@ from textual.worker import get_current_worker
 from rnn_tui import palette
 from rnn_tui.config import CellsConfig
 from rnn_tui.errors import UserError
-from rnn_tui.export import save_view
 from rnn_tui.inference import Stepper
 from rnn_tui.neurons import Analysis, Ranking, Trace, validation_text
 from rnn_tui.session import Weights
@@ -45,7 +43,6 @@ from rnn_tui.tui.widgets.neurons.legend import ActivationLegend, legend_text
 from rnn_tui.tui.widgets.neurons.messages import Ablated, CellsFound, Failed, Traced, Working
 
 VIEW_CHARS = 3000  # characters of validation text shown (find cells reads CellsConfig.chars)
-EXPORTS = Path("rnn-tui-exports")
 SHOWN = {"lstm": "tanh of the cell state", "gru": "the hidden state", "rnn": "the hidden state"}
 
 
@@ -62,7 +59,6 @@ class NeuronScreen(Screen):
         Binding("t", "toggle_text", "Text"),
         Binding("f", "find", "Find cells"),
         Binding("f", "cancel_find", "Cancel find"),
-        Binding("ctrl+e", "export", "Export"),
     ]
 
     def __init__(self) -> None:
@@ -326,20 +322,8 @@ class NeuronScreen(Screen):
         legend.append_text(legend_text("truecolor", dark, shown))
         return body, legend, f"rnn-tui neurons: layer {layer}, cell {cell}"
 
-    def action_export(self) -> None:
-        body, legend, title = self.export_view()
-        base = EXPORTS / f"neurons-{time.strftime('%Y%m%d-%H%M%S')}"
-        try:
-            for suffix in (".html", ".svg", ".txt"):
-                save_view(base.with_suffix(suffix), body, legend=legend, title=title)
-        except UserError as exc:
-            self.notify(str(exc), severity="error", timeout=8, markup=False)
-            return
-        self.notify(f"Saved the view as {base}.html, .svg and .txt", timeout=5, markup=False)
-
     def system_commands(self) -> Iterable[SystemCommand]:
         """This screen's entries in the command palette."""
         yield SystemCommand("Find cells", "Rank every cell by the features it follows", self.action_find)
         yield SystemCommand("Cancel find cells", "Stop the search for cells", self.action_cancel_find)
         yield SystemCommand("Switch text", "The playground's text or validation text", self.action_toggle_text)
-        yield SystemCommand("Export the neuron view", "Save it as HTML, SVG and text", self.action_export)

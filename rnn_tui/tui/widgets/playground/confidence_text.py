@@ -78,6 +78,7 @@ class ConfidenceText(Widget, can_focus=True):
         self._strips: dict[int, Strip] = {}  # rendered lines, by line number
         self._width = 0
         self._tracked = -1  # the prompt character just before the prompt's cursor
+        self._prompt: list[Token] | None = None  # the last prompt list: while it is the same, only the rest changes
 
     # ------------------------------------------------------------ content
 
@@ -86,7 +87,9 @@ class ConfidenceText(Widget, can_focus=True):
         old = self.tokens
         self.tokens = [*prompt, *generated]
         self.n_prompt = len(prompt)
-        changed = 0  # tokens are shared between updates: the first new object is the first change
+        # Tokens are shared between updates: the first new object is the first change.
+        changed = len(prompt) if prompt is self._prompt and len(old) >= len(prompt) else 0
+        self._prompt = prompt
         while changed < min(len(old), len(self.tokens)) and old[changed] is self.tokens[changed]:
             changed += 1
         self._layout(changed)
@@ -191,6 +194,10 @@ class ConfidenceText(Widget, can_focus=True):
             if x < col:
                 return i
         return -1
+
+    def line_span(self, index: int) -> tuple[int, int]:
+        """The token range of the screen line that holds token `index`."""
+        return self._lines[self._line_of(index)]
 
     def track(self, index: int) -> None:
         """Follow the prompt's cursor (the character just before it) while the prompt has the keyboard."""

@@ -1,8 +1,13 @@
-"""The training side: live figures, the loss chart and the samples, fed with the run's events."""
+"""The training side: live figures, the loss chart and the samples, fed with the run's events.
+
+It also keeps the run's samples (the newest few thousand) for the timeline, which reads them.
+"""
 
 from __future__ import annotations
 
+import bisect
 import time
+from collections import deque
 from collections.abc import Iterable
 
 from textual.app import ComposeResult
@@ -14,6 +19,7 @@ from rnn_tui.tui.widgets.training.sample_feed import SampleFeed
 from rnn_tui.tui.widgets.training.stats import TrainingStats
 
 CHART_INTERVAL = 2.0  # seconds between redraws of the chart while events arrive
+MAX_SAMPLES = 2000  # samples kept for the timeline
 
 
 class TrainingPanel(Vertical):
@@ -22,6 +28,8 @@ class TrainingPanel(Vertical):
         self.border_title = "Training"
         self._chart_dirty = False
         self._last_chart = -CHART_INTERVAL
+        self.samples: deque[Sample] = deque(maxlen=MAX_SAMPLES)
+        self.samples_total = 0  # every sample taken so far: a reader that has seen n has this minus n new ones
 
     def compose(self) -> ComposeResult:
         yield TrainingStats(id="stats")
@@ -41,6 +49,14 @@ class TrainingPanel(Vertical):
                 self._chart_dirty = True
             case Sample():
                 self.query_one(SampleFeed).add(event)
+                self.samples.append(event)
+                self.samples_total += 1
+
+    def val_loss_at(self, step: int) -> float | None:
+        """The validation loss of the last evaluation at or before `step`, if any."""
+        val = self.query_one(LossChart).val
+        i = bisect.bisect_right(val, (step, float("inf")))
+        return val[i - 1][1] if i else None
 
     def load(self, events: Iterable[Event]) -> None:
         """A run's history: shown at once."""
