@@ -43,7 +43,10 @@ class TrainingPanel(Vertical):
                 self.query_one(SampleFeed).add(event)
 
     def load(self, events: Iterable[Event]) -> None:
-        """A run's history: shown at once."""
+        """A run's history, in place of what was shown (a resumed run's record is cut back): shown at once."""
+        self.query_one(TrainingStats).clear()
+        self.query_one(LossChart).clear()
+        self.query_one(SampleFeed).clear()
         for event in events:
             self.add(event)
         self.show(now=True)
