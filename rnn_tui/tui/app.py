@@ -258,9 +258,11 @@ class RnnTuiApp(App):
             self._set_state("saving")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Pause, save and restart are offered only where this app trains."""
+        """Pause, save and restart are offered only where this app trains; the playground's keys only with it."""
         if action in ("toggle_pause", "save", "restart"):
             return self.session.controllable
+        if action in ("temperature", "new_seed", "regenerate", "toggle_follow"):
+            return not isinstance(self.screen, RunsScreen)
         return True
 
     def action_runs(self) -> None:

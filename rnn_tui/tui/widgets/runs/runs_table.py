@@ -42,7 +42,7 @@ class RunsTable(DataTable):
 
     def on_mount(self) -> None:
         for key, label in COLUMNS:
-            self.add_column(label, key=key)
+            self.add_column(label, key=key, width=1 if key == "mark" else None)
 
     def show_runs(self, runs: list[dict]) -> None:
         self.clear()
