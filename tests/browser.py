@@ -2,6 +2,13 @@
 
 `screenshot(url, path)` opens the served app, waits until its first bytes have reached the page
 (textual-serve then hides its start dialog), optionally types into it, and saves a PNG.
+
+The README's docs/browser.png: a run trained for 3 minutes (`rnn-tui train --data tinyshakespeare.txt
+--layers 1 --hidden 128 --embedding 32 --batch-size 16 --seq-len 64 --threads 1 --max-minutes 3
+--run-name shakespeare-1x128`), served with `rnn-tui serve --port 8770 -- --resume shakespeare-1x128
+--max-minutes 8 --eval-every 100 --sample-every 100 --threads 1`, then
+`screenshot("http://127.0.0.1:8770/?fontsize=14", Path("docs/browser.png"), ready=..., typed="ROMEO:")`
+with `ready` waiting for two more evaluations in the run's events.jsonl.
 """
 
 from __future__ import annotations
@@ -107,14 +114,19 @@ async def _screenshot(
             target = next(t for t in targets if t.get("type") == "page")
             async with http.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
                 page = Page(ws)
+                await page.call(
+                    "Emulation.setDeviceMetricsOverride",
+                    width=size[0],
+                    height=size[1],
+                    deviceScaleFactor=1,
+                    mobile=False,
+                )
                 await page.call("Page.navigate", url=url)
                 await page.until(APP_SHOWN, timeout, "the app's first screen in the page")
                 if ready is not None:
                     await ready()
-                if typed:
-                    x, y = size[0] // 2, size[1] // 4
-                    for kind in ("mousePressed", "mouseReleased"):
-                        await page.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+                if typed:  # into the terminal's keyboard (a click would move the app's focus)
+                    await page.evaluate("document.querySelector('.xterm-helper-textarea').focus()")
                     await page.call("Input.insertText", text=typed)
                     if ready is not None:
                         await ready()
