@@ -1,8 +1,6 @@
 """The runs screen (f10): the runs in the checkpoint folder, their curves overlaid, one opened in the playground."""
 
 import json
-import subprocess
-import sys
 import time
 
 import pytest
@@ -15,9 +13,9 @@ from rnn_tui.tui.widgets.run_header import RunHeader
 from rnn_tui.tui.widgets.runs.compare_chart import CompareChart
 from rnn_tui.tui.widgets.runs.runs_table import RunsTable
 from rnn_tui.tui.widgets.runs.screen import RunsScreen
-from tests.conftest import cli_env
 from tests.fakes import FakeSession, make_run
 from tests.test_app import settle
+from tests.test_cli import rnn_tui
 
 SIZE = (140, 44)
 
@@ -61,13 +59,7 @@ async def test_the_runs_are_listed_as_rnn_tui_runs_lists_them(runs, tmp_path):
         assert row(table, 0)[1:] == ["[b]not markup", "lstm 2×32", "demo", "300", "1.4462", "3m30s", "2026-01-03 12:00"]
         assert [row(table, i)[1] for i in range(3)] == ["[b]not markup", "big-slow", "small-fast"]  # newest first
         assert row(table, 1)[6] == "11m00s"
-    cli = subprocess.run(
-        [sys.executable, "-m", "rnn_tui", "runs", "--json", "--checkpoint-dir", str(runs)],
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    cli = rnn_tui("runs", "--json", "--checkpoint-dir", runs, cwd=tmp_path)
     listed = [json.loads(line) for line in cli.stdout.splitlines()]
     shown = {"name", "model_summary", "corpus", "step", "best_val_loss", "train_seconds", "updated"}
     assert shown <= set(listed[0])  # every column of the screen is a field for scripts

@@ -18,6 +18,7 @@ import pytest
 from rnn_tui.cli import exposure_warning
 from tests import browser
 from tests.conftest import TINY_FLAGS, cli_env, wait_for
+from tests.test_cli import _assert_user_error, rnn_tui
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_SHOT = os.environ.get("RNN_TUI_BROWSER_SHOT")  # where to keep a copy of the screenshot (the README's)
@@ -188,24 +189,12 @@ def test_listening_beyond_loopback_is_said_out_loud():
 
 
 def test_serve_checks_the_launch_flags_before_it_listens(tmp_path):
-    def serve(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "rnn_tui", "serve", "--port", str(free_port()), *args],
-            cwd=tmp_path,
-            env=cli_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-
     for args, words in (
         (["--", "--hidden", "0"], "--hidden"),
         (["--", "--data", "missing.txt"], "missing.txt"),
         (["--", "train"], "not a flag of rnn-tui launch"),
     ):
-        proc = serve(*args)
-        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1 and words in proc.stderr
+        _assert_user_error(rnn_tui("serve", "--port", free_port(), *args, cwd=tmp_path), words)
 
 
 def test_a_port_in_use_is_one_line(tmp_path):
@@ -213,16 +202,8 @@ def test_a_port_in_use_is_one_line(tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        proc = subprocess.run(
-            [sys.executable, "-m", "rnn_tui", "serve", "--port", str(port)],
-            cwd=tmp_path,
-            env=cli_env(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert f"cannot listen on 127.0.0.1:{port}" in proc.stderr.strip().splitlines()[-1]
+        proc = rnn_tui("serve", "--port", port, cwd=tmp_path)
+    _assert_user_error(proc, f"cannot listen on 127.0.0.1:{port}")
 
 
 # --------------------------------------------------------------------------- the app's stdout is the protocol

@@ -12,8 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from rnn_tui import checkpoint, fsutil, record
 from rnn_tui.config import param_shapes
 from rnn_tui.events import Evaluation, Finished, History, Notice, Progress, TrainerState
@@ -27,6 +25,7 @@ from rnn_tui.tui.widgets.training.loss_chart import LossChart
 from rnn_tui.tui.widgets.training.stats import TrainingStats
 from tests.conftest import TINY_FLAGS, cli_env, wait_for
 from tests.fakes import make_run, scripted_run, tiny_weights
+from tests.test_cli import _assert_user_error, rnn_tui
 from tests.test_session import drain_until
 
 SIZE = (140, 44)
@@ -314,15 +313,5 @@ async def test_the_app_shows_a_deleted_folder_and_a_rewritten_record(tmp_path):
         await until(pilot, lambda: header.state == "trainer gone" and chart.train[-1][0] == 500, "the folder back")
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX flock")
 def test_watch_on_the_command_line_refuses_a_folder_that_is_not_a_run(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "rnn_tui", "watch", "nothing-here"],
-        cwd=tmp_path,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "no run named 'nothing-here'" in proc.stderr
+    _assert_user_error(rnn_tui("watch", "nothing-here", cwd=tmp_path), "no run named 'nothing-here'")
