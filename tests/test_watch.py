@@ -172,6 +172,18 @@ def test_a_deleted_folder_is_shown_and_a_restored_one_is_read_again(tmp_path):
     assert session.weights() is None  # the same checkpoint as before
 
 
+def test_a_record_that_comes_back_is_read_whole(tmp_path):
+    run = make_run(tmp_path, "back", steps=200)
+    tail = record.Tail(run)
+    first, _ = tail.poll()
+    data = (run / record.FILENAME).read_bytes()
+    (run / record.FILENAME).unlink()
+    assert tail.poll() == (record.Contents(), False) and tail.gone
+    (run / record.FILENAME).write_bytes(data)  # the same size, and perhaps the same inode
+    again, reset = tail.poll()
+    assert reset and again.events == first.events and not tail.gone
+
+
 def test_a_record_rewritten_by_a_resume_arrives_whole(tmp_path):
     run = make_run(tmp_path, "resumed", steps=500)
     session = WatchSession(run)
