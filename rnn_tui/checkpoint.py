@@ -297,7 +297,7 @@ def resolve(run: str | Path, checkpoint_dir: Path | str = "checkpoints") -> Path
 
 
 def list_runs(checkpoint_dir: Path | str = "checkpoints") -> list[dict]:
-    """Every run folder under `checkpoint_dir`, oldest change first, with what `rnn-tui runs` shows."""
+    """Every run folder under `checkpoint_dir`, oldest change first: what `rnn-tui runs` and the runs screen show."""
     root = Path(checkpoint_dir)
     rows = []
     for folder in sorted(root.iterdir()) if root.is_dir() else []:
@@ -307,12 +307,18 @@ def list_runs(checkpoint_dir: Path | str = "checkpoints") -> list[dict]:
             continue
         best = meta.get("best_val_loss")
         seconds = meta.get("train_seconds")
+        model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+        try:
+            summary = ModelConfig.from_dict(model).summary()
+        except UserError:
+            summary = "?"
         rows.append(
             {
                 "name": folder.name,
                 "path": str(folder),
                 "corpus": (meta.get("corpus") or {}).get("name", "?"),
-                "model": meta.get("model") if isinstance(meta.get("model"), dict) else {},
+                "model": model,
+                "model_summary": summary,
                 "step": meta.get("step", 0),
                 "best_val_loss": best if isinstance(best, float) and math.isfinite(best) else None,
                 "train_seconds": seconds if isinstance(seconds, int | float) else None,

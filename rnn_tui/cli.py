@@ -1,4 +1,4 @@
-"""The command line: launch | train | sample | score | cells | runs | corpora.
+"""The command line: launch | train | sample | score | cells | runs | corpora | watch | serve.
 
 The model, training and sampling flags are built from the config dataclasses (config.py),
 and their values are checked there too. Every user mistake becomes one line on stderr that
@@ -122,6 +122,20 @@ def build_parser() -> Parser:
     score.add_argument("--best", action="store_true", help="use the run's best validation checkpoint")
     score.add_argument("--no-color", action="store_true", help="plain text even in a terminal")
     score.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR")
+
+    watch = sub.add_parser("watch", help="the app on a run that another process trains; it never writes there")
+    watch.add_argument("run", metavar="RUN", help="a run folder, a run name, or latest")
+    watch.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR")
+
+    serve = sub.add_parser(
+        "serve",
+        help="the app in a browser (textual-serve): each tab gets its own app",
+        usage="rnn-tui serve [--host HOST] [--port PORT] [--public-url URL] [-- LAUNCH FLAGS]",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="where to listen (default 127.0.0.1: this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="(default 8000)")
+    serve.add_argument("--public-url", metavar="URL", help="the address browsers use, if not http://HOST:PORT")
+    serve.add_argument("launch", nargs=argparse.REMAINDER, help="after --: the flags of rnn-tui launch")
 
     sub.add_parser("corpora", help="list the named corpora")
     runs = sub.add_parser("runs", help="list the runs in a checkpoint folder")
@@ -415,11 +429,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         return 0
     table = Table("run", "corpus", "model", "steps", "best val", "trained", "last change", box=None, pad_edge=False)
     for r in rows:
-        m = r["model"]
         table.add_row(
             r["name"],
             r["corpus"],
-            f"{m.get('cell', '?')} {m.get('layers', '?')}×{m.get('hidden', '?')}",
+            r["model_summary"],
             f"{r['step']:,}",
             f"{r['best_val_loss']:.4f}" if r["best_val_loss"] is not None else "-",
             duration(r["train_seconds"]) if r["train_seconds"] is not None else "-",
@@ -445,17 +458,75 @@ def cmd_launch(args: argparse.Namespace) -> int:
         session.start()  # PyTorch's import in the trainer overlaps the app's start-up
     from rnn_tui.tui.app import run_app
 
-    return run_app(session)
+    return run_app(session, checkpoint_dir=args.checkpoint_dir)
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    from rnn_tui.session import WatchSession, watched_folder
+    from rnn_tui.tui.app import run_app
+
+    folder = watched_folder(args.run, args.checkpoint_dir)
+    return run_app(WatchSession(folder), checkpoint_dir=folder.parent)
+
+
+def exposure_warning(host: str, port: int) -> str | None:
+    """What `serve` says when it listens beyond this machine (textual-serve has no password)."""
+    import ipaddress
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may reach anywhere
+        loopback = False
+    if loopback:
+        return None
+    return (
+        f"rnn-tui serve: warning: listening on {host}:{port}, beyond this machine: anyone who can reach it "
+        "can open the app, train here and read the runs' text; there is no password (the default is 127.0.0.1)"
+    )
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import shlex
+    import socket
+
+    from rnn_tui.runs import plan
+
+    try:
+        from textual_serve.server import Server
+    except ImportError:
+        raise UserError('rnn-tui serve needs textual-serve: pip install "rnn-tui[web]"') from None
+    flags = args.launch[1:] if args.launch[:1] == ["--"] else args.launch
+    if flags and not flags[0].startswith("-"):
+        raise UserError(f"{flags[0]!r} is not a flag of rnn-tui launch; put launch flags after --")
+    plan(run_request(build_parser().parse_args(["launch", *flags])))  # a mistake shows now, not in every tab
+    if not 0 < args.port < 65536:
+        raise UserError(f"--port {args.port} is not a port number; use 1 to 65535")
+    public = args.public_url
+    warning = exposure_warning(args.host, args.port)
+    if warning:
+        print(warning, file=sys.stderr)
+    if public is None and args.host in ("0.0.0.0", "::"):  # the page must name an address browsers can use
+        public = f"http://{socket.gethostname()}:{args.port}"
+    command = shlex.join([sys.executable, "-m", "rnn_tui", "launch", *flags])
+    server = Server(command, host=args.host, port=args.port, title="rnn-tui", public_url=public)
+    try:
+        server.serve()
+    except OSError as exc:
+        where = f"{args.host}:{args.port}"
+        raise UserError(f"cannot listen on {where} ({exc.strerror or exc}); choose another --port") from None
+    return 0
 
 
 COMMANDS = {
     "train": cmd_train,
     "sample": cmd_sample,
-    "cells": cmd_cells,
-    "score": cmd_score,
     "corpora": cmd_corpora,
     "runs": cmd_runs,
     "launch": cmd_launch,
+    "cells": cmd_cells,
+    "score": cmd_score,
+    "watch": cmd_watch,
+    "serve": cmd_serve,
 }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -76,3 +77,53 @@ class Lock:
         if self._fd is not None:
             os.close(self._fd)  # closing drops the flock
             self._fd = None
+
+
+def lock_held(path: Path) -> bool | None:
+    """Whether a process holds the lock file at `path`; None when this cannot tell (no file, no flock).
+
+    For readers that must not write: it opens the file read-only, never creates it, and holds a
+    shared lock for an instant.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # e.g. ENOLCK on a network mount
+        return None
+    else:
+        return False  # closing drops the shared lock
+    finally:
+        os.close(fd)
+
+
+NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs", "lustre", "gpfs"}
+
+
+def on_network_filesystem(path: Path) -> bool | None:
+    """Whether `path` is on a network mount (where another machine's lock may not show); None if unknown."""
+    try:
+        mounts = Path("/proc/self/mounts").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+    real = os.path.realpath(path)
+    best, kind = "", None
+    for line in mounts.splitlines():
+        parts = line.split()
+        if len(parts) < 3:
+            continue
+        point = re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), parts[1])  # \040 is a space
+        inside = real == point or real.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, parts[2]
+    if kind is None:
+        return None
+    return kind in NETWORK_FILESYSTEMS or kind.startswith("fuse")

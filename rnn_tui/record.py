@@ -152,10 +152,11 @@ class Tail:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
-            self.gone = self._inode is not None
+            self.gone = self.gone or self._inode is not None
             return Contents(), False
+        # A record that came back (a folder restored, or remounted) may reuse the inode: read it again whole.
+        reset = self.gone or (self._inode is not None and (st.st_ino != self._inode or st.st_size < self._offset))
         self.gone = False
-        reset = self._inode is not None and (st.st_ino != self._inode or st.st_size < self._offset)
         if reset or self._inode is None:
             self._inode, self._offset, self._line = st.st_ino, 0, 1
         if st.st_size == self._offset:

@@ -17,10 +17,11 @@ commands. Two kinds:
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing as mp
-import os
 import queue
-import sys
+import threading
+import time
 from dataclasses import dataclass, field
 from multiprocessing import shared_memory
 from pathlib import Path
@@ -28,9 +29,10 @@ from typing import Protocol
 
 import numpy as np
 
-from rnn_tui import checkpoint, record
+from rnn_tui import checkpoint, fsutil, record
 from rnn_tui.config import ModelConfig
 from rnn_tui.corpus import Vocab
+from rnn_tui.errors import UserError
 from rnn_tui.events import (
     Evaluation,
     Event,
@@ -43,6 +45,7 @@ from rnn_tui.events import (
     TrainerState,
 )
 from rnn_tui.runs import RunPlan, RunRequest, plan
+from rnn_tui.stdio import child_output
 
 EVENT_INTERVAL = 0.1  # seconds between event batches (10 Hz)
 HEADER = 2  # int64s before the weights in shared memory: sequence counter, step
@@ -143,9 +146,9 @@ class LocalSession:
             return
         if self.plan.resumed:
             self._inbox.append(History(history_of(self.plan.run_dir, self.plan.resume_step)))
-        # Textual swaps sys.stderr for an object without a file descriptor, which multiprocessing
-        # cannot hand to a child ("bad value(s) in fds_to_keep", Textual issue 3593).
-        with _real_std_streams():
+        # The child's fds 1 and 2 are its log from its first instruction: nothing it says can reach the
+        # screen, or textual-serve's protocol on the app's stdout.
+        with child_output(self.log_path):
             self._commands = self._ctx.Queue()
             self._events = self._ctx.Queue()
             log = str(self.log_path) if self.log_path else None
@@ -272,17 +275,6 @@ def _run_worker(module: str, *args: object) -> None:
     importlib.import_module(module).main(*args)
 
 
-@contextlib.contextmanager
-def _real_std_streams():
-    saved = sys.stdout, sys.stderr
-    sys.stdout = sys.__stdout__ if sys.__stdout__ is not None else open(os.devnull, "w")  # noqa: SIM115
-    sys.stderr = sys.__stderr__ if sys.__stderr__ is not None else open(os.devnull, "w")  # noqa: SIM115
-    try:
-        yield
-    finally:
-        sys.stdout, sys.stderr = saved
-
-
 # --------------------------------------------------------------------------- a run folder
 
 
@@ -315,3 +307,205 @@ class FolderSession:
         """Nothing trains here: the app does not offer it."""
 
     resume = save = stop = restart = close = pause
+
+
+# --------------------------------------------------------------------------- a run another process trains
+
+WATCH_INTERVAL = 0.5  # seconds between looks at the folder
+LOCK_INTERVAL = 2.0  # seconds between probes of the trainer's lock
+QUIET_AFTER = 300.0  # seconds without news after which a run whose lock cannot be read is called quiet
+CHECKPOINT_PATIENCE = 20  # failed reads of a changed checkpoint before the user is told (it is retried anyway)
+ENDED = ("done", "diverged", "trainer gone", "folder gone")
+
+
+class WatchSession:
+    """Follows a run folder that another process trains (`rnn-tui watch`), and never writes into it.
+
+    A thread looks at the folder every half second: new lines of the record become events (a
+    rewritten record, after a resume, arrives whole as `History`), a new checkpoint becomes the
+    newest weights (a checkpoint caught mid-write is read again later), and the trainer's state
+    comes from its lock: held means training; free, after it was held, means the trainer is
+    gone. Where the lock cannot tell (no lock file, no flock, a network mount where another
+    machine's lock does not show), a run whose record has not grown for five minutes is "quiet".
+    """
+
+    controllable = False
+
+    def __init__(self, run_dir: Path, *, interval: float = WATCH_INTERVAL, quiet_after: float = QUIET_AFTER):
+        self.run_dir = Path(run_dir)
+        self.interval = interval
+        self.quiet_after = quiet_after
+        self.finished = False
+        self.state = ""
+        self._tail = record.Tail(self.run_dir)
+        self._mutex = threading.Lock()
+        self._inbox: list[Event] = []
+        self._newest: Weights | None = None  # weights not yet taken by the app
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._loaded = False  # the record has been delivered once
+        self._ended: str | None = None  # "done" or "diverged" if the record's last word is a `done` event
+        self._last_news: float | None = None
+        self._held_once = False
+        self._held: bool | None = None
+        self._last_probe = -math.inf
+        self._network: bool | None = None
+        self._looked = False
+        self._checkpoint_seen: tuple | None = None
+        self._checkpoint_id: str | None = None
+        self._checkpoint_failures = 0
+        self._version = 0
+        self._told: set[str] = set()
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._watch, name="rnn-tui-watch", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.look(time.monotonic())
+            except Exception as exc:  # a folder that misbehaves is reported, and looked at again
+                self._tell(f"cannot read {self.run_dir}: {exc}", "error")
+            self._stop.wait(self.interval)
+
+    def look(self, now: float) -> None:
+        """One look at the folder: new events, the trainer's state, a new checkpoint."""
+        events = self._read_record(now)
+        state = self._state(now)
+        if state != self.state:
+            self.state = state
+            self.finished = state in ENDED
+            events.append(TrainerState(state))
+            if state == "trainer gone":
+                events.append(Notice(0, f"the trainer of {self.run_dir.name} stopped without finishing the run"))
+            elif state == "folder gone":
+                events.append(Notice(0, f"{self.run_dir} is gone (deleted or unmounted)", "error"))
+        weights = self._read_checkpoint() if state != "folder gone" else None
+        with self._mutex:
+            self._inbox += events
+            if weights is not None:
+                self._newest = weights
+
+    def _read_record(self, now: float) -> list[Event]:
+        try:
+            contents, reset = self._tail.poll()
+        except (OSError, UserError) as exc:
+            self._tell(str(exc), "error")
+            return []
+        if not contents.events and not contents.damaged and not reset:
+            return []
+        if self._last_news is None and not self._loaded:  # the first look: how old is the news?
+            with contextlib.suppress(OSError):
+                age = max(0.0, time.time() - (self.run_dir / record.FILENAME).stat().st_mtime)
+                self._last_news = now - age
+        else:
+            self._last_news = now
+        out: list[Event] = []
+        if contents.damaged:
+            lines = ", ".join(map(str, contents.damaged[:5]))
+            out.append(Notice(0, f"skipped damaged lines of {record.FILENAME} (line {lines})"))
+        if reset or not self._loaded:
+            self._loaded = True
+            self._ended = None
+            out.insert(0, History(contents.events))
+        else:
+            out[:0] = contents.events
+        for event in contents.events:
+            if isinstance(event, RunStarted):
+                self._ended = None
+            elif isinstance(event, Finished):
+                self._ended = "diverged" if event.reason == "diverged" else "done"
+        return out
+
+    def _state(self, now: float) -> str:
+        if not self.run_dir.is_dir():
+            return "folder gone"
+        if not self._looked:  # in the watcher's thread: a hung mount must not hang the app
+            self._looked = True
+            self._network = fsutil.on_network_filesystem(self.run_dir)
+        if now - self._last_probe >= LOCK_INTERVAL:
+            self._last_probe = now
+            self._held = fsutil.lock_held(self.run_dir / checkpoint.LOCK)
+            self._held_once = self._held_once or bool(self._held)
+        if self._held:
+            return "watching"
+        if self._ended:
+            return self._ended
+        lock_tells = self._held is False and (self._held_once or not self._network)
+        if lock_tells:
+            return "trainer gone"
+        quiet = None if self._last_news is None else now - self._last_news
+        if quiet is not None and quiet < self.quiet_after:
+            return "watching"
+        return "quiet" if quiet is None else f"quiet for {int(quiet // 60)} min"
+
+    def _read_checkpoint(self) -> Weights | None:
+        """The newest checkpoint's weights, if it changed and is whole; a torn one is read again later."""
+        seen = []
+        for name in (f".commit/{checkpoint.META}", checkpoint.META):
+            try:
+                st = (self.run_dir / name).stat()
+            except OSError:
+                continue
+            seen.append((name, st.st_ino, st.st_mtime_ns, st.st_size))
+        if not seen or tuple(seen) == self._checkpoint_seen:
+            return None
+        try:
+            ckpt = checkpoint.load(self.run_dir, optimizer=False)
+        except (UserError, OSError) as exc:
+            self._checkpoint_failures += 1
+            if self._checkpoint_failures == CHECKPOINT_PATIENCE:
+                self._tell(f"cannot read the newest checkpoint yet ({exc}); trying again", "warning")
+            return None
+        self._checkpoint_seen, self._checkpoint_failures = tuple(seen), 0
+        if ckpt.meta.get("checkpoint_id") == self._checkpoint_id:
+            return None
+        self._checkpoint_id = ckpt.meta.get("checkpoint_id")
+        self._version += 1
+        return Weights(self._version, ckpt.step, ckpt.config, ckpt.vocab, ckpt.model)
+
+    def _tell(self, message: str, level: str) -> None:
+        """A notice, once per message."""
+        if message not in self._told:
+            self._told.add(message)
+            with self._mutex:
+                self._inbox.append(Notice(0, message, level))
+
+    def poll(self) -> list[Event]:
+        with self._mutex:
+            out, self._inbox = self._inbox, []
+        return out
+
+    def weights(self) -> Weights | None:
+        with self._mutex:
+            newest, self._newest = self._newest, None
+        return newest
+
+    def pause(self) -> None:
+        """Someone else trains this run: the app does not offer it."""
+
+    resume = save = stop = restart = pause
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)  # a hung network mount keeps its daemon thread, not the app
+
+
+def watched_folder(run: str, checkpoint_dir: Path | str = "checkpoints") -> Path:
+    """The folder `rnn-tui watch RUN` follows: a run folder or name (one whose first checkpoint is still
+    to come counts, by its record), or `latest`, the run whose record or checkpoint changed last."""
+    root = Path(checkpoint_dir)
+    if run == "latest" and root.is_dir():
+        changed = [
+            (max(f.stat().st_mtime for f in files), folder)
+            for folder in root.iterdir()
+            if (files := [f for f in (folder / record.FILENAME, folder / checkpoint.META) if f.is_file()])
+        ]
+        if changed:
+            return max(changed)[1]
+    for candidate in (Path(run), root / run):
+        if (candidate / record.FILENAME).is_file():
+            return candidate
+    return checkpoint.resolve(run, root)

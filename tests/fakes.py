@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -64,15 +65,16 @@ def started(cfg: ModelConfig, step: int = 0, resumed: bool = False) -> RunStarte
     )
 
 
-def scripted_run(first: int, last: int) -> list[Event]:
+def scripted_run(first: int, last: int, *, rate: float = 0.993, seconds_per_step: float = 0.7) -> list[Event]:
     """Progress every 10 steps, an evaluation every 100 and a sample every 150, as a trainer sends them."""
     out: list[Event] = []
     total = max(1000, last)
+    t = seconds_per_step
     for step in range(first, last + 1, 10):
-        loss = 4.0 * 0.993**step + 1.2
-        out.append(Progress(step, 0, loss, 2e-3, 11_000.0, step * 0.7, step / total, (total - step) * 0.7))
+        loss = 4.0 * rate**step + 1.2
+        out.append(Progress(step, 0, loss, 2e-3, 11_000.0, step * t, step / total, (total - step) * t))
         if step % 100 == 0:
-            out.append(Evaluation(step, loss + 0.05, loss + 0.05, True, 1.0, step * 0.7))
+            out.append(Evaluation(step, loss + 0.05, loss + 0.05, True, 1.0, step * t))
         if step % 150 == 0:
             out.append(Sample(step, f"ROMEO:\nWhat [light] through yonder window breaks? (step {step})", 0.8, 1337))
     return out
@@ -171,3 +173,38 @@ class FakeFolder(FakeSession):
         self.finished = True
         self.step = step
         self.inbox = [History([started(self.cfg), *scripted_run(10, step)])]
+
+
+def make_run(
+    root: Path, name: str, *, steps: int = 600, seed: int = 0, rate: float = 0.993, seconds_per_step: float = 0.7
+) -> Path:
+    """A saved run folder, as a trainer leaves it: a checkpoint of tiny weights and its record.
+
+    The losses fall at `rate` per step; `seconds_per_step` sets the training time, so runs differ
+    by step and by time.
+    """
+    from rnn_tui import checkpoint, record
+
+    cfg, tensors = tiny_weights(seed)
+    folder = root / name
+    with checkpoint.RunLock(folder):  # a trainer's lock, left behind free
+        pass
+    writer = record.Writer(folder)
+    writer(started(cfg))
+    best = None
+    for event in scripted_run(10, steps, rate=rate, seconds_per_step=seconds_per_step):
+        writer(event)
+        if isinstance(event, Evaluation):
+            best = event.best_val_loss
+    writer.close()
+    meta = {
+        "model": cfg.to_dict(),
+        "vocab": VOCAB.chars,
+        "step": steps,
+        "corpus": {"name": "demo", "chars": 1_115_394},
+        "train_seconds": steps * seconds_per_step,
+        "best_val_loss": best,
+        "updated": f"2026-01-{1 + seed:02d}T12:00:00",
+    }
+    checkpoint.save(folder, tensors, {}, meta)
+    return folder

@@ -40,12 +40,15 @@ from rnn_tui.events import (
     TrainerState,
 )
 from rnn_tui.export import save_all
-from rnn_tui.session import Session
+from rnn_tui.session import Session, Weights
+from rnn_tui.stdio import private_terminal, stdin_hung_up
+from rnn_tui.tui.messages import OpenRun
 from rnn_tui.tui.widgets.neurons.screen import NeuronScreen
 from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from rnn_tui.tui.widgets.run_header import RunHeader
+from rnn_tui.tui.widgets.runs.screen import RunsScreen
 from rnn_tui.tui.widgets.temperatures.screen import TemperaturesScreen
 from rnn_tui.tui.widgets.timeline.screen import TimelineScreen
 from rnn_tui.tui.widgets.training.panel import TrainingPanel
@@ -57,7 +60,7 @@ EXPORTS = Path("rnn-tui-exports")  # where ctrl+e saves the view on screen
 
 
 class RnnTuiApp(App):
-    CSS_PATH = ["app.tcss", "training.tcss", "playground.tcss", "neurons.tcss", "views.tcss"]
+    CSS_PATH = ["app.tcss", "training.tcss", "playground.tcss", "neurons.tcss", "views.tcss", "runs.tcss"]
     TITLE = "rnn-tui"
     BINDINGS = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
@@ -76,18 +79,21 @@ class RnnTuiApp(App):
         Binding("ctrl+g", "toggle_prediction", "Guesses", show=False),
         Binding("ctrl+o", "open_file", "Open file", show=False),
         Binding("ctrl+e", "export_view", "Export", show=False, priority=True),  # before the prompt's end-of-line
+        Binding("f10", "runs", "Runs", show=False),
     ]
 
-    def __init__(self, session: Session, *, prompt: str = "") -> None:
+    def __init__(self, session: Session, *, prompt: str = "", checkpoint_dir: Path | str = "checkpoints") -> None:
         super().__init__()
         self.session = session
         self.initial_prompt = prompt
+        self.checkpoint_dir = Path(checkpoint_dir)
         self.state = "starting"
         self.paused = False
         self.quitting = False
         self.failed: TrainerFailed | None = None
         self._last_follow = -math.inf
         self.run_dir: Path | None = None
+        self._session_weights: Weights | None = None  # the newest the session gave, kept while another run is shown
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
@@ -102,9 +108,10 @@ class RnnTuiApp(App):
         self._blas_threads = threadpool_limits(limits=1, user_api="blas")
         self.query_one(PromptArea).focus()
         self._fit_layout(self.size.width)
-        if not self.session.controllable:
-            self._set_state("playground")
-            self.query_one(Playground).controls.live = False
+        if not self.session.controllable:  # a saved run, or one another process trains (watch)
+            live = not self.session.finished
+            self._set_state("watching" if live else "playground")
+            self.query_one(Playground).controls.live = live
         self.call_after_refresh(self._start_session)
 
     def _start_session(self) -> None:
@@ -145,6 +152,9 @@ class RnnTuiApp(App):
     def poll_session(self) -> None:
         """Drain the session (never blocking) and update the widgets in one pass."""
         if not self.is_running:
+            return
+        if self.is_web and stdin_hung_up():  # textual-serve is gone: nobody will send "quit"
+            self.exit()
             return
         events = self.session.poll()
         for event in events:
@@ -239,6 +249,7 @@ class RnnTuiApp(App):
                 return
         weights = self.session.weights()
         if weights is not None:
+            self._session_weights = weights
             playground.offer_weights(weights)
             self._last_follow = now
 
@@ -262,6 +273,30 @@ class RnnTuiApp(App):
         if self._training():
             self.session.save()
             self._set_state("saving")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Pause, save and restart are offered only where this app trains; the playground's keys only with it."""
+        if action in ("toggle_pause", "save", "restart"):
+            return self.session.controllable
+        if action in ("temperature", "new_seed", "regenerate", "toggle_follow"):
+            return not isinstance(self.screen, RunsScreen)
+        return True
+
+    def action_runs(self) -> None:
+        """The runs in the checkpoint folder: compare their curves, open one in the playground."""
+        if not isinstance(self.screen, RunsScreen):
+            self.push_screen(RunsScreen(self.checkpoint_dir))
+
+    @on(OpenRun)
+    def show_run(self, message: OpenRun) -> None:
+        """Another run's weights in the playground, frozen, and the header says whose they are (f8 goes back)."""
+        if isinstance(self.screen, RunsScreen):
+            self.pop_screen()
+        playground = self.query_one(Playground)
+        playground.controls.follow = False
+        playground.offer_weights(message.weights, force=True)
+        self.query_one(RunHeader).playground = f"{message.name} at step {message.weights.step:,}"
+        self.notify(f"The playground shows {message.name}; f8 goes back to this run", timeout=4, markup=False)
 
     def action_restart(self) -> None:
         """After the trainer died: start it again from the run's last checkpoint."""
@@ -292,9 +327,15 @@ class RnnTuiApp(App):
         self.query_one(Playground).regenerate()
 
     def action_toggle_follow(self) -> None:
-        controls = self.query_one(Playground).controls
+        playground = self.query_one(Playground)
+        controls = playground.controls
         controls.follow = not controls.follow
         self._last_follow = -math.inf
+        header = self.query_one(RunHeader)
+        if controls.follow and header.playground:  # from another run back to this one
+            header.playground = ""
+            if self._session_weights is not None:
+                playground.offer_weights(self._session_weights)
         self.notify(
             "Following training" if controls.follow else "Frozen: the playground keeps these weights", timeout=2
         )
@@ -394,14 +435,22 @@ class RnnTuiApp(App):
         yield SystemCommand(
             "Export this view", f"Save it as HTML, SVG and text in {EXPORTS}/ (ctrl+e)", self.action_export_view
         )
+        yield SystemCommand(
+            "Runs", "Compare the runs in the checkpoint folder, open one in the playground (f10)", self.action_runs
+        )
         yield SystemCommand("Save and quit", "Save a checkpoint, then quit", self.action_quit)
 
 
-def run_app(session: Session) -> int:
-    """Run the app on a session, and stop the session when the app exits."""
-    app = RnnTuiApp(session)
+def run_app(session: Session, checkpoint_dir: Path | str = "checkpoints") -> int:
+    """Run the app on a session, and stop the session when the app exits.
+
+    Only the app draws: everything else that writes to fds 1 and 2 (a library, the trainer's
+    process) writes into /dev/null, so nothing tears the screen or textual-serve's stream.
+    """
     try:
-        app.run()
+        with private_terminal():
+            app = RnnTuiApp(session, checkpoint_dir=checkpoint_dir)
+            app.run()
     finally:
         session.close()
     return app.return_code or 0

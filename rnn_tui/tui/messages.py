@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from textual.message import Message
 
 from rnn_tui.generation import Token
+from rnn_tui.session import Weights
 
 
 @dataclass
@@ -38,3 +39,11 @@ class Priming(Message):
 
     done: int
     total: int
+
+
+@dataclass
+class OpenRun(Message):
+    """Show this run's weights in the playground (from the runs screen)."""
+
+    name: str
+    weights: Weights

@@ -15,6 +15,10 @@ STATE_STYLES = {
     "done": "bold blue",
     "failed": "bold red",
     "playground": "bold magenta",
+    "watching": "bold green",
+    "trainer gone": "bold red",
+    "folder gone": "bold red",
+    "quiet": "bold yellow",
 }
 
 
@@ -22,13 +26,17 @@ class RunHeader(Static):
     state: reactive[str] = reactive("starting")
     step: reactive[int | None] = reactive(None)
     info: reactive[str] = reactive("")
+    playground: reactive[str] = reactive("")  # another run shown in the playground, if any
 
     def render(self) -> Text:
         """The state comes first, so it survives a narrow terminal."""
         text = Text("rnn-tui ", style="bold")
-        text.append(f"● {self.state}", style=STATE_STYLES.get(self.state, "bold"))
+        text.append(f"● {self.state}", style=STATE_STYLES.get(self.state.split(" for ")[0], "bold"))
         if self.step is not None:
             text.append(f" · step {self.step:,}")
+        if self.playground:
+            text.append(" │ ")
+            text.append(f"playground: {self.playground}", style="bold reverse")
         if self.info:
             text.append(" │ " + self.info)
         return text

@@ -56,6 +56,11 @@ class SampleTimeline(ScrollView, can_focus=True):
         if self.entries:
             self._select(self.current)
 
+    def clear(self) -> None:
+        """Forget every sample (the run's history was replaced)."""
+        self.entries, self._lines, self._starts, self._strips, self.current = [], [], [], {}, 0
+        self._sized()
+
     @staticmethod
     def entry_text(sample: Sample, val: float | None) -> Text:
         """A sample as text: a heading with its step, then its prompt (underlined) and what the model wrote."""

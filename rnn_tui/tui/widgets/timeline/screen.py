@@ -26,6 +26,7 @@ class TimelineScreen(Screen):
         super().__init__()
         self.panel = panel
         self.seen = 0  # samples of the panel's taken in
+        self.loads = panel.loads  # the panel's history this view shows
 
     def compose(self) -> ComposeResult:
         yield Static(id="timeline-about")
@@ -42,7 +43,10 @@ class TimelineScreen(Screen):
         self.set_interval(CATCH_UP, self.catch_up)
 
     def catch_up(self) -> None:
-        """Take in the samples the panel has received since the last look."""
+        """Take in the samples the panel has received since the last look (all of them after a new history)."""
+        if self.panel.loads != self.loads:
+            self.loads, self.seen = self.panel.loads, self.panel.samples_total - len(self.panel.samples)
+            self.query_one(SampleTimeline).clear()
         new = self.panel.samples_total - self.seen
         if new <= 0:
             return

@@ -33,6 +33,10 @@ class LossChart(PlotextPlot):
         if len(points) > MAX_KEPT:
             del points[1:-1:2]  # keeping the first and the newest
 
+    def clear(self) -> None:
+        self.train.clear()
+        self.val.clear()
+
     def draw(self) -> None:
         plt = self.plt
         plt.clear_data()

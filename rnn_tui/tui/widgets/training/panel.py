@@ -30,6 +30,7 @@ class TrainingPanel(Vertical):
         self._last_chart = -CHART_INTERVAL
         self.samples: deque[Sample] = deque(maxlen=MAX_SAMPLES)
         self.samples_total = 0  # every sample taken so far: a reader that has seen n has this minus n new ones
+        self.loads = 0  # histories loaded: each replaces the samples (a reader starts again)
 
     def compose(self) -> ComposeResult:
         yield TrainingStats(id="stats")
@@ -59,7 +60,12 @@ class TrainingPanel(Vertical):
         return val[i - 1][1] if i else None
 
     def load(self, events: Iterable[Event]) -> None:
-        """A run's history: shown at once."""
+        """A run's history, in place of what was shown (a resumed run's record is cut back): shown at once."""
+        self.query_one(TrainingStats).clear()
+        self.query_one(LossChart).clear()
+        self.query_one(SampleFeed).clear()
+        self.samples.clear()
+        self.loads += 1
         for event in events:
             self.add(event)
         self.show(now=True)

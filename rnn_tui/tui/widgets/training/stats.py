@@ -23,6 +23,9 @@ class TrainingStats(Vertical):
         self.val: float | None = None
         self.best: float | None = None
 
+    def clear(self) -> None:
+        self.progress = self.smoothed = self.val = self.best = None
+
     def compose(self) -> ComposeResult:
         yield Static(id="figures")
         yield ProgressBar(total=1.0, show_eta=False, id="budget")
