@@ -36,6 +36,7 @@ from rnn_tui.neurons import FEATURE, FEATURES, Analysis, Ranking, validation_tex
 from rnn_tui.session import FolderSession
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.widgets.neurons.screen import NeuronScreen
+from rnn_tui.tui.widgets.playground.playground import Playground
 
 HEADER = "# Findings\n\nWhat the cells of trained models do, found by `benchmarks/findings.py`.\n"
 SMOKE_FLAGS = ["--hidden", "32", "--layers", "1", "--embedding", "8", "--batch-size", "8", "--seq-len", "32"]
@@ -102,7 +103,7 @@ async def screenshot(folder: Path, feature: str, path: Path) -> None:
                     raise TimeoutError("the neuron view did not finish")
                 await pilot.pause(0.05)
 
-        await until(lambda: app.weights is not None)
+        await until(lambda: app.query_one(Playground).weights is not None)
         await pilot.press("f6")
         await until(lambda: isinstance(app.screen, NeuronScreen) and app.screen.trace is not None)
         screen = app.screen
@@ -187,6 +188,7 @@ def main() -> None:
     if args.smoke:
         args.train, args.chars = True, 3000
         args.checkpoint_dir = Path(tempfile.mkdtemp(prefix="rnn-tui-findings-"))
+        args.out = args.checkpoint_dir / "FINDINGS.md"  # a smoke run leaves the real findings alone
     folders = [checkpoint.resolve(r, args.checkpoint_dir) for r in args.runs]
     if args.train:
         folders += train(args.checkpoint_dir, args.smoke)

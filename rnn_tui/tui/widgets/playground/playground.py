@@ -59,6 +59,7 @@ class Playground(Vertical):
         self._pending_lock = threading.Lock()  # new weights handed over by the UI thread
         self._pending: Weights | None = None
         self._superseded = threading.Event()  # set when a newer generation replaces the running one
+        self._scoring_long = False  # a worker is scoring a long prompt (new weights would start it over)
         self.last_result: Generated | None = None
         self.weights: Weights | None = None  # the weights the generator has now
 
@@ -93,6 +94,8 @@ class Playground(Vertical):
     @property
     def busy(self) -> bool:
         """A long prompt is not scored yet: newer weights would only start it again, so they wait."""
+        if self._scoring_long:
+            return True
         gen = self.generator
         return gen is not None and len(self.prompt) - gen.cached_prefix(self.prompt) > LONG_PROMPT
 
@@ -155,7 +158,7 @@ class Playground(Vertical):
                     self.generator = Generator(pending.config, pending.vocab, pending.tensors)
                 self.weights = pending
             gen = self.generator
-            long = len(prompt) - gen.cached_prefix(prompt) > LONG_PROMPT
+            long = self._scoring_long = len(prompt) - gen.cached_prefix(prompt) > LONG_PROMPT
             last = time.perf_counter()
             for done in gen.priming(prompt, PRIME_CHUNK):  # a chunk at a time: long prompts stay cancellable
                 if stop():
@@ -167,6 +170,7 @@ class Playground(Vertical):
                     last = time.perf_counter()
             if long:
                 self.post_message(Priming(len(prompt), len(prompt)))
+                self._scoring_long = False
             tokens = gen.score(prompt)
             out: list = []
             last = 0.0
@@ -190,6 +194,7 @@ class Playground(Vertical):
                         return
             self.post_message(Generated(tokens, out, True, started))
         finally:
+            self._scoring_long = False
             if held:
                 self._lock.release()
 
