@@ -12,6 +12,7 @@ import codecs
 import hashlib
 import json
 import os
+import stat
 import sysconfig
 import tempfile
 import urllib.error
@@ -216,11 +217,31 @@ def _decode_file(path: Path, encoding: str) -> Iterator[str]:
         )
 
 
+def _check_data_path(p: Path) -> None:
+    """--data must name a regular file or a folder: a pipe or a device would hang or never end."""
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise UserError(f"no such file or folder: {p}; check the path given to --data") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {p} ({exc.strerror}); check the path given to --data") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        kind = (
+            "a pipe"
+            if stat.S_ISFIFO(mode)
+            else "a device"
+            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "not a file"
+        )
+        raise UserError(
+            f"{p} is {kind}, not a text file or a folder; save the text to a file and give --data that file"
+        )
+
+
 def file_source(path: str | Path, globs: Sequence[str] = (), encoding: str = "utf-8") -> Source:
     """A file, or a folder read recursively (only files matching `globs`, if any)."""
     p = Path(path).expanduser()
-    if not p.exists():
-        raise UserError(f"no such file or folder: {p}; check the path given to --data")
+    _check_data_path(p)
     if p.is_file():
         if globs:
             raise UserError("--glob only applies when --data is a folder; drop --glob or pass a folder")
@@ -429,8 +450,7 @@ def check_source(
         ) from None
     if data:
         p = Path(data).expanduser()
-        if not p.exists():
-            raise UserError(f"no such file or folder: {p}; check the path given to --data")
+        _check_data_path(p)
         if globs and not p.is_dir():
             raise UserError("--glob only applies when --data is a folder; drop --glob or pass a folder")
     elif globs:

@@ -42,6 +42,7 @@ from rnn_tui.events import (
     TrainerFailed,
     TrainerState,
 )
+from rnn_tui.priority import APP_TRAINER, Priority
 from rnn_tui.runs import RunPlan, RunRequest, plan
 
 EVENT_INTERVAL = 0.1  # seconds between event batches (10 Hz)
@@ -124,9 +125,10 @@ class LocalSession:
 
     controllable = True
 
-    def __init__(self, plan: RunPlan, log_path: Path | None = None):
+    def __init__(self, plan: RunPlan, log_path: Path | None = None, priority: Priority = APP_TRAINER):
         self.plan = plan
         self.log_path = log_path
+        self.priority = priority
         self.finished = False
         self.ready: Ready | None = None
         self._ctx = mp.get_context("spawn")
@@ -150,7 +152,7 @@ class LocalSession:
                 target=_run_worker,
                 name="rnn-tui-trainer",
                 daemon=True,
-                args=(WORKER, self.plan, self._commands, self._events, log),
+                args=(WORKER, self.priority.environment(), self.plan, self._commands, self._events, log, self.priority),
             )
             self._process.start()
 
@@ -238,7 +240,7 @@ class LocalSession:
         """Start training again from the run's last checkpoint (after the trainer died)."""
         self.close()
         request = RunRequest(resume=str(self.plan.run_dir), train=self.plan.train)
-        self.__init__(plan(request), self.log_path)
+        self.__init__(plan(request), self.log_path, self.priority)
         self.start()
 
     def close(self, timeout: float = 30.0) -> None:
@@ -262,10 +264,11 @@ class LocalSession:
                 q.close()
 
 
-def _run_worker(module: str, *args: object) -> None:
+def _run_worker(module: str, environment: dict[str, str], *args: object) -> None:
     """The child's entry point: import the worker there (it imports PyTorch), never in the app."""
     import importlib
 
+    os.environ.update(environment)  # before PyTorch loads
     importlib.import_module(module).main(*args)
 
 

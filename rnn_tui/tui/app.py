@@ -8,8 +8,11 @@ imports PyTorch.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import random
+import signal
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -46,6 +49,7 @@ from rnn_tui.tui.widgets.training.panel import TrainingPanel
 POLL_INTERVAL = 0.1  # 10 Hz
 FOLLOW_INTERVAL = 10.0  # seconds between weight refreshes of the playground while following
 NARROW = 110  # columns below which the two panels become tabs
+QUIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class RnnTuiApp(App):
@@ -64,10 +68,11 @@ class RnnTuiApp(App):
         Binding("ctrl+t", "switch_tab", "Switch panel", show=False),
     ]
 
-    def __init__(self, session: Session, *, prompt: str = "") -> None:
+    def __init__(self, session: Session, *, prompt: str = "", handle_signals: bool = False) -> None:
         super().__init__()
         self.session = session
         self.initial_prompt = prompt
+        self.handle_signals = handle_signals
         self.state = "starting"
         self.paused = False
         self.quitting = False
@@ -91,6 +96,22 @@ class RnnTuiApp(App):
             self._set_state("playground")
             self.query_one(Playground).controls.live = False
         self.call_after_refresh(self._start_session)
+        if self.handle_signals:
+            self._take_signals()
+
+    def _take_signals(self) -> None:
+        """SIGTERM and SIGINT (`kill`, a shutdown) quit as ctrl+q does: the trainer saves, then the app exits."""
+        loop = asyncio.get_running_loop()
+        for sig in QUIT_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows; not the main thread
+                loop.add_signal_handler(sig, self.call_later, self.action_quit)
+
+    def on_unmount(self) -> None:
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in QUIT_SIGNALS:
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)
 
     def _start_session(self) -> None:
         """After the first frame: start the trainer (or open the run), then drain it at 10 Hz."""
@@ -312,7 +333,7 @@ class RnnTuiApp(App):
 
 def run_app(session: Session) -> int:
     """Run the app on a session, and stop the session when the app exits."""
-    app = RnnTuiApp(session)
+    app = RnnTuiApp(session, handle_signals=True)
     try:
         app.run()
     finally:
