@@ -119,10 +119,10 @@ def _write_set(folder: Path, files: dict[str, bytes]) -> None:
                 fh.flush()
                 os.fsync(fh.fileno())
         fsync_dir(pending)
+        os.replace(pending, folder / ".commit")  # the commit point
     except BaseException:  # e.g. the disk filled up: give the space back; the old checkpoint is untouched
         shutil.rmtree(pending, ignore_errors=True)
         raise
-    os.replace(pending, folder / ".commit")  # the commit point
     fsync_dir(folder)
     recover(folder)
 
@@ -221,7 +221,7 @@ def _path(folder: Path, name: str) -> Path:
 
 def _load(folder: Path, optimizer: bool) -> Checkpoint:
     meta = _read_meta(folder)
-    cfg = _config(folder, meta)
+    cfg = model_config(folder, meta)
     model = _read_arrays(_path(folder, MODEL), meta)
     got = {k: tuple(v.shape) for k, v in model.items()}
     want = param_shapes(cfg)
@@ -290,7 +290,7 @@ def _is_number(v: object) -> bool:
 
 
 # What each field of meta.json must be, where it is present: a test and what to call it.
-# (The vocabulary and the model config are checked with the weights' shapes, in _config.)
+# (The vocabulary and the model config are checked together, in model_config.)
 _FIELDS = {
     "step": (lambda v: _is_int(v) and v >= 0, "a whole number"),
     "epoch": (lambda v: _is_int(v) and v >= 0, "a whole number"),
@@ -356,7 +356,8 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else text[:37] + "..."
 
 
-def _config(folder: Path, meta: dict) -> ModelConfig:
+def model_config(folder: Path, meta: dict) -> ModelConfig:
+    """The model config of a run folder's meta.json, checked against its vocabulary."""
     chars = meta.get("vocab")
     if not isinstance(chars, list) or not all(isinstance(c, str) and len(c) == 1 for c in chars):
         raise UserError(

@@ -98,13 +98,15 @@ def plan(req: RunRequest) -> RunPlan:
     TrainConfig(**req.train)
     check_memory(ModelConfig(vocab_size=MEMORY_VOCAB, **req.model), TrainConfig(**req.train))
     checkpoint.check_writable(run_dir)
+    if run_dir.is_dir():  # a run of that name that has not saved yet may be training
+        checkpoint.RunLock.check_free(run_dir)
     return RunPlan(run_dir, source, dict(req.model), dict(req.train))
 
 
 def _plan_resume(req: RunRequest) -> RunPlan:
     run_dir = checkpoint.resolve(req.resume, req.checkpoint_dir)
     meta = checkpoint.read_meta(run_dir)
-    saved_model = ModelConfig.from_dict(meta.get("model"))
+    saved_model = checkpoint.model_config(run_dir, meta)
     for key, value in req.model.items():
         if getattr(saved_model, key) != value:
             flag = "--model" if key == "cell" else f"--{key.replace('_', '-')}"

@@ -84,6 +84,7 @@ class Chain:
         _, err = proc.communicate(timeout=180)
         self.stderr = err
         self.log.append(f"{kill}: exit {proc.returncode}, at step {self.step()}, checkpoint {self.checkpoint_step()}")
+        print(f"{self.folder.name}: {self.log[-1]}", flush=True)  # progress, with -s
         assert proc.returncode in (0, -9), f"{self.log}\n{err}"
         self.check_after(killed=proc.returncode == -9)
         return proc.returncode
@@ -212,4 +213,3 @@ def test_sixty_random_kills(corpus, tmp_path):
         assert_same_run(chain, reference)
         outcomes += chain.log
     print(f"{kills} kills in {finished} runs, each resumed to the straight run's weights", *outcomes, sep="\n")
-

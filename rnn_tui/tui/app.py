@@ -219,7 +219,7 @@ class RnnTuiApp(App):
     def _trainer_failed(self, event: TrainerFailed) -> None:
         self.failed = event
         self._set_state("failed")
-        again = " Press r to restart it from the last checkpoint." if event.restartable else ""
+        again = " Press ctrl+r to restart it from the last checkpoint." if event.restartable else ""
         self.notify(
             f"{event.message}. The playground keeps the last weights.{again}",
             title="Training stopped",
