@@ -264,7 +264,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except UserError as exc:
-        print(f"rnn-tui {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).splitlines())  # one line, even where a value or a file name holds a newline
+        print(f"rnn-tui {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\nrnn-tui: aborted; the last saved checkpoint is intact", file=sys.stderr)

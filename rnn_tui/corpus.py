@@ -398,6 +398,11 @@ def load_corpus(source: Source, *, cache: bool | None = None) -> Corpus:
         cps = _codepoints(chunk)
         uniques.append(np.unique(cps))
         n += len(cps)
+    if n == 0 and source.skipped:
+        raise UserError(
+            f"none of the {len(source.skipped)} files in {source.description or source.name} is text; "
+            "pick the text files with --glob (e.g. --glob '*.txt') or pass --encoding"
+        )
     if n == 0:
         raise UserError(f"the corpus {source.description or source.name} is empty; give --data a file with text in it")
     vocab = Vocab.from_codepoints(np.concatenate(uniques))

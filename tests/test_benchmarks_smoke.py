@@ -17,10 +17,12 @@ def test_every_benchmark_is_covered():
     assert set(SCRIPTS) == {
         "app_latency.py",
         "batching.py",
+        "contention.py",
         "generation.py",
         "gpu.py",
         "quality.py",
         "scale.py",
+        "soak.py",
         "startup.py",
         "throughput.py",
     }
