@@ -60,7 +60,6 @@ async def in_app(args, seconds: float, tmp: str, priority: Priority = APP_TRAINE
         train={**train, "eval_every": 10**6, "sample_every": 10**6},
     )
     session = LocalSession(plan(request), log_path=Path(tmp) / request.run_name / "train.log", priority=priority)
-    session.start()
     speeds: list[float] = []
     typing_speeds: list[float] = []
     poll = session.poll

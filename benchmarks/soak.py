@@ -45,7 +45,15 @@ LIMITS = {
     "app_threads": 2,
     "trainer_threads": 2,
 }
-BOUNDS = {"app_queue": 200, "session_inbox": 200, "events_queue": 200, "notifications": 50, "workers": 10}
+BOUNDS = {
+    "app_queue": 200,
+    "session_inbox": 200,
+    "events_queue": 200,
+    "notifications": 50,
+    "workers": 10,
+    "sample_feed_lines": 2000,  # SampleFeed's max_lines
+    "chart_points": 2 * 4000,  # LossChart's MAX_KEPT per curve
+}
 
 
 def proc_stats(pid: int) -> tuple[float, int, int]:
@@ -132,7 +140,8 @@ def plot(samples: list[dict], out: Path) -> None:
         ("memory (MiB)", ["app_rss_mib", "trainer_rss_mib"]),
         ("open files", ["app_fds", "trainer_fds"]),
         ("threads", ["app_threads", "trainer_threads"]),
-        ("queues and histories", ["app_queue", "events_queue", "session_inbox", "notifications", "sample_feed_lines"]),
+        ("queues", ["app_queue", "events_queue", "session_inbox", "notifications", "workers"]),
+        ("histories (bounded)", ["sample_feed_lines", "chart_points"]),
     ]
     colours = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd"]
     w, h, pad = 900, 220, 50

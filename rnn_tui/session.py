@@ -140,6 +140,9 @@ class LocalSession:
         self._inbox: list[Event] = []
 
     def start(self) -> None:
+        """Spawn the trainer. Once: a second call would orphan the first child's queues mid-start."""
+        if self._process is not None:
+            return
         if self.plan.resumed:
             self._inbox.append(History(history_of(self.plan.run_dir, self.plan.resume_step)))
         # Textual swaps sys.stderr for an object without a file descriptor, which multiprocessing
@@ -257,6 +260,8 @@ class LocalSession:
             self._header = None
             with contextlib.suppress(Exception):
                 self._shm.close()
+            with contextlib.suppress(FileNotFoundError):  # a killed child could not unlink its weights' segment
+                self._shm.unlink()
             self._shm = None
         for q in (self._commands, self._events):
             with contextlib.suppress(Exception):
