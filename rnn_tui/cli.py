@@ -240,7 +240,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
-    from rnn_tui import checkpoint
+    from rnn_tui import checkpoint, record
     from rnn_tui.runs import plan
     from rnn_tui.session import FolderSession, LocalSession
     from rnn_tui.tui.app import run_app
@@ -249,7 +249,10 @@ def cmd_launch(args: argparse.Namespace) -> int:
     if args.no_train:
         if not args.resume:
             raise UserError("--no-train needs a trained run: add --resume RUN (see rnn-tui runs)")
-        session = FolderSession(checkpoint.resolve(args.resume, args.checkpoint_dir))
+        folder = checkpoint.resolve(args.resume, args.checkpoint_dir)
+        checkpoint.load(folder, optimizer=False)  # a damaged run is one line here, not a crash in the app
+        record.read(folder)
+        session = FolderSession(folder)
     else:
         run_plan = plan(request)
         session = LocalSession(run_plan, log_path=run_plan.run_dir / checkpoint.LOG)

@@ -292,6 +292,7 @@ def test_readers_never_see_a_half_written_checkpoint(text_file, tmp_path, capsys
             assert cli.main(["sample", "tiny", "--checkpoint-dir", str(tmp_path), "--length", "20"]) == 0
             assert cli.main(["sample", "tiny", "--checkpoint-dir", str(tmp_path), "--seed", str(seed)]) == 0
         capsys.readouterr()
+        print(f"{len(steps)} loads of {len(set(steps))} checkpoints while the trainer saved after every step")
         assert len(set(steps)) >= 5, "the trainer should have saved many times while we read"
         assert steps == sorted(steps)
         assert trainer.poll() is None
@@ -303,3 +304,44 @@ def test_readers_never_see_a_half_written_checkpoint(text_file, tmp_path, capsys
     assert "stopping after this step and saving" in err and "Traceback" not in err
     meta = json.loads((run / checkpoint.META).read_text())
     assert meta["step"] >= steps[-1]
+
+
+async def test_a_restart_that_is_refused_is_shown_and_can_be_tried_again():
+    from rnn_tui.tui.app import RnnTuiApp
+    from tests.fakes import FakeSession
+    from tests.test_app import SIZE, settle
+
+    class Taken(FakeSession):
+        def restart(self):
+            self.commands.append("restart")
+            raise UserError("run 'demo' is being trained by another process (pid 4242); wait for it to finish")
+
+    session = Taken()
+    app = RnnTuiApp(session)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot)
+        session.die()
+        await settle(pilot)
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.state == "failed" and app.is_running
+        assert any("pid 4242" in n.message and n.severity == "error" for n in app._notifications)
+        await pilot.press("ctrl+r")  # still offered
+        await settle(pilot)
+        assert session.commands == ["restart", "restart"]
+
+
+async def test_a_session_that_cannot_start_is_shown_not_raised():
+    from rnn_tui.tui.app import RnnTuiApp
+    from tests.fakes import FakeSession
+    from tests.test_app import SIZE
+
+    class Newer(FakeSession):
+        def start(self):
+            raise UserError("events.jsonl is run-record format 9, newer than this rnn-tui reads (1); upgrade")
+
+    app = RnnTuiApp(Newer())
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause(0.5)
+        assert app.state == "failed" and app.is_running
+        assert any("upgrade" in n.message for n in app._notifications)

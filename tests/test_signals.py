@@ -102,6 +102,7 @@ def test_a_trainer_whose_app_is_killed_saves_and_exits_within_seconds(text_file,
         while alive(trainer) and time.monotonic() - killed < 30:
             time.sleep(0.05)
         took = time.monotonic() - killed
+        print(f"the trainer saved and exited {took:.2f} s after its app was killed")
         assert not alive(trainer), "the trainer outlived its app"
         assert took < 10, f"the trainer took {took:.1f} s to notice, save and exit"
         meta = json.loads((tmp_path / "checkpoints" / "orphan" / "meta.json").read_text())

@@ -103,13 +103,20 @@ def test_a_pickle_trap_is_never_sprung(run, tmp_path, capsys):
     assert not marker.exists()
 
 
-def test_a_pickle_trap_is_refused_by_the_real_command(run, tmp_path):
+@pytest.mark.parametrize("command", [["sample", "{run}"], ["launch", "--resume", "{run}", "--no-train"]])
+def test_a_pickle_trap_is_refused_by_the_real_command(run, tmp_path, command):
+    """As a user runs it; the app opens a saved run only after checking it, so this is one line, not a crash."""
     marker = tmp_path / "pwned"
     (run / checkpoint.MODEL).write_bytes(pickle.dumps(Marker(marker)))
     proc = subprocess.run(
-        [sys.executable, "-m", "rnn_tui", "sample", str(run)], capture_output=True, text=True, env=cli_env(), timeout=60
+        [sys.executable, "-m", "rnn_tui", *(a.replace("{run}", str(run)) for a in command)],
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=60,
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.splitlines()) == 1
+    assert "damaged or not a safetensors file" in proc.stderr
     assert not marker.exists()
 
 

@@ -26,6 +26,7 @@ from textual.widgets import Footer, Tab, Tabs, TextArea
 from threadpoolctl import threadpool_limits
 
 from rnn_tui.config import ModelConfig
+from rnn_tui.errors import UserError
 from rnn_tui.events import (
     CheckpointSaved,
     Evaluation,
@@ -115,7 +116,11 @@ class RnnTuiApp(App):
 
     def _start_session(self) -> None:
         """After the first frame: start the trainer (or open the run), then drain it at 10 Hz."""
-        self.session.start()
+        try:
+            self.session.start()
+        except UserError as exc:  # e.g. a run record from a newer rnn-tui
+            self._trainer_failed(TrainerFailed(str(exc)))
+            return
         self.poll_session()
         self.set_interval(POLL_INTERVAL, self.poll_session)
 
@@ -272,9 +277,14 @@ class RnnTuiApp(App):
         if self.failed is None or not self.failed.restartable:
             self.notify("Nothing to restart", severity="warning", timeout=2)
             return
-        self.failed = None
+        failed, self.failed = self.failed, None
         self._set_state("starting")
-        self.session.restart()
+        try:
+            self.session.restart()
+        except UserError as exc:  # e.g. another process took the run meanwhile, or its text is gone
+            self.failed = failed
+            self._set_state("failed")
+            self.notify(str(exc), title="Cannot restart training", severity="error", timeout=30, markup=False)
 
     async def action_quit(self) -> None:
         """Quit, saving a checkpoint first: the trainer saves when it stops."""
