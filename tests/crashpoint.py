@@ -128,7 +128,9 @@ def _step_counter(path: Path):
     """An int64 in a memory-mapped file: it survives SIGKILL (the page cache keeps it). -1 until a step is done."""
     import numpy as np
 
-    path.write_bytes((-1).to_bytes(8, "little", signed=True))
+    tmp = path.with_suffix(".new")
+    tmp.write_bytes((-1).to_bytes(8, "little", signed=True))
+    os.replace(tmp, path)  # whole, for a reader that looks at any moment
     fd = os.open(path, os.O_RDWR)
     mm = mmap.mmap(fd, 8)
     return np.ndarray((1,), dtype=np.int64, buffer=mm)

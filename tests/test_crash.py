@@ -67,6 +67,7 @@ class Chain:
     def trial(self, kill: Kill) -> int:
         """Run once, dying as `kill` says; check the folder as a user would find it. Returns the exit code."""
         cmd = [sys.executable, "-m", "tests.crashpoint", str(self.stepfile), kill.at, kill.phase, "--", *self.command()]
+        self.stepfile.unlink(missing_ok=True)  # not the last trial's figure
         proc = subprocess.Popen(
             cmd,
             cwd=self.folder,
@@ -90,7 +91,12 @@ class Chain:
         return proc.returncode
 
     def step(self) -> int:
-        return int(np.fromfile(self.stepfile, dtype=np.int64)[0]) if self.stepfile.exists() else -1
+        """How far the trial's trainer got: -1 before its first step (or before it made the file)."""
+        try:
+            counter = np.fromfile(self.stepfile, dtype=np.int64)
+        except FileNotFoundError:
+            return -1
+        return int(counter[0]) if len(counter) else -1
 
     def checkpoint_step(self) -> int:
         return checkpoint.read_meta(self.run)["step"] if checkpoint.has_checkpoint(self.run) else 0
@@ -168,9 +174,9 @@ def test_kills_inside_each_kind_of_write_lose_at_most_one_interval(corpus, tmp_p
     assert "no meta.json" in capsys.readouterr().err
     kills = [
         Kill("write:8", "mid"),  # a checkpoint's second file, half written
+        Kill(seconds=0.1),  # a moment into training
         Kill("replace:5", "after"),  # a few renames in: committed, partly moved into place
-        Kill("record:30", "mid"),  # half a line of the run record
-        Kill(seconds=0.3),
+        Kill("record:12", "mid"),  # half a line of the run record
     ]
     for kill in kills:
         chain.trial(kill)
