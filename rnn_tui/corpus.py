@@ -226,13 +226,8 @@ def _check_data_path(p: Path) -> None:
     except OSError as exc:
         raise UserError(f"cannot read {p} ({exc.strerror}); check the path given to --data") from None
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-        kind = (
-            "a pipe"
-            if stat.S_ISFIFO(mode)
-            else "a device"
-            if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "not a file"
-        )
+        kinds = {stat.S_ISFIFO: "a pipe", stat.S_ISCHR: "a device", stat.S_ISBLK: "a device", stat.S_ISSOCK: "a socket"}
+        kind = next((name for test, name in kinds.items() if test(mode)), "not a regular file")
         raise UserError(
             f"{p} is {kind}, not a text file or a folder; save the text to a file and give --data that file"
         )
