@@ -78,7 +78,7 @@ def main() -> None:
     args.flags, args.data = [], SHAKESPEARE
     if args.smoke:
         args.data = smoke_corpus()
-        args.seconds, args.burst, args.read = 3, 5, 0.5
+        args.seconds, args.burst, args.read = 2, 5, 0.5
         args.candidates = args.candidates[:1] if args.candidates == CANDIDATES else args.candidates
         args.flags = ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "32", "--eval-chars", "2000"]
     candidates = [Priority.parse(c) for c in args.candidates]
@@ -88,7 +88,7 @@ def main() -> None:
     emit({"bench": "contention", "mode": "baseline", "chars_per_s": round(base), **info})
     rows = []
     for priority in candidates:
-        for busy in (False, True):
+        for busy in (True,) if args.smoke else (False, True):  # a smoke run checks the harder path only
             with competitor(busy):
                 speed = headless(args, args.seconds, priority)
             rec = {"bench": "contention", "candidate": str(priority), "mode": "headless", "competitor": busy,

@@ -187,7 +187,7 @@ def main() -> None:
     args.flags, args.data = [], SHAKESPEARE
     if args.smoke:
         args.data = smoke_corpus()
-        args.minutes, args.warmup, args.sample_every, args.type_every = 0.3, 0.1, 3, 1
+        args.minutes, args.warmup, args.sample_every, args.type_every = 0.15, 0.05, 2, 1
         args.flags = ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "32", "--eval-chars", "2000",
                       "--eval-every", "100", "--sample-every", "50", "--checkpoint-every", "200"]  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
