@@ -25,6 +25,7 @@ from _common import SHAKESPEARE, emit, machine, percentile, smoke_corpus, steady
 from textual import events
 
 from rnn_tui.events import Progress
+from rnn_tui.priority import APP_TRAINER, Priority
 from rnn_tui.runs import RunRequest, plan
 from rnn_tui.session import LocalSession
 from rnn_tui.tui.app import RnnTuiApp
@@ -42,7 +43,8 @@ def headless(args, seconds: float) -> float:
     return steady_speed(events)
 
 
-async def in_app(args, seconds: float, tmp: str) -> dict:
+async def in_app(args, seconds: float, tmp: str, priority: Priority = APP_TRAINER) -> dict:
+    """Type in bursts into the app for `seconds` while its trainer (scheduled by `priority`) trains."""
     flags = dict(zip(args.flags[::2], args.flags[1::2], strict=True))
     model = {k.lstrip("-"): int(v) for k, v in flags.items() if k in ("--hidden", "--layers", "--embedding")}
     train = {
@@ -53,12 +55,11 @@ async def in_app(args, seconds: float, tmp: str) -> dict:
     request = RunRequest(
         data=str(args.data),
         checkpoint_dir=tmp,
-        run_name="in-app",
+        run_name=f"in-app-{time.monotonic_ns()}",
         model=model,
         train={**train, "eval_every": 10**6, "sample_every": 10**6},
     )
-    session = LocalSession(plan(request), log_path=Path(tmp) / "in-app" / "train.log")
-    session.start()
+    session = LocalSession(plan(request), log_path=Path(tmp) / request.run_name / "train.log", priority=priority)
     speeds: list[float] = []
     typing_speeds: list[float] = []
     poll = session.poll

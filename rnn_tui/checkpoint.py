@@ -27,6 +27,7 @@ import math
 import os
 import secrets
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,19 +112,23 @@ def _write_set(folder: Path, files: dict[str, bytes]) -> None:
     recover(folder)
     pending = folder / ".pending"
     pending.mkdir()
-    for name, data in files.items():
-        with open(pending / name, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-    fsync_dir(pending)
-    os.replace(pending, folder / ".commit")  # the commit point
+    try:
+        for name, data in files.items():
+            with open(pending / name, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+        fsync_dir(pending)
+        os.replace(pending, folder / ".commit")  # the commit point
+    except BaseException:  # e.g. the disk filled up: give the space back; the old checkpoint is untouched
+        shutil.rmtree(pending, ignore_errors=True)
+        raise
     fsync_dir(folder)
     recover(folder)
 
 
 def recover(folder: Path) -> None:
-    """Finish a committed write (roll forward) and drop an uncommitted one. For writers only."""
+    """Finish a committed write (roll forward), drop an uncommitted one and stray temporary files. For writers only."""
     commit = folder / ".commit"
     if commit.is_dir():
         for name in _FILES:
@@ -132,6 +137,31 @@ def recover(folder: Path) -> None:
         fsync_dir(folder)
         shutil.rmtree(commit, ignore_errors=True)
     shutil.rmtree(folder / ".pending", ignore_errors=True)
+    for stray in folder.glob(".*.tmp"):  # an atomic write (the run record's) cut short by a crash
+        stray.unlink(missing_ok=True)
+
+
+def has_checkpoint(folder: Path) -> bool:
+    """Whether `folder` holds a checkpoint, in place or committed but not yet moved there."""
+    return (folder / META).exists() or (folder / ".commit" / META).exists()
+
+
+def check_writable(folder: Path) -> None:
+    """A UserError now, before any training, if `folder` (or the nearest existing folder above it) is not writable."""
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot save runs in {folder}: {existing} is not a folder; choose another --checkpoint-dir")
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".rnn-tui-probe-"):
+            pass
+    except OSError as exc:
+        raise UserError(
+            f"cannot save runs in {folder}: {existing} is not writable ({exc.strerror or exc}); "
+            "fix its permissions or choose another --checkpoint-dir"
+        ) from None
 
 
 class RunLock:
@@ -158,26 +188,30 @@ class RunLock:
     def release(self) -> None:
         self._lock.release()
 
+    @classmethod
+    def check_free(cls, folder: Path) -> None:
+        """A UserError now if a trainer holds `folder`, so a second one is refused before it starts anything.
+
+        The trainer takes the lock for itself later (training.prepare); this only reports early.
+        """
+        with cls(folder):
+            pass
+
 
 # --------------------------------------------------------------------------- reading
+
+
+TORN_RETRY_SECONDS = 3.0  # how long a reader keeps trying while a trainer moves a new checkpoint into place
 
 
 def load(folder: Path | str, *, optimizer: bool = True) -> Checkpoint:
     """Load and validate a checkpoint folder (a run, or its best/)."""
     folder = Path(folder)
-    for attempt in range(5):
-        try:
-            return _load(folder, optimizer)
-        except _Torn:
-            time.sleep(0.05 * (attempt + 1))  # a trainer is moving a new checkpoint into place
-    raise UserError(
-        f"the files in {folder} belong to different checkpoints; "
-        "the run folder was mixed by hand: restore it or use its best/ folder"
-    )
+    return _retrying(lambda: _load(folder, optimizer))
 
 
 class _Torn(Exception):
-    pass
+    """The files were caught mid-change (a trainer is saving): read again. The message is for a folder that stays so."""
 
 
 def _path(folder: Path, name: str) -> Path:
@@ -186,8 +220,8 @@ def _path(folder: Path, name: str) -> Path:
 
 
 def _load(folder: Path, optimizer: bool) -> Checkpoint:
-    meta = read_meta(folder)
-    cfg = _config(folder, meta)
+    meta = _read_meta(folder)
+    cfg = model_config(folder, meta)
     model = _read_arrays(_path(folder, MODEL), meta)
     got = {k: tuple(v.shape) for k, v in model.items()}
     want = param_shapes(cfg)
@@ -200,11 +234,93 @@ def _load(folder: Path, optimizer: bool) -> Checkpoint:
     if any(a.dtype != np.float32 for a in model.values()):
         raise UserError(f"{folder / MODEL} holds weights that are not float32; the run folder is damaged")
     opt = _read_arrays(_path(folder, OPTIMIZER), meta) if optimizer else {}
+    if problem := _optimizer_problem(opt, cfg, want):
+        raise UserError(
+            f"{folder / OPTIMIZER}: {problem}; the run folder is damaged: use its best/ folder or another run"
+        )
     return Checkpoint(folder, meta, model, opt)
+
+
+def _optimizer_problem(opt: Arrays, cfg: ModelConfig, shapes: dict[str, tuple[int, ...]]) -> str | None:
+    """What is wrong with the optimizer's arrays for a model of `shapes`, or None (train_state.py reads them)."""
+    carried = 0
+    for key, a in opt.items():
+        kind, _, name = key.partition(".")
+        if kind in ("exp_avg", "exp_avg_sq"):
+            if name not in shapes or a.shape != shapes[name] or a.dtype != np.float32:
+                return f"{key} is {a.dtype} {a.shape}, not float32 {shapes.get(name, 'of a known weight')}"
+        elif kind == "step" and (a.shape != (1,) or a.dtype.kind != "f" or not np.isfinite(a).all() or a[0] < 0):
+            return f"{key} is not one step count"
+        elif kind == "rng" and (a.ndim != 1 or a.dtype != np.uint8):
+            return f"{key} is not a random generator's state (bytes)"
+        elif kind == "carried":
+            carried += 1
+            if a.dtype != np.float32 or a.ndim != 3 or (a.shape[0], a.shape[2]) != (cfg.layers, cfg.hidden):
+                return f"{key} has shape {a.shape}, not (layers {cfg.layers}, batch, hidden {cfg.hidden})"
+    if carried not in (0, cfg.spec.state_parts):
+        return f"it carries {carried} state arrays, but a {cfg.cell} has {cfg.spec.state_parts}"
+    return None
 
 
 def read_meta(folder: Path) -> dict:
     """A run folder's meta.json, checked for the fields every reader relies on."""
+    return _retrying(lambda: _read_meta(Path(folder)))
+
+
+def _retrying(read):
+    """`read()`, again while a trainer is moving a new checkpoint into place (for up to a few seconds)."""
+    deadline = time.monotonic() + TORN_RETRY_SECONDS
+    delay = 0.01
+    while True:
+        try:
+            return read()
+        except _Torn as torn:
+            if time.monotonic() > deadline:
+                raise UserError(str(torn)) from None
+        time.sleep(delay)
+        delay = min(2 * delay, 0.2)
+
+
+def _is_int(v: object) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_number(v: object) -> bool:
+    return (isinstance(v, int | float) and not isinstance(v, bool)) and math.isfinite(v)
+
+
+# What each field of meta.json must be, where it is present: a test and what to call it.
+# (The vocabulary and the model config are checked together, in model_config.)
+_FIELDS = {
+    "step": (lambda v: _is_int(v) and v >= 0, "a whole number"),
+    "epoch": (lambda v: _is_int(v) and v >= 0, "a whole number"),
+    "batch_index": (lambda v: _is_int(v) and v >= 0, "a whole number"),
+    "best_step": (lambda v: _is_int(v) and v >= 0, "a whole number"),
+    "skipped_steps": (lambda v: _is_int(v) and v >= 0, "a whole number"),
+    "params": (lambda v: _is_int(v) and v >= 0, "a whole number"),
+    "train_seconds": (lambda v: _is_number(v) and v >= 0, "a number of seconds"),
+    "lr_scale": (lambda v: _is_number(v) and v > 0, "a positive number"),
+    "best_val_loss": (lambda v: v is None or _is_number(v), "a number or null"),
+    "last_val_loss": (lambda v: v is None or _is_number(v), "a number or null"),
+    "train": (lambda v: isinstance(v, dict), "an object"),
+    "corpus": (lambda v: isinstance(v, dict), "an object"),
+    "source": (
+        lambda v: (
+            isinstance(v, dict)
+            and all(isinstance(v.get(k), str | None) for k in ("data", "corpus", "encoding"))
+            and isinstance(v.get("globs", []), list)
+            and all(isinstance(g, str) for g in v.get("globs", []))
+        ),
+        "an object naming the text",
+    ),
+    "checkpoint_id": (lambda v: isinstance(v, str), "text"),
+    "created": (lambda v: isinstance(v, str), "text"),
+    "updated": (lambda v: isinstance(v, str), "text"),
+    "device": (lambda v: isinstance(v, str), "text"),
+}
+
+
+def _read_meta(folder: Path) -> dict:
     path = _path(folder, META)
     if not path.is_file():
         raise UserError(
@@ -213,25 +329,35 @@ def read_meta(folder: Path) -> dict:
         )
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError):
+    except FileNotFoundError:  # moved into place between the look and the read
+        raise _Torn(f"{path} keeps disappearing; is something else changing {folder}?") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise UserError(f"{path} is damaged (not valid JSON); use the run's best/ folder or another run") from None
     except OSError as exc:
         raise UserError(f"cannot read {path} ({exc.strerror}); check its permissions") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise UserError(f"{path} was not written by rnn-tui; pass a folder made by rnn-tui train")
     version = meta.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION:
+    if not _is_int(version) or version < 1:
+        raise UserError(f"{path}: its format_version is {version!r}, not a whole number; the run folder is damaged")
+    if version > FORMAT_VERSION:
         raise UserError(
             f"{folder} uses run format {version}, newer than this rnn-tui understands ({FORMAT_VERSION}); "
             "upgrade rnn-tui"
         )
-    step = meta.get("step", 0)
-    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
-        raise UserError(f"{path}: its step is {step!r}, not a whole number; the run folder is damaged")
+    for name, (ok, what) in _FIELDS.items():
+        if name in meta and not ok(meta[name]):
+            raise UserError(f"{path}: its {name} is {_short(meta[name])}, not {what}; the run folder is damaged")
     return meta
 
 
-def _config(folder: Path, meta: dict) -> ModelConfig:
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def model_config(folder: Path, meta: dict) -> ModelConfig:
+    """The model config of a run folder's meta.json, checked against its vocabulary."""
     chars = meta.get("vocab")
     if not isinstance(chars, list) or not all(isinstance(c, str) and len(c) == 1 for c in chars):
         raise UserError(
@@ -254,6 +380,8 @@ def _config(folder: Path, meta: dict) -> ModelConfig:
 def _read_arrays(path: Path, meta: dict) -> Arrays:
     try:
         data = path.read_bytes()
+    except FileNotFoundError:  # missing, or moved into place between the look and the read: look again
+        raise _Torn(f"{path} is missing; the run folder is incomplete: use its best/ folder or another run") from None
     except OSError as exc:
         raise UserError(f"cannot read {path} ({exc.strerror}); the run folder is incomplete") from None
     try:
@@ -264,7 +392,10 @@ def _read_arrays(path: Path, meta: dict) -> Arrays:
             f"{path} is damaged or not a safetensors file ({exc}); use the run's best/ folder or another run"
         ) from None
     if header.get("checkpoint_id") != meta.get("checkpoint_id"):
-        raise _Torn
+        raise _Torn(
+            f"the files in {path.parent} belong to different checkpoints; "
+            "the run folder was mixed by hand: restore it or use its best/ folder"
+        )
     return arrays
 
 

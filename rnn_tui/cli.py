@@ -443,7 +443,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
-    from rnn_tui import checkpoint
+    from rnn_tui import checkpoint, record
     from rnn_tui.runs import plan
     from rnn_tui.session import FolderSession, LocalSession
 
@@ -451,7 +451,10 @@ def cmd_launch(args: argparse.Namespace) -> int:
     if args.no_train:
         if not args.resume:
             raise UserError("--no-train needs a trained run: add --resume RUN (see rnn-tui runs)")
-        session = FolderSession(checkpoint.resolve(args.resume, args.checkpoint_dir))
+        folder = checkpoint.resolve(args.resume, args.checkpoint_dir)
+        checkpoint.load(folder, optimizer=False)  # a damaged run is one line here, not a crash in the app
+        record.read(folder)
+        session = FolderSession(folder)
     else:
         run_plan = plan(request)
         session = LocalSession(run_plan, log_path=run_plan.run_dir / checkpoint.LOG)
@@ -535,7 +538,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except UserError as exc:
-        print(f"rnn-tui {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).splitlines())  # one line, even where a value or a file name holds a newline
+        print(f"rnn-tui {args.command}: error: {message}", file=sys.stderr)
         return 2
     except JobFailed as exc:
         print(f"rnn-tui {args.command}: stopped: {exc}", file=sys.stderr)

@@ -214,7 +214,8 @@ def check(cls: type, name: str, value: Any) -> Any:
         if not isinstance(value, str):
             raise UserError(f"{flag} {value!r} is not text")
         if spec.choices and value not in spec.choices:
-            raise UserError(f"{flag} {value}: choose one of {', '.join(spec.choices)}")
+            shown = value if value.isprintable() else repr(value)
+            raise UserError(f"{flag} {shown}: choose one of {', '.join(spec.choices)}")
         return value
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise UserError(f"{flag} {value!r} is not {'a whole number' if kind is int else 'a number'}")
@@ -223,11 +224,15 @@ def check(cls: type, name: str, value: Any) -> Any:
     if not math.isfinite(value):
         raise UserError(f"{flag} {value!r} is not a finite number")
     value = kind(value)
+
+    def show(x: float) -> str:  # whole numbers in full (a seed of 4294967295, not 4.29497e+09)
+        return str(int(x)) if kind is int else f"{x:g}"
+
     if spec.low is not None and (value < spec.low or (spec.open_low and value == spec.low)):
-        bound = f"greater than {spec.low:g}" if spec.open_low else f"at least {spec.low:g}"
-        raise UserError(f"{flag} {value:g} is too small: it must be {bound}")
+        bound = f"greater than {show(spec.low)}" if spec.open_low else f"at least {show(spec.low)}"
+        raise UserError(f"{flag} {show(value)} is too small: it must be {bound}")
     if spec.high is not None and value > spec.high:
-        raise UserError(f"{flag} {value:g} is too large: it must be at most {spec.high:g}")
+        raise UserError(f"{flag} {show(value)} is too large: it must be at most {show(spec.high)}")
     return value
 
 

@@ -13,6 +13,7 @@ import codecs
 import hashlib
 import json
 import os
+import stat
 import sysconfig
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
@@ -189,23 +190,48 @@ def _decode_file(path: Path, encoding: str, keep_bytes: bool = False) -> Iterato
 
 def read_text(path: str | Path, encoding: str = "utf-8", *, fix: str = "choose a text file") -> str:
     """One text file, decoded as a corpus is (CRLF becomes LF); a one-line UserError, ending in `fix`,
-    when it is missing, a folder, or not text in `encoding`."""
+    when it is missing, a folder, a pipe or a device, or not text in `encoding`."""
     p = Path(path).expanduser()
-    if not p.exists():
-        raise UserError(f"no such file: {p}; check the path")
-    if p.is_dir():
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise UserError(f"no such file: {p}; check the path") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {p} ({exc.strerror}); {fix}") from None
+    if stat.S_ISDIR(mode):
         raise UserError(f"{p} is a folder; give a file")
+    if not stat.S_ISREG(mode):
+        raise UserError(f"{p} is {_kind(mode)}, not a text file; {fix}")
     try:
         return "".join(_decode_file(p, encoding))
     except _NotText as exc:
         raise UserError(f"{str(exc).split(';')[0]}; {fix}") from None
 
 
+def _kind(mode: int) -> str:
+    """What a path that is neither a regular file nor a folder is, in words."""
+    kinds = {stat.S_ISFIFO: "a pipe", stat.S_ISCHR: "a device", stat.S_ISBLK: "a device", stat.S_ISSOCK: "a socket"}
+    return next((name for test, name in kinds.items() if test(mode)), "not a regular file")
+
+
+def _check_data_path(p: Path) -> None:
+    """--data must name a regular file or a folder: a pipe or a device would hang or never end."""
+    try:
+        mode = p.stat().st_mode
+    except FileNotFoundError:
+        raise UserError(f"no such file or folder: {p}; check the path given to --data") from None
+    except OSError as exc:
+        raise UserError(f"cannot read {p} ({exc.strerror}); check the path given to --data") from None
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise UserError(
+            f"{p} is {_kind(mode)}, not a text file or a folder; save the text to a file and give --data that file"
+        )
+
+
 def file_source(path: str | Path, globs: Sequence[str] = (), encoding: str = "utf-8") -> Source:
     """A file, or a folder read recursively (only files matching `globs`, if any)."""
     p = Path(path).expanduser()
-    if not p.exists():
-        raise UserError(f"no such file or folder: {p}; check the path given to --data")
+    _check_data_path(p)
     if p.is_file():
         if globs:
             raise UserError("--glob only applies when --data is a folder; drop --glob or pass a folder")
@@ -352,6 +378,11 @@ def load_corpus(source: Source, *, cache: bool | None = None) -> Corpus:
         cps = _codepoints(chunk)
         uniques.append(np.unique(cps))
         n += len(cps)
+    if n == 0 and source.skipped:
+        raise UserError(
+            f"none of the {len(source.skipped)} files in {source.description or source.name} is text; "
+            "pick the text files with --glob (e.g. --glob '*.txt') or pass --encoding"
+        )
     if n == 0:
         raise UserError(f"the corpus {source.description or source.name} is empty; give --data a file with text in it")
     vocab = Vocab.from_codepoints(np.concatenate(uniques))
@@ -404,8 +435,7 @@ def check_source(
         ) from None
     if data:
         p = Path(data).expanduser()
-        if not p.exists():
-            raise UserError(f"no such file or folder: {p}; check the path given to --data")
+        _check_data_path(p)
         if globs and not p.is_dir():
             raise UserError("--glob only applies when --data is a folder; drop --glob or pass a folder")
     elif globs:

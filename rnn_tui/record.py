@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnn_tui.errors import UserError
-from rnn_tui.events import KINDS, Event, Progress, from_json
+from rnn_tui.events import KINDS, CheckpointSaved, Event, Progress, from_json
 from rnn_tui.fsutil import atomic_write_bytes
 
 FILENAME = "events.jsonl"
@@ -88,8 +88,16 @@ def read(run_dir: Path | str, upto_step: int | None = None) -> Contents:
 
 
 def cut(run_dir: Path | str, step: int) -> list[int]:
-    """Rewrite the record with only the events up to `step` (atomically). Returns the damaged lines dropped."""
+    """Rewrite the record with only the events up to `step`, the checkpoint resumed from (atomically).
+
+    A process killed after committing that checkpoint but before recording it left no line
+    for it: the line is added, so the record says where the weights came from.
+    Returns the damaged lines dropped.
+    """
     contents = read(run_dir, upto_step=step)
+    saved = [e.step for e in contents.events if isinstance(e, CheckpointSaved) and not e.best]
+    if step and (not saved or saved[-1] != step):
+        contents.events.append(CheckpointSaved(step, str(run_dir), False))
     lines = [json.dumps(HEADER), *(json.dumps(e.to_json(), ensure_ascii=False) for e in contents.events)]
     atomic_write_bytes(Path(run_dir) / FILENAME, ("\n".join(lines) + "\n").encode())
     return contents.damaged

@@ -8,12 +8,13 @@ from it, in this process or in a child.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from pathlib import Path
 
 from rnn_tui import checkpoint
-from rnn_tui.config import ModelConfig, TrainConfig, check, defaults_for
+from rnn_tui.config import ModelConfig, TrainConfig, check, count_params, defaults_for
 from rnn_tui.corpus import BUILTIN, NAMED, check_source
 from rnn_tui.errors import UserError
 
@@ -107,20 +108,24 @@ def plan(req: RunRequest) -> RunPlan:
     source = _source(req)
     name = checkpoint.check_name(req.run_name) if req.run_name else f"{slug(_source_name(source))}-{_stamp()}"
     run_dir = Path(req.checkpoint_dir) / name
-    if (run_dir / checkpoint.META).exists():
+    if checkpoint.has_checkpoint(run_dir):
         raise UserError(
             f"a run named {name!r} already exists in {req.checkpoint_dir}/; "
             f"continue it with --resume {name}, or choose another --run-name"
         )
     ModelConfig(vocab_size=2, **req.model)  # the combination, not just each field
     TrainConfig(**req.train)
+    check_memory(ModelConfig(vocab_size=MEMORY_VOCAB, **req.model), TrainConfig(**req.train))
+    checkpoint.check_writable(run_dir)
+    if run_dir.is_dir():  # a run of that name that has not saved yet may be training
+        checkpoint.RunLock.check_free(run_dir)
     return RunPlan(run_dir, source, dict(req.model), dict(req.train))
 
 
 def _plan_resume(req: RunRequest) -> RunPlan:
     run_dir = checkpoint.resolve(req.resume, req.checkpoint_dir)
     meta = checkpoint.read_meta(run_dir)
-    saved_model = ModelConfig.from_dict(meta.get("model"))
+    saved_model = checkpoint.model_config(run_dir, meta)
     for key, value in req.model.items():
         if getattr(saved_model, key) != value:
             flag = "--model" if key == "cell" else f"--{key.replace('_', '-')}"
@@ -141,9 +146,38 @@ def _plan_resume(req: RunRequest) -> RunPlan:
                 "give the text with --data PATH to resume on it"
             )
     saved_train = TrainConfig.from_dict(meta.get("train") or {}).without_machine()
-    TrainConfig(**{**saved_train, **req.train})
+    check_memory(saved_model, TrainConfig(**{**saved_train, **req.train}))
+    checkpoint.check_writable(run_dir)
+    checkpoint.RunLock.check_free(run_dir)
     model = {f.name: getattr(saved_model, f.name) for f in fields(ModelConfig) if f.name != "vocab_size"}
     return RunPlan(run_dir, source, model, dict(req.train), resume_step=meta["step"], saved_train=saved_train)
+
+
+MEMORY_VOCAB = 256  # characters assumed when the corpus is not read yet (a typical one has fewer)
+
+
+def training_bytes(model: ModelConfig, train: TrainConfig) -> int:
+    """A rough floor of the memory training takes: weights, gradients, AdamW's moments, the rollback copy and
+    the checkpoint's copies (about ten copies of the weights), then the activations one batch keeps for backprop.
+    """
+    rows = train.batch_size * train.seq_len
+    activations = rows * (model.layers * (model.spec.gates + 2) * model.hidden + 3 * model.vocab_size + model.embedding)
+    return 4 * (10 * count_params(model) + activations)
+
+
+def check_memory(model: ModelConfig, train: TrainConfig) -> None:
+    """Refuse a model or batch that cannot fit in this machine's memory, before anything is allocated."""
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): let the allocator say it
+        return
+    need = training_bytes(model, train)
+    if need > total:
+        raise UserError(
+            f"training {model.summary()} with batches of {train.batch_size} x {train.seq_len} needs at least "
+            f"{need / 2**30:,.1f} GiB of memory, and this machine has {total / 2**30:,.1f} GiB; "
+            "lower --hidden, --layers, --batch-size or --seq-len"
+        )
 
 
 def _source(req: RunRequest) -> SourceSpec:

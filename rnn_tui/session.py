@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing as mp
+import os
 import queue
 import threading
 import time
@@ -44,6 +45,7 @@ from rnn_tui.events import (
     TrainerFailed,
     TrainerState,
 )
+from rnn_tui.priority import APP_TRAINER, Priority
 from rnn_tui.runs import RunPlan, RunRequest, plan
 from rnn_tui.stdio import child_output
 
@@ -127,9 +129,10 @@ class LocalSession:
 
     controllable = True
 
-    def __init__(self, plan: RunPlan, log_path: Path | None = None):
+    def __init__(self, plan: RunPlan, log_path: Path | None = None, priority: Priority = APP_TRAINER):
         self.plan = plan
         self.log_path = log_path
+        self.priority = priority
         self.finished = False
         self.ready: Ready | None = None
         self._ctx = mp.get_context("spawn")
@@ -156,7 +159,7 @@ class LocalSession:
                 target=_run_worker,
                 name="rnn-tui-trainer",
                 daemon=True,
-                args=(WORKER, self.plan, self._commands, self._events, log),
+                args=(WORKER, self.priority.environment(), self.plan, self._commands, self._events, log, self.priority),
             )
             self._process.start()
 
@@ -244,7 +247,7 @@ class LocalSession:
         """Start training again from the run's last checkpoint (after the trainer died)."""
         self.close()
         request = RunRequest(resume=str(self.plan.run_dir), train=self.plan.train)
-        self.__init__(plan(request), self.log_path)
+        self.__init__(plan(request), self.log_path, self.priority)
         self.start()
 
     def close(self, timeout: float = 30.0) -> None:
@@ -261,6 +264,8 @@ class LocalSession:
             self._header = None
             with contextlib.suppress(Exception):
                 self._shm.close()
+            with contextlib.suppress(FileNotFoundError):  # a killed child could not unlink its weights' segment
+                self._shm.unlink()
             self._shm = None
         for q in (self._commands, self._events):
             with contextlib.suppress(Exception):
@@ -268,10 +273,11 @@ class LocalSession:
                 q.close()
 
 
-def _run_worker(module: str, *args: object) -> None:
+def _run_worker(module: str, environment: dict[str, str], *args: object) -> None:
     """The child's entry point: import the worker there (it imports PyTorch), never in the app."""
     import importlib
 
+    os.environ.update(environment)  # before PyTorch loads
     importlib.import_module(module).main(*args)
 
 

@@ -33,7 +33,7 @@ from rnn_tui.model import CharRNN, detach_state
 from rnn_tui.runs import RunPlan
 
 BAD_STEPS_BEFORE_ROLLBACK = 3
-MAX_ROLLBACKS = 5  # then the run stops as diverged
+MAX_ROLLBACKS = 8  # in a row, without a healthy stretch between them: then the run stops as diverged
 SNAPSHOT_EVERY = 100  # steps between the in-memory copies a rollback returns to
 PROGRESS_EVERY = 0.5  # seconds between progress events
 
@@ -142,7 +142,8 @@ class Trainer:
         self.created = _now()
         self._eval_seconds: float | None = None
         self._snapshot: tuple[dict, dict] | None = None
-        self._bad_in_a_row = 0
+        self._bad_in_a_row = self._rollbacks_in_a_row = 0
+        self._take_snapshot()  # a rollback always has good weights to return to
         self._record: record.Writer | None = None
         self._lock: checkpoint.RunLock | None = None
 
@@ -254,15 +255,21 @@ class Trainer:
             loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         value = self.dist.mean(loss)  # the whole batch's loss, so every rank judges the step alike
-        if not (math.isfinite(value) and math.isfinite(norm.item())):
-            self._non_finite()
+        if not (math.isfinite(value) and math.isfinite(norm.item())) or value > self.loss_ceiling:
+            self._bad_step(value)
             return None
         self.optimizer.step()
         self.carried = detach_state(state)
         self._bad_in_a_row = 0
-        if self.step % SNAPSHOT_EVERY == 0 or self._snapshot is None:
+        if self.step % SNAPSHOT_EVERY == 0:
             self._take_snapshot()
+            self._rollbacks_in_a_row = 0  # a healthy stretch since the last rollback
         return value
+
+    @property
+    def loss_ceiling(self) -> float:
+        """A loss above this has diverged: it is more than twice a uniform guess's, plus a nat."""
+        return 2 * math.log(len(self.vocab)) + 1
 
     def _take_snapshot(self) -> None:
         self._snapshot = (
@@ -270,25 +277,32 @@ class Trainer:
             copy.deepcopy(self.optimizer.state_dict()),
         )
 
-    def _non_finite(self) -> None:
-        """Skip a non-finite step; after a few in a row, roll back to the last good weights and halve the rate."""
+    def _bad_step(self, loss: float) -> None:
+        """Skip a diverging step; after a few in a row, roll back to the last good weights and cut the rate.
+
+        Each rollback in a row cuts harder (by 2, then 4, 8...), so even a far too high rate is
+        brought down to one that trains within a few rollbacks.
+        """
         self.optimizer.zero_grad(set_to_none=True)
         self.skipped_steps += 1
         self._bad_in_a_row += 1
         self.carried = None
-        if self._bad_in_a_row < BAD_STEPS_BEFORE_ROLLBACK or self._snapshot is None:
-            self.emit(Notice(self.step, f"non-finite loss or gradient at step {self.step}; skipped the step"))
+        what = f"loss {loss:.3g}" if math.isfinite(loss) else "non-finite loss or gradient"
+        if self._bad_in_a_row < BAD_STEPS_BEFORE_ROLLBACK:
+            self.emit(Notice(self.step, f"{what} at step {self.step}; skipped the step"))
             return
         self.model.load_state_dict(self._snapshot[0])
         self.optimizer.load_state_dict(self._snapshot[1])
-        self.lr_scale *= 0.5
+        self._rollbacks_in_a_row += 1
+        cut = 2**self._rollbacks_in_a_row
+        self.lr_scale /= cut
         self.rollbacks += 1
         self._bad_in_a_row = 0
         self.emit(
             Notice(
                 self.step,
-                f"{BAD_STEPS_BEFORE_ROLLBACK} non-finite steps in a row at step {self.step}: rolled back to the "
-                f"last good weights and halved the learning rate (now {self.lr():.2e})",
+                f"{BAD_STEPS_BEFORE_ROLLBACK} diverging steps in a row at step {self.step} ({what}): rolled back to "
+                f"the last good weights and cut the learning rate by {cut} (now {self.lr():.2e})",
             )
         )
 
@@ -343,7 +357,7 @@ class Trainer:
             if c.max_minutes and self.elapsed + self._reserve() >= c.max_minutes * 60:
                 reason = "max_minutes"
                 break
-            if self.rollbacks >= MAX_ROLLBACKS:
+            if self._rollbacks_in_a_row >= MAX_ROLLBACKS:
                 reason = "diverged"
                 break
             if stop:
@@ -413,6 +427,9 @@ class Trainer:
         }
         try:
             checkpoint.save(folder, train_state.model_arrays(self.model), opt, self._meta())
+        except ValueError as exc:  # non-finite weights are never saved
+            self.emit(Notice(self.step, f"did not save the checkpoint: {exc}; the previous one is kept", "error"))
+            return False
         except OSError as exc:
             self.emit(
                 Notice(

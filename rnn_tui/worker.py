@@ -1,13 +1,14 @@
 """The trainer's process in the app: runs a Trainer, takes commands, sends events, publishes weights.
 
 Started by session.LocalSession with the `spawn` method. Its output goes to the run's
-train.log; it runs at a low CPU priority, so the screen wins a core the moment it needs
-one; and it stops, saving, when the app's process dies.
+train.log; it runs at a low CPU priority (priority.py), so the screen wins a core the moment
+it needs one; and it stops, saving, when the app's process dies.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import multiprocessing as mp
 import os
 import queue
@@ -24,12 +25,12 @@ import torch
 from rnn_tui import checkpoint
 from rnn_tui.errors import UserError
 from rnn_tui.events import Event, TrainerFailed, TrainerState
+from rnn_tui.priority import APP_TRAINER, Priority
 from rnn_tui.runs import RunPlan
 from rnn_tui.session import EVENT_INTERVAL, HEADER, Ready
 from rnn_tui.training import Trainer, prepare
 
 PUBLISH_INTERVAL = 1.0  # seconds between weight publications
-TRAINER_NICENESS = 19  # the UI gets the CPU first when it needs it
 PARENT_GRACE = 60  # seconds a trainer whose parent died may take to save before it exits anyway
 
 
@@ -131,15 +132,18 @@ class Channel:
             self.events.join_thread()
 
 
-def main(plan: RunPlan, commands: mp.Queue, events: mp.Queue, log_path: str | None) -> None:
+def main(
+    plan: RunPlan, commands: mp.Queue, events: mp.Queue, log_path: str | None, priority: Priority = APP_TRAINER
+) -> None:
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         log = open(log_path, "a", buffering=1, encoding="utf-8")  # noqa: SIM115 - lives as long as the process
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         sys.stdout = sys.stderr = log
-    with contextlib.suppress(OSError, AttributeError):
-        os.nice(TRAINER_NICENESS)
+    priority.apply()  # the screen gets the CPU first when it needs it
+    if priority.threads is not None and "threads" not in plan.train:  # the user's --threads wins
+        plan = dataclasses.replace(plan, train={**plan.train, "threads": priority.threads})
     channel = Channel(commands, events)
     _watch_parent(channel)
     try:

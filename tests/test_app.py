@@ -219,7 +219,7 @@ async def test_the_trainers_death_is_shown_and_the_playground_goes_on():
         session.die()
         await settle(pilot)
         assert app.query_one(RunHeader).state == "failed"
-        assert any("stopped unexpectedly" in n.message and "Press r" in n.message for n in app._notifications)
+        assert any("stopped unexpectedly" in n.message and "Press ctrl+r" in n.message for n in app._notifications)
         await pilot.press(*"still")
         await settle(pilot)
         assert len(output(app).tokens) == len("still") + 300

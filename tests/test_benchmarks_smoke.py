@@ -20,10 +20,12 @@ def test_every_benchmark_is_covered():
         "batching.py",
         "find_cells.py",
         "findings.py",
+        "contention.py",
         "generation.py",
         "gpu.py",
         "quality.py",
         "scale.py",
+        "soak.py",
         "startup.py",
         "throughput.py",
     }

@@ -111,7 +111,7 @@ def test_shapes_are_checked_against_the_config(tmp_path):
         ({"model": {"hidden": -3, "vocab_size": 5}}, "too small"),
         ({"model": "lstm"}, "no valid model config"),
         ({"step": "many"}, "not a whole number"),
-        ({"format_version": "2"}, "upgrade"),
+        ({"format_version": "2"}, "format_version"),
     ],
 )
 def test_a_damaged_meta_json_is_refused(tmp_path, change, words):

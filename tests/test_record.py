@@ -46,7 +46,14 @@ def test_resume_cuts_the_record_back_to_the_checkpoint(tmp_path):
     w(RunStarted(10, "run", {}, {}, {}, 10, "cpu", resumed=True))
     w.close()
     steps = [(type(e).__name__, e.step) for e in record.read(tmp_path).events]
-    assert steps == [("RunStarted", 0), ("Progress", 10), ("Evaluation", 10), ("Sample", 10), ("RunStarted", 10)]
+    assert steps == [
+        ("RunStarted", 0),
+        ("Progress", 10),
+        ("Evaluation", 10),
+        ("Sample", 10),
+        ("CheckpointSaved", 10),  # the checkpoint it resumed from, which the record had not got to
+        ("RunStarted", 10),
+    ]
 
 
 def test_a_damaged_line_is_skipped_and_reported(tmp_path):

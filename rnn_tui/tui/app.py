@@ -8,8 +8,11 @@ imports PyTorch.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import random
+import signal
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -57,6 +60,7 @@ POLL_INTERVAL = 0.1  # 10 Hz
 FOLLOW_INTERVAL = 10.0  # seconds between weight refreshes of the playground while following
 NARROW = 110  # columns below which the two panels become tabs
 EXPORTS = Path("rnn-tui-exports")  # where ctrl+e saves the view on screen
+QUIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class RnnTuiApp(App):
@@ -82,11 +86,19 @@ class RnnTuiApp(App):
         Binding("f10", "runs", "Runs", show=False),
     ]
 
-    def __init__(self, session: Session, *, prompt: str = "", checkpoint_dir: Path | str = "checkpoints") -> None:
+    def __init__(
+        self,
+        session: Session,
+        *,
+        prompt: str = "",
+        checkpoint_dir: Path | str = "checkpoints",
+        handle_signals: bool = False,
+    ) -> None:
         super().__init__()
         self.session = session
         self.initial_prompt = prompt
         self.checkpoint_dir = Path(checkpoint_dir)
+        self.handle_signals = handle_signals
         self.state = "starting"
         self.paused = False
         self.quitting = False
@@ -113,10 +125,30 @@ class RnnTuiApp(App):
             self._set_state("watching" if live else "playground")
             self.query_one(Playground).controls.live = live
         self.call_after_refresh(self._start_session)
+        if self.handle_signals:
+            self._take_signals()
+
+    def _take_signals(self) -> None:
+        """SIGTERM and SIGINT (`kill`, a shutdown) quit as ctrl+q does: the trainer saves, then the app exits."""
+        loop = asyncio.get_running_loop()
+        for sig in QUIT_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows; not the main thread
+                loop.add_signal_handler(sig, self.call_later, self.action_quit)
+
+    def on_unmount(self) -> None:
+        if self.handle_signals:
+            loop = asyncio.get_running_loop()
+            for sig in QUIT_SIGNALS:
+                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                    loop.remove_signal_handler(sig)
 
     def _start_session(self) -> None:
         """After the first frame: start the trainer (or open the run), then drain it at 10 Hz."""
-        self.session.start()
+        try:
+            self.session.start()
+        except UserError as exc:  # e.g. a run record from a newer rnn-tui
+            self._trainer_failed(TrainerFailed(str(exc)))
+            return
         self.poll_session()
         self.set_interval(POLL_INTERVAL, self.poll_session)
 
@@ -224,7 +256,7 @@ class RnnTuiApp(App):
     def _trainer_failed(self, event: TrainerFailed) -> None:
         self.failed = event
         self._set_state("failed")
-        again = " Press r to restart it from the last checkpoint." if event.restartable else ""
+        again = " Press ctrl+r to restart it from the last checkpoint." if event.restartable else ""
         self.notify(
             f"{event.message}. The playground keeps the last weights.{again}",
             title="Training stopped",
@@ -303,9 +335,14 @@ class RnnTuiApp(App):
         if self.failed is None or not self.failed.restartable:
             self.notify("Nothing to restart", severity="warning", timeout=2)
             return
-        self.failed = None
+        failed, self.failed = self.failed, None
         self._set_state("starting")
-        self.session.restart()
+        try:
+            self.session.restart()
+        except UserError as exc:  # e.g. another process took the run meanwhile, or its text is gone
+            self.failed = failed
+            self._set_state("failed")
+            self.notify(str(exc), title="Cannot restart training", severity="error", timeout=30, markup=False)
 
     async def action_quit(self) -> None:
         """Quit, saving a checkpoint first: the trainer saves when it stops."""
@@ -449,7 +486,7 @@ def run_app(session: Session, checkpoint_dir: Path | str = "checkpoints") -> int
     """
     try:
         with private_terminal():
-            app = RnnTuiApp(session, checkpoint_dir=checkpoint_dir)
+            app = RnnTuiApp(session, checkpoint_dir=checkpoint_dir, handle_signals=True)
             app.run()
     finally:
         session.close()
