@@ -323,6 +323,8 @@ _FIELDS = {
 def _read_meta(folder: Path) -> dict:
     path = _path(folder, META)
     if not path.is_file():
+        if has_checkpoint(folder):  # it was moved from .commit into place between the two looks
+            raise _Torn(f"{folder}'s {META} keeps moving; is something else changing {folder}?")
         raise UserError(
             f"{folder} is not an rnn-tui run folder (it has no {META}); "
             "pass a folder made by rnn-tui train (see rnn-tui runs)"
