@@ -195,6 +195,7 @@ async def test_a_file_opens_as_the_prompt(tmp_path):
         ("binary.dat", b"\0\1\2\3", "not a text file"),
         ("huge.txt", b"a" * 300_000, "up to 250,000 characters"),
     ],
+    ids=["missing", "binary", "huge"],
 )
 async def test_a_file_that_cannot_be_opened_is_a_one_line_notice(tmp_path, name, content, words):
     if content is not None:
