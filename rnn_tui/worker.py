@@ -25,7 +25,7 @@ import torch
 from rnn_tui import checkpoint
 from rnn_tui.errors import UserError
 from rnn_tui.events import Event, TrainerFailed, TrainerState
-from rnn_tui.priority import APP_TRAINER, Priority
+from rnn_tui.priority import APP_TRAINER, Priority, SharedCpu
 from rnn_tui.runs import RunPlan
 from rnn_tui.session import EVENT_INTERVAL, HEADER, Ready
 from rnn_tui.training import Trainer, prepare
@@ -45,6 +45,7 @@ class Channel:
         self.shm: shared_memory.SharedMemory | None = None
         self.flat: np.ndarray | None = None
         self.header: np.ndarray | None = None
+        self.cpu: SharedCpu | None = None  # set when the trainer's threads follow the machine's load
 
     def emit(self, msg: Event | Ready) -> None:
         self.buffer.append(msg)
@@ -93,6 +94,10 @@ class Channel:
             self.publish(trainer)
         if time.monotonic() - self.last_flush >= EVENT_INTERVAL:
             self.flush()
+        if self.cpu is not None and (threads := self.cpu.threads()) is not None:
+            torch.set_num_threads(threads)
+            print(f"rnn-tui trainer: {threads} thread(s) from step {trainer.step} "
+                  f"(other programs used {self.cpu.others:.1f} cores)", flush=True)  # fmt: skip
 
     def status(self, state: str) -> None:
         self.emit(TrainerState(state))
@@ -149,6 +154,8 @@ def main(
     try:
         with prepare(plan, channel.emit) as trainer:
             channel.share(trainer)
+            if priority.adaptive and "threads" not in plan.train and trainer.device.type == "cpu":
+                channel.cpu = SharedCpu(torch.get_num_threads())
             print(f"rnn-tui trainer: {trainer.run_dir}, step {trainer.step}, {trainer.describe_device()}", flush=True)
             trainer.run(should_stop=lambda: channel.stop_requested, hook=channel.hook)
             channel.publish(trainer)
