@@ -29,7 +29,7 @@ from app_latency import in_app
 
 from rnn_tui.priority import Priority
 
-CANDIDATES = ["nice=19", "nice=10", "nice=5", "nice=19,threads=1", "nice=10,passive", "nice=10,batch"]
+CANDIDATES = ["nice=19,adaptive", "nice=19", "nice=10", "nice=19,threads=1", "nice=10,passive", "nice=10,batch"]
 BUSY = "while True: pass"
 
 
