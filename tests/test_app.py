@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from rnn_tui.events import Notice
+from rnn_tui.events import Finished, Notice
 from rnn_tui.tui import app as app_module
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
@@ -66,6 +66,19 @@ async def test_training_figures_and_samples_arrive():
         stats = app.query_one(TrainingStats)
         assert stats.progress.step == 300 and stats.val is not None
         assert len(app.query_one(SampleFeed).lines) >= 2
+
+
+async def test_the_header_shows_the_step_a_run_finished_at():
+    """A run stopped a few steps after its last progress event: the header says where it really ended."""
+    session = FakeSession()
+    app = RnnTuiApp(session)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        header = app.query_one(RunHeader)
+        assert header.step == 300
+        session.inbox.append(Finished(303, "stopped", 1.5, 200.0))
+        await polls(pilot)
+        assert header.state == "done" and header.step == 303
 
 
 async def test_typing_produces_coloured_output():

@@ -243,6 +243,7 @@ class RnnTuiApp(App):
 
     def _finished(self, event: Finished) -> None:
         self._set_state("diverged" if event.reason == "diverged" else "done")
+        self.query_one(RunHeader).step = event.step  # the last steps may not have had a progress event
         if event.reason == "diverged":
             self.notify(
                 "Training diverged: the loss kept going non-finite. The playground keeps the last good weights.",
