@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -10,13 +11,17 @@ import sys
 import tempfile
 import time
 from datetime import date
+from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from rnn_tui.devices import cpu_has_native_bf16
 from rnn_tui.runs import RunRequest, plan
-from rnn_tui.training import Trainer, prepare
+
+if TYPE_CHECKING:
+    from rnn_tui.training import Trainer
+
+# PyTorch is imported where a benchmark needs it, not here: the app-side benchmarks (soak,
+# startup) measure a process that must stay torch-free, as the real app's does.
 
 ROOT = Path(__file__).resolve().parents[1]
 SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
@@ -42,8 +47,8 @@ def machine() -> dict:
     return {
         "date": date.today().isoformat(),
         "cpu": cpu,
-        "threads": torch.get_num_threads(),
-        "torch": torch.__version__,
+        "threads": sys.modules["torch"].get_num_threads() if "torch" in sys.modules else len(os.sched_getaffinity(0)),
+        "torch": version("torch"),
         "python": platform.python_version(),
     }
 
@@ -79,11 +84,15 @@ def timeit(fn, repeat: int, warmup: int = 1) -> float:
 
 def trainer(request: RunRequest) -> Trainer:
     """A ready trainer for `request`, as `rnn-tui train` would build it."""
+    from rnn_tui.training import prepare
+
     return prepare(plan(request))
 
 
 def precisions(device: str = "cpu") -> tuple[str, ...]:
     """The precisions this machine can train in: bf16 only where the hardware multiplies it."""
+    from rnn_tui.devices import cpu_has_native_bf16
+
     return ("bf16", "fp32") if device == "cuda" or cpu_has_native_bf16() else ("fp32",)
 
 
