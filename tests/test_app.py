@@ -1,8 +1,10 @@
 """The app under Pilot, with a scripted session standing in for the trainer's process."""
 
+import contextlib
 import time
 
 import pytest
+from textual.worker import WorkerCancelled
 
 from rnn_tui.events import Finished, Notice
 from rnn_tui.tui import app as app_module
@@ -28,7 +30,8 @@ async def settle(pilot, timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await pilot.pause(0.02)
-        await app.workers.wait_for_complete()
+        with contextlib.suppress(WorkerCancelled):  # a newer generation replaced one: look again
+            await app.workers.wait_for_complete()
         await pilot.pause()
         following = app.query_one(Playground).controls.follow
         weights_taken = session.weights_seen or not following
