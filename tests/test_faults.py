@@ -349,6 +349,8 @@ async def test_a_session_that_cannot_start_is_shown_not_raised():
 
     app = RnnTuiApp(Newer())
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await pilot.pause(0.5)
+        deadline = time.monotonic() + 15  # the notice is a message: wait for it, not for a fixed time
+        while not any("upgrade" in n.message for n in app._notifications):
+            assert time.monotonic() < deadline, "the failed start was never shown"
+            await pilot.pause(0.05)
         assert app.state == "failed" and app.is_running
-        assert any("upgrade" in n.message for n in app._notifications)

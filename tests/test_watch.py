@@ -317,7 +317,7 @@ async def test_the_app_shows_a_deleted_folder_and_a_rewritten_record(tmp_path):
         assert steps == sorted(steps) and 500 not in steps  # the cut-back curve replaced the old one
         shutil.rmtree(run)
         await until(pilot, lambda: header.state == "folder gone", "the folder to be missed")
-        assert any("is gone" in n.message for n in app._notifications)
+        await until(pilot, lambda: any("is gone" in n.message for n in app._notifications), "the notice")
         await pilot.press(*"the ")
         await pilot.pause(0.3)
         assert app.query_one(Playground).generator is not None  # the playground carries on
