@@ -192,12 +192,7 @@ def read_text(path: str | Path, encoding: str = "utf-8", *, fix: str = "choose a
     """One text file, decoded as a corpus is (CRLF becomes LF); a one-line UserError, ending in `fix`,
     when it is missing, a folder, a pipe or a device, or not text in `encoding`."""
     p = Path(path).expanduser()
-    try:
-        mode = p.stat().st_mode
-    except FileNotFoundError:
-        raise UserError(f"no such file: {p}; check the path") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {p} ({exc.strerror}); {fix}") from None
+    mode = _mode(p, f"no such file: {p}; check the path", fix)
     if stat.S_ISDIR(mode):
         raise UserError(f"{p} is a folder; give a file")
     if not stat.S_ISREG(mode):
@@ -208,6 +203,16 @@ def read_text(path: str | Path, encoding: str = "utf-8", *, fix: str = "choose a
         raise UserError(f"{str(exc).split(';')[0]}; {fix}") from None
 
 
+def _mode(p: Path, missing: str, fix: str) -> int:
+    """`p`'s st_mode; a one-line UserError, `missing` when it is not there, ending in `fix` when it cannot be read."""
+    try:
+        return p.stat().st_mode
+    except FileNotFoundError:
+        raise UserError(missing) from None
+    except OSError as exc:
+        raise UserError(f"cannot read {p} ({exc.strerror}); {fix}") from None
+
+
 def _kind(mode: int) -> str:
     """What a path that is neither a regular file nor a folder is, in words."""
     kinds = {stat.S_ISFIFO: "a pipe", stat.S_ISCHR: "a device", stat.S_ISBLK: "a device", stat.S_ISSOCK: "a socket"}
@@ -216,12 +221,7 @@ def _kind(mode: int) -> str:
 
 def _check_data_path(p: Path) -> None:
     """--data must name a regular file or a folder: a pipe or a device would hang or never end."""
-    try:
-        mode = p.stat().st_mode
-    except FileNotFoundError:
-        raise UserError(f"no such file or folder: {p}; check the path given to --data") from None
-    except OSError as exc:
-        raise UserError(f"cannot read {p} ({exc.strerror}); check the path given to --data") from None
+    mode = _mode(p, f"no such file or folder: {p}; check the path given to --data", "check the path given to --data")
     if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
         raise UserError(
             f"{p} is {_kind(mode)}, not a text file or a folder; save the text to a file and give --data that file"
