@@ -182,7 +182,8 @@ class Trainer:
         )
 
     def close(self) -> None:
-        """Close the run record and let go of the run folder."""
+        """Close the run record, let go of the run folder and of the job's wrapper around the model."""
+        self.net = self.model  # DistributedDataParallel holds the process group: it must go before the group does
         if self._record is not None:
             self._record.close()
             self._record = None

@@ -7,6 +7,7 @@ what the other ranks hold (OUT_DIR/rank<r>.npz).
 """
 
 import sys
+import weakref
 
 import numpy as np
 
@@ -20,3 +21,7 @@ request = run_request(build_parser().parse_args(["train", *flags]))
 with distributed.start("cpu") as job, prepare(job.share_plan(lambda: plan(request)), None, job) as trainer:
     trainer.run()
     np.savez(f"{out}/rank{job.rank}.npz", **train_state.model_arrays(trainer.model))
+    wrapper = weakref.ref(trainer.net)
+# DistributedDataParallel holds the process group. Left alive past destroy_process_group, gloo's threads met the
+# interpreter's exit: the likely cause of a rank that died in CI with "terminate called without an active exception".
+assert wrapper() is None, "the trainer still holds DistributedDataParallel after it closed"
