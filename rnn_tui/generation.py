@@ -58,7 +58,9 @@ def sampling_distribution(logits: np.ndarray, temperature: float, top_k: int = 0
         p = np.zeros_like(logits, dtype=np.float64)
         p[int(np.argmax(logits))] = 1.0
         return p
-    z = logits.astype(np.float64) / temperature
+    z = logits.astype(np.float64)
+    with np.errstate(over="ignore"):  # shifted first: a tiny temperature gives -inf (p 0), never inf - inf (NaN)
+        z = (z - z.max()) / temperature
     if 0 < top_k < len(z):
         kth = np.partition(z, -top_k)[-top_k]
         z = np.where(z >= kth, z, -np.inf)
