@@ -18,13 +18,14 @@ import torch
 
 from rnn_tui.checkpoint import Arrays, Checkpoint
 from rnn_tui.model import CharRNN, State
+from rnn_tui.optim import AdamW
 
 
 def model_arrays(model: CharRNN) -> Arrays:
     return {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
 
 
-def optimizer_arrays(model: CharRNN, optimizer: torch.optim.Optimizer) -> Arrays:
+def optimizer_arrays(model: CharRNN, optimizer: AdamW) -> Arrays:
     names = {id(p): n for n, p in model.named_parameters()}
     out: Arrays = {}
     for p, s in optimizer.state.items():
@@ -37,7 +38,7 @@ def optimizer_arrays(model: CharRNN, optimizer: torch.optim.Optimizer) -> Arrays
     return out
 
 
-def load_optimizer(model: CharRNN, optimizer: torch.optim.Optimizer, ckpt: Checkpoint, device: torch.device) -> None:
+def load_optimizer(model: CharRNN, optimizer: AdamW, ckpt: Checkpoint, device: torch.device) -> None:
     """Put AdamW's moments and step counts back (older folders kept the steps in meta.json)."""
     old_steps = ckpt.meta.get("optimizer_steps", {})
     state = {}
@@ -46,11 +47,11 @@ def load_optimizer(model: CharRNN, optimizer: torch.optim.Optimizer, ckpt: Check
             continue
         step = ckpt.optimizer.get(f"step.{name}")
         state[i] = {
-            "step": torch.tensor(float(step[0]) if step is not None else old_steps.get(name, ckpt.step)),
+            "step": float(step[0]) if step is not None else old_steps.get(name, ckpt.step),
             "exp_avg": torch.from_numpy(ckpt.optimizer[f"exp_avg.{name}"]).to(device),
             "exp_avg_sq": torch.from_numpy(ckpt.optimizer[f"exp_avg_sq.{name}"]).to(device),
         }
-    optimizer.load_state_dict({"state": state, "param_groups": optimizer.state_dict()["param_groups"]})
+    optimizer.load_state_dict(state)
 
 
 def rng_arrays(device: torch.device) -> Arrays:

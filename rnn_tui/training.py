@@ -12,7 +12,6 @@ Alone, `dist` is `distributed.LOCAL`, whose methods change nothing.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from collections.abc import Callable
@@ -30,6 +29,7 @@ from rnn_tui.distributed import LOCAL, Group
 from rnn_tui.events import CheckpointSaved, Evaluation, Event, Finished, Notice, Progress, RunStarted, Sample
 from rnn_tui.generation import Generator
 from rnn_tui.model import CharRNN, detach_state
+from rnn_tui.optim import AdamW
 from rnn_tui.runs import RunPlan
 
 BAD_STEPS_BEFORE_ROLLBACK = 3
@@ -127,7 +127,7 @@ class Trainer:
         self.model = CharRNN(model_cfg).to(device)
         self.net = dist.wrap(self.model)  # what trains: the model, or DistributedDataParallel around it
         dist.fork_rng(cfg.seed)
-        self.optimizer = _adamw(self.model, cfg)
+        self.optimizer = AdamW(self.model.parameters(), cfg.lr, (0.9, 0.99), weight_decay=cfg.weight_decay)
         rows = dist.share(cfg.batch_size)  # this rank's rows of the batch (all of them alone)
         self.batches = Batches(train, cfg.batch_size, cfg.seq_len, cfg.seed, cfg.batching, rows=rows)
         self.val_x, self.val_y = (torch.from_numpy(a) for a in eval_streams(val, cfg.eval_chars))
@@ -244,14 +244,13 @@ class Trainer:
         x, y = (
             torch.from_numpy(a).to(self.device, non_blocking=True) for a in self.batches.get(self.epoch, self.index)
         )
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr()
+        self.optimizer.lr = self.lr()
         self.index += 1
         self.step += 1
         with autocast(self.device, self.precision):
             logits, state = self.net(x, self.carried)
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         with self.dist.talking():  # in a job, the gradients are averaged over the ranks here
             loss.backward()
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
@@ -275,7 +274,7 @@ class Trainer:
     def _take_snapshot(self) -> None:
         self._snapshot = (
             {k: v.detach().clone() for k, v in self.model.state_dict().items()},
-            copy.deepcopy(self.optimizer.state_dict()),
+            self.optimizer.state_dict(),
         )
 
     def _bad_step(self, loss: float) -> None:
@@ -284,7 +283,7 @@ class Trainer:
         Each rollback in a row cuts harder (by 2, then 4, 8...), so even a far too high rate is
         brought down to one that trains within a few rollbacks.
         """
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         self.skipped_steps += 1
         self._bad_in_a_row += 1
         self.carried = None
@@ -484,11 +483,3 @@ class Trainer:
         train_state.load_rng(ckpt, self.device)
         self.dist.fork_rng(self.cfg.seed, self.step)
         self._take_snapshot()
-
-
-def _adamw(model: CharRNN, cfg: TrainConfig) -> torch.optim.AdamW:
-    kwargs = {"lr": cfg.lr, "betas": (0.9, 0.99), "weight_decay": cfg.weight_decay}
-    try:
-        return torch.optim.AdamW(model.parameters(), fused=True, **kwargs)
-    except (RuntimeError, TypeError):  # fused AdamW needs torch >= 2.4 on CPU
-        return torch.optim.AdamW(model.parameters(), **kwargs)
