@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -31,16 +32,29 @@ def test_every_benchmark_is_covered():
     }
 
 
-@pytest.mark.parametrize("script", SCRIPTS)
-def test_benchmark_smoke(script, tmp_path):
-    proc = subprocess.run(
+def _smoke(script: str, folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [sys.executable, str(BENCH / script), "--smoke"],
-        cwd=tmp_path,
+        cwd=folder,
         env=cli_env(),
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+@pytest.fixture(scope="module")
+def smokes(request, tmp_path_factory):
+    """The selected smoke runs, two at a time: most of each is one core importing and starting up."""
+    items = request.session.items
+    chosen = [i.callspec.params["script"] for i in items if getattr(i, "originalname", "") == "test_benchmark_smoke"]
+    with ThreadPoolExecutor(2) as pool:
+        yield {s: pool.submit(_smoke, s, tmp_path_factory.mktemp(s.removesuffix(".py"))) for s in chosen}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_benchmark_smoke(script, smokes):
+    proc = smokes[script].result()
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert records and all("bench" in r and "date" in r for r in records)
