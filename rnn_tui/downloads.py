@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.client
 import os
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -147,6 +144,10 @@ def download(
     hint = "check your connection, or train on a local file with --data FILE"
     if offline:
         raise UserError(f"corpus {spec.name!r} is not downloaded yet and we are offline; {hint}")
+    import http.client  # here, not at the top: they cost every start of the app and the CLI about 25 ms
+    import urllib.error
+    import urllib.request
+
     fetched = spec.fetched
     if progress is None and fetched.size >= SHOW_PROGRESS_FROM:
         progress = terminal_progress(f"{spec.name} ({fetched.filename})")

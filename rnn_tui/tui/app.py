@@ -46,14 +46,10 @@ from rnn_tui.export import save_all
 from rnn_tui.session import Session, Weights
 from rnn_tui.stdio import private_terminal, stdin_hung_up
 from rnn_tui.tui.messages import OpenRun
-from rnn_tui.tui.widgets.neurons.screen import NeuronScreen
 from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from rnn_tui.tui.widgets.run_header import RunHeader
-from rnn_tui.tui.widgets.runs.screen import RunsScreen
-from rnn_tui.tui.widgets.temperatures.screen import TemperaturesScreen
-from rnn_tui.tui.widgets.timeline.screen import TimelineScreen
 from rnn_tui.tui.widgets.training.panel import TrainingPanel
 
 POLL_INTERVAL = 0.1  # 10 Hz
@@ -61,6 +57,8 @@ FOLLOW_INTERVAL = 10.0  # seconds between weight refreshes of the playground whi
 NARROW = 110  # columns below which the two panels become tabs
 EXPORTS = Path("rnn-tui-exports")  # where ctrl+e saves the view on screen
 QUIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# The screens' ids. Each screen's module is imported when it first opens (together about 80 ms of start-up).
+NEURONS, RUNS, TIMELINE = "neurons", "runs-screen", "timeline-screen"
 
 
 class RnnTuiApp(App):
@@ -312,18 +310,20 @@ class RnnTuiApp(App):
         if action in ("toggle_pause", "save", "restart"):
             return self.session.controllable
         if action in ("temperature", "new_seed", "regenerate", "toggle_follow"):
-            return not isinstance(self.screen, RunsScreen)
+            return self.screen.id != RUNS
         return True
 
     def action_runs(self) -> None:
         """The runs in the checkpoint folder: compare their curves, open one in the playground."""
-        if not isinstance(self.screen, RunsScreen):
-            self.push_screen(RunsScreen(self.checkpoint_dir))
+        if self.screen.id != RUNS:
+            from rnn_tui.tui.widgets.runs.screen import RunsScreen
+
+            self.push_screen(RunsScreen(self.checkpoint_dir, id=RUNS))
 
     @on(OpenRun)
     def show_run(self, message: OpenRun) -> None:
         """Another run's weights in the playground, frozen, and the header says whose they are (f8 goes back)."""
-        if isinstance(self.screen, RunsScreen):
+        if self.screen.id == RUNS:
             self.pop_screen()
         playground = self.query_one(Playground)
         playground.controls.follow = False
@@ -380,26 +380,30 @@ class RnnTuiApp(App):
 
     def action_neurons(self) -> None:
         """The neuron view (F6 opens and closes it): the model's cells on the playground's text or validation text."""
-        if isinstance(self.screen, NeuronScreen):
+        if self.screen.id == NEURONS:
             self.screen.dismiss()
             return
         weights = self.query_one(Playground).weights
         if weights is None:
             self.notify("No weights yet: the model is still starting", severity="warning", timeout=3)
             return
-        if not self.is_screen_installed("neurons"):
-            self.install_screen(NeuronScreen(), "neurons")
+        if not self.is_screen_installed(NEURONS):
+            from rnn_tui.tui.widgets.neurons.screen import NeuronScreen
+
+            self.install_screen(NeuronScreen(id=NEURONS), NEURONS)
         text = "".join(t.char for t in self.query_one(ConfidenceText).tokens)
-        self.get_screen("neurons").offer(weights, text, self.run_dir)
-        self.push_screen("neurons")
+        self.get_screen(NEURONS).offer(weights, text, self.run_dir)
+        self.push_screen(NEURONS)
 
     # ------------------------------------------------------------ views
 
     def action_timeline(self) -> None:
-        if isinstance(self.screen, TimelineScreen):
+        if self.screen.id == TIMELINE:
             self.pop_screen()
         else:
-            self.push_screen(TimelineScreen(self.query_one(TrainingPanel)))
+            from rnn_tui.tui.widgets.timeline.screen import TimelineScreen
+
+            self.push_screen(TimelineScreen(self.query_one(TrainingPanel), id=TIMELINE))
 
     def action_temperatures(self) -> None:
         playground = self.query_one(Playground)
@@ -407,6 +411,8 @@ class RnnTuiApp(App):
         if settings is None:
             self.notify("Fix the sampling settings first", severity="warning", timeout=3)
             return
+        from rnn_tui.tui.widgets.temperatures.screen import TemperaturesScreen
+
         self.push_screen(TemperaturesScreen(playground.weights, playground.prompt, settings))
 
     def action_toggle_prediction(self) -> None:
@@ -456,7 +462,7 @@ class RnnTuiApp(App):
             "Follow training / freeze weights", "Toggle which weights the playground uses", self.action_toggle_follow
         )
         yield SystemCommand("Neuron view", "Colour text by one cell; find cells tracking quotes…", self.action_neurons)
-        if isinstance(screen, NeuronScreen):
+        if screen.id == NEURONS:
             yield from screen.system_commands()
         yield SystemCommand("Timeline of samples", "The run's samples in order (F7)", self.action_timeline)
         yield SystemCommand(

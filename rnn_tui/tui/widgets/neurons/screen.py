@@ -61,8 +61,8 @@ class NeuronScreen(Screen):
         Binding("f", "cancel_find", "Cancel find"),
     ]
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.weights: Weights | None = None  # the newest the app handed over
         self.playground_text = ""
         self.run_dir: Path | None = None

@@ -52,8 +52,8 @@ class RunsScreen(Screen):
         Binding("o", "open", "Open in playground"),
     ]
 
-    def __init__(self, checkpoint_dir: Path) -> None:
-        super().__init__()
+    def __init__(self, checkpoint_dir: Path, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.checkpoint_dir = Path(checkpoint_dir)
         self.curves: dict[str, Curves] = {}  # by path, read once
         self.marked: list[str] = []  # paths, in the order they were marked

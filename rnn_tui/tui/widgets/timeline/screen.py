@@ -22,8 +22,8 @@ CATCH_UP = 0.5  # seconds between looks for new samples
 class TimelineScreen(Screen):
     BINDINGS = [Binding("escape", "app.pop_screen", "Back")]  # F7 (the app's) closes it too
 
-    def __init__(self, panel: TrainingPanel) -> None:
-        super().__init__()
+    def __init__(self, panel: TrainingPanel, id: str | None = None) -> None:
+        super().__init__(id=id)
         self.panel = panel
         self.seen = 0  # samples of the panel's taken in
         self.loads = panel.loads  # the panel's history this view shows
