@@ -38,8 +38,10 @@ def optimizer_arrays(model: CharRNN, optimizer: AdamW) -> Arrays:
     return out
 
 
-def load_optimizer(model: CharRNN, optimizer: AdamW, ckpt: Checkpoint, device: torch.device) -> None:
-    """Put AdamW's moments and step counts back (older folders kept the steps in meta.json)."""
+def load_optimizer(model: CharRNN, optimizer: AdamW, ckpt: Checkpoint) -> None:
+    """Put AdamW's moments and step counts back (older folders kept the steps in meta.json).
+
+    `AdamW.load_state_dict` puts each on its parameter's device."""
     old_steps = ckpt.meta.get("optimizer_steps", {})
     state = {}
     for i, (name, _) in enumerate(model.named_parameters()):
@@ -48,8 +50,8 @@ def load_optimizer(model: CharRNN, optimizer: AdamW, ckpt: Checkpoint, device: t
         step = ckpt.optimizer.get(f"step.{name}")
         state[i] = {
             "step": float(step[0]) if step is not None else old_steps.get(name, ckpt.step),
-            "exp_avg": torch.from_numpy(ckpt.optimizer[f"exp_avg.{name}"]).to(device),
-            "exp_avg_sq": torch.from_numpy(ckpt.optimizer[f"exp_avg_sq.{name}"]).to(device),
+            "exp_avg": torch.from_numpy(ckpt.optimizer[f"exp_avg.{name}"]),
+            "exp_avg_sq": torch.from_numpy(ckpt.optimizer[f"exp_avg_sq.{name}"]),
         }
     optimizer.load_state_dict(state)
 

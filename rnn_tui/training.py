@@ -469,7 +469,7 @@ class Trainer:
         """Continue exactly where `ckpt` stopped: weights, optimizer, step, data position, RNG."""
         m = ckpt.meta
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in ckpt.model.items()})
-        train_state.load_optimizer(self.model, self.optimizer, ckpt, self.device)
+        train_state.load_optimizer(self.model, self.optimizer, ckpt)
         self.carried = self.dist.my_rows(train_state.load_state(ckpt, self.device), self.cfg.batch_size)
         self.step, self.epoch, self.index = ckpt.step, int(m.get("epoch", 0)), int(m.get("batch_index", 0))
         self.elapsed = float(m.get("train_seconds", 0.0))

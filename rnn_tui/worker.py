@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from rnn_tui import checkpoint
+from rnn_tui.devices import set_threads
 from rnn_tui.errors import UserError
 from rnn_tui.events import Event, TrainerFailed, TrainerState
 from rnn_tui.priority import APP_TRAINER, Priority, SharedCpu
@@ -95,7 +96,7 @@ class Channel:
         if time.monotonic() - self.last_flush >= EVENT_INTERVAL:
             self.flush()
         if self.cpu is not None and (threads := self.cpu.threads()) is not None:
-            torch.set_num_threads(threads)
+            set_threads(threads)
             print(f"rnn-tui trainer: {threads} thread(s) from step {trainer.step} "
                   f"(other programs used {self.cpu.others:.1f} cores)", flush=True)  # fmt: skip
 
