@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from rnn_tui.runs import RunRequest, plan
 
 if TYPE_CHECKING:
-    from rnn_tui.training import Trainer
+    from rnn_tui.train.loop import Trainer
 
 # PyTorch is imported where a benchmark needs it, not here: the app-side benchmarks (soak,
 # startup) measure a process that must stay torch-free, as the real app's does.
@@ -84,14 +84,14 @@ def timeit(fn, repeat: int, warmup: int = 1) -> float:
 
 def trainer(request: RunRequest) -> Trainer:
     """A ready trainer for `request`, as `rnn-tui train` would build it."""
-    from rnn_tui.training import prepare
+    from rnn_tui.train.loop import prepare
 
     return prepare(plan(request))
 
 
 def precisions(device: str = "cpu") -> tuple[str, ...]:
     """The precisions this machine can train in: bf16 only where the hardware multiplies it."""
-    from rnn_tui.devices import cpu_has_native_bf16
+    from rnn_tui.train.devices import cpu_has_native_bf16
 
     return ("bf16", "fp32") if device == "cuda" or cpu_has_native_bf16() else ("fp32",)
 

@@ -29,7 +29,7 @@ from rnn_tui.priority import APP_TRAINER, Priority
 from rnn_tui.runs import RunRequest, plan
 from rnn_tui.session import LocalSession
 from rnn_tui.tui.app import RnnTuiApp
-from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 

@@ -19,8 +19,8 @@ import numpy as np
 from _common import SHAKESPEARE, emit, machine, table, timeit
 
 from rnn_tui.config import ModelConfig, param_shapes
-from rnn_tui.corpus import Vocab
 from rnn_tui.generation import Generator
+from rnn_tui.text.vocab import Vocab
 
 TEMPERATURES = (0.2, 0.5, 1.0, 1.5)
 

@@ -27,11 +27,11 @@ from _common import SHAKESPEARE, emit, machine, percentile, table, timeit
 from threadpoolctl import threadpool_limits
 
 from rnn_tui.config import ModelConfig
-from rnn_tui.corpus import Vocab
 from rnn_tui.generation import Generator
 from rnn_tui.inference import Stepper
-from rnn_tui.model import CharRNN
 from rnn_tui.neurons import STREAMS, Analysis, text_features
+from rnn_tui.text.vocab import Vocab
+from rnn_tui.train.model import CharRNN
 
 
 def baseline(stepper: Stepper, vocab: Vocab, text: str) -> np.ndarray:

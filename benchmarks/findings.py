@@ -35,7 +35,7 @@ from rnn_tui.inference import Stepper
 from rnn_tui.neurons import FEATURE, FEATURES, Analysis, Ranking, validation_text
 from rnn_tui.session import FolderSession
 from rnn_tui.tui.app import RnnTuiApp
-from rnn_tui.tui.widgets.neurons.screen import NeuronScreen
+from rnn_tui.tui.screens.neurons import NeuronScreen
 from rnn_tui.tui.widgets.playground.playground import Playground
 
 HEADER = "# Findings\n\nWhat the cells of trained models do, found by `benchmarks/findings.py`.\n"

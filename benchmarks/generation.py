@@ -19,9 +19,9 @@ from _common import SHAKESPEARE, emit, machine, table, timeit
 from baselines import BaselineLSTM, baseline_sample
 
 from rnn_tui.config import ModelConfig
-from rnn_tui.corpus import Vocab
 from rnn_tui.generation import Generator
-from rnn_tui.model import CharRNN
+from rnn_tui.text.vocab import Vocab
+from rnn_tui.train.model import CharRNN
 
 
 def main() -> None:

@@ -25,7 +25,9 @@ import torch.nn.functional as F
 from _common import SHAKESPEARE, emit, machine, smoke_corpus, steady_speed, table, train_json
 from baselines import BaselineLSTM, baseline_trainer
 
-from rnn_tui.corpus import eval_streams, file_source, load_corpus
+from rnn_tui.text.batches import eval_streams
+from rnn_tui.text.corpus import load_corpus
+from rnn_tui.text.sources import file_source
 
 TARGET = 1.47
 BASELINE_EVAL_SECONDS = 30.0

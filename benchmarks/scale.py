@@ -21,7 +21,8 @@ from _common import SHAKESPEARE, emit, machine, table
 
 LOAD = """
 import sys, time
-from rnn_tui.corpus import file_source, load_corpus
+from rnn_tui.text.corpus import load_corpus
+from rnn_tui.text.sources import file_source
 t = time.perf_counter()
 c = load_corpus(file_source(sys.argv[1]))
 print(time.perf_counter() - t, len(c), type(c.data).__name__)

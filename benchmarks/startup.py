@@ -51,6 +51,8 @@ STEP_DEADLINE_S = 120.0  # the first step: the trainer's process imports torch a
 TRAIN_DEADLINE_S = 900.0  # the 2-step run for the playground
 TINY = ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "16"]
 NEVER = "1000000"
+# Compiles every module of the tree the app would import, whatever the tree's layout (trees before and after a move).
+WARM = "import compileall, rnn_tui; compileall.compile_dir(rnn_tui.__path__[0], quiet=1); print(rnn_tui.__file__)"
 # "rnn-tui ● starting": the app's RunHeader; "rnn-tui baseline": the minimal app. Not "rnn-tui launch: error: …".
 HEADER = re.compile(r"^\s*rnn-tui\s+(?:\S+\s+)?(?:starting|training|paused|saving|diverged|done|failed|playground)\b")
 BASELINE_HEADER = re.compile(r"^\s*rnn-tui baseline\b")
@@ -311,9 +313,9 @@ class Bench:
         return {**self.env, "PYTHONPATH": str(tree)}
 
     def check_tree(self, tree: Path) -> None:
-        """The tree's rnn_tui is the one imported (not the editable install); warms its .pyc files too."""
+        """The tree's rnn_tui is the one imported (not the editable install); compiles its .pyc files too."""
         out = subprocess.run(
-            [self.py, "-c", "import rnn_tui.cli, rnn_tui.tui.app, rnn_tui.training, rnn_tui; print(rnn_tui.__file__)"],
+            [self.py, "-c", WARM],
             check=False, cwd=self.cwd(), env=self.tree_env(tree), capture_output=True, text=True, timeout=300,
         )  # fmt: skip
         where = out.stdout.strip()

@@ -39,9 +39,9 @@ from safetensors.numpy import save as st_save
 
 from rnn_tui import __version__
 from rnn_tui.config import ModelConfig, param_shapes
-from rnn_tui.corpus import Vocab
 from rnn_tui.errors import UserError
 from rnn_tui.fsutil import Lock, fsync_dir
+from rnn_tui.text.vocab import Vocab
 
 FORMAT = "rnn-tui-run"
 FORMAT_VERSION = 2  # 2: RNG and optimizer steps as tensors, history in events.jsonl

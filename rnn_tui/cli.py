@@ -18,10 +18,10 @@ from typing import NoReturn
 
 from rnn_tui import __version__, config
 from rnn_tui.config import CellsConfig, ModelConfig, SampleConfig, TrainConfig
-from rnn_tui.downloads import NAMED
 from rnn_tui.errors import JobFailed, UserError
 from rnn_tui.humanize import duration, size
 from rnn_tui.runs import RunRequest
+from rnn_tui.text.downloads import NAMED
 
 
 class Parser(argparse.ArgumentParser):
@@ -163,10 +163,10 @@ def run_request(args: argparse.Namespace) -> RunRequest:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train headless; under torchrun, as one rank of a job (rank 0 plans, writes and reports)."""
-    from rnn_tui import distributed
     from rnn_tui.reporting import reporter_for
     from rnn_tui.runs import plan
-    from rnn_tui.training import prepare
+    from rnn_tui.train import distributed
+    from rnn_tui.train.loop import prepare
 
     request = run_request(args)
     with distributed.start(request.train.get("device", "auto")) as job:
@@ -262,9 +262,9 @@ def cmd_cells(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from rnn_tui.corpus import file_source
     from rnn_tui.inference import Stepper
     from rnn_tui.neurons import FEATURES, Analysis, validation_text
+    from rnn_tui.text.sources import file_source
 
     settings = CellsConfig(**_parsed(args, CellsConfig))
     ckpt = _load_run(args)
@@ -342,9 +342,10 @@ def cmd_score(args: argparse.Namespace) -> int:
     from rich.text import Text
 
     from rnn_tui import scoring
-    from rnn_tui.corpus import Vocab, read_text
     from rnn_tui.export import confidence_legend, confidence_text, save_view
     from rnn_tui.generation import Generator
+    from rnn_tui.text.sources import read_text
+    from rnn_tui.text.vocab import Vocab
 
     if args.top is not None and args.top < 1:
         raise UserError(f"--top {args.top} lists no lines; give a count of 1 or more")
@@ -401,7 +402,7 @@ def cmd_corpora(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from rnn_tui.corpus import list_corpora
+    from rnn_tui.text.sources import list_corpora
 
     table = Table("name", "size", "status", box=None, pad_edge=False)
     table.add_column("source", overflow="fold")  # an address is never cut short

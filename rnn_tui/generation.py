@@ -16,8 +16,8 @@ from itertools import repeat
 import numpy as np
 
 from rnn_tui.config import ModelConfig
-from rnn_tui.corpus import Vocab
 from rnn_tui.inference import Stepper
+from rnn_tui.text.vocab import Vocab
 
 TOP = 5
 KEEP_RECENT = 1024  # prompt positions whose state is always kept

@@ -35,9 +35,11 @@ import numpy as np
 
 from rnn_tui import checkpoint
 from rnn_tui.config import TrainConfig
-from rnn_tui.corpus import Vocab, load_corpus, resolve_source
 from rnn_tui.errors import UserError
 from rnn_tui.inference import Stepper
+from rnn_tui.text.corpus import load_corpus
+from rnn_tui.text.sources import SourceSpec
+from rnn_tui.text.vocab import Vocab
 
 STREAMS = 32  # pieces of a long text run side by side
 BURN_IN = 128  # characters each piece after the first reads before it is counted
@@ -501,12 +503,8 @@ def validation_text(run_dir: Path | str, chars: int) -> str:
         if run_dir.is_dir():  # a new run, before its first checkpoint
             raise UserError(f"{run_dir.name} has saved no checkpoint yet, so its text is not known; save one") from None
         raise
-    s = meta.get("source") or {}
-    data = s.get("data")
-    if data and not Path(data).exists():
-        raise UserError(f"this run was trained on {data}, which is not there any more; give a text with --text FILE")
-    source = resolve_source(data, s.get("corpus"), tuple(s.get("globs", ())), s.get("encoding", "utf-8"))
-    corpus = load_corpus(source)
+    source = SourceSpec.from_dict(meta.get("source") or {}).still_there("give a text with --text FILE")
+    corpus = load_corpus(source.resolve())
     val_frac = (meta.get("train") or {}).get("val_frac", TrainConfig.val_frac)
     _, val = corpus.split(val_frac)
     if not len(val):

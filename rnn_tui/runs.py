@@ -15,8 +15,8 @@ from pathlib import Path
 
 from rnn_tui import checkpoint
 from rnn_tui.config import ModelConfig, TrainConfig, check, count_params, defaults_for
-from rnn_tui.corpus import BUILTIN, NAMED, check_source
 from rnn_tui.errors import UserError
+from rnn_tui.text.sources import SourceSpec
 
 
 @dataclass
@@ -32,19 +32,6 @@ class RunRequest:
     checkpoint_dir: str = "checkpoints"
     run_name: str | None = None
     resume: str | None = None
-
-
-@dataclass(frozen=True)
-class SourceSpec:
-    """Where the text comes from, as given (resolved into files by corpus.resolve_source)."""
-
-    data: str | None = None  # absolute, so a run resumes from any folder
-    corpus: str | None = None
-    globs: tuple[str, ...] = ()
-    encoding: str = "utf-8"
-
-    def to_dict(self) -> dict:
-        return {"data": self.data, "corpus": self.corpus, "globs": list(self.globs), "encoding": self.encoding}
 
 
 @dataclass(frozen=True)
@@ -92,8 +79,7 @@ class RunPlan:
 
     @classmethod
     def from_json(cls, d: dict) -> RunPlan:
-        s = d["source"]
-        source = SourceSpec(s["data"], s["corpus"], tuple(s["globs"]), s["encoding"])
+        source = SourceSpec.from_dict(d["source"])
         return cls(Path(d["run_dir"]), source, d["model"], d["train"], d["resume_step"], d["saved_train"])
 
 
@@ -106,7 +92,7 @@ def plan(req: RunRequest) -> RunPlan:
     if req.resume:
         return _plan_resume(req)
     source = _source(req)
-    name = checkpoint.check_name(req.run_name) if req.run_name else f"{slug(_source_name(source))}-{_stamp()}"
+    name = checkpoint.check_name(req.run_name) if req.run_name else f"{slug(source.name)}-{_stamp()}"
     run_dir = Path(req.checkpoint_dir) / name
     if checkpoint.has_checkpoint(run_dir):
         raise UserError(
@@ -136,15 +122,8 @@ def _plan_resume(req: RunRequest) -> RunPlan:
     if req.data or req.corpus:
         source = _source(req)
     else:
-        saved = meta.get("source") or {}
-        source = SourceSpec(
-            saved.get("data"), saved.get("corpus"), tuple(saved.get("globs", ())), saved.get("encoding", "utf-8")
-        )
-        if source.data and not Path(source.data).exists():
-            raise UserError(
-                f"this run was trained on {source.data}, which is not there any more; "
-                "give the text with --data PATH to resume on it"
-            )
+        source = SourceSpec.from_dict(meta.get("source") or {})
+        source.still_there("give the text with --data PATH to resume on it")
     saved_train = TrainConfig.from_dict(meta.get("train") or {}).without_machine()
     check_memory(saved_model, TrainConfig(**{**saved_train, **req.train}))
     checkpoint.check_writable(run_dir)
@@ -181,16 +160,7 @@ def check_memory(model: ModelConfig, train: TrainConfig) -> None:
 
 
 def _source(req: RunRequest) -> SourceSpec:
-    check_source(req.data, req.corpus, req.globs, req.encoding)
-    data = str(Path(req.data).expanduser().resolve()) if req.data else None
-    return SourceSpec(data, req.corpus, tuple(req.globs), req.encoding)
-
-
-def _source_name(source: SourceSpec) -> str:
-    if source.data:
-        p = Path(source.data)
-        return p.stem if p.is_file() else p.name
-    return source.corpus if source.corpus in NAMED else BUILTIN
+    return SourceSpec(req.data, req.corpus, tuple(req.globs), req.encoding).checked()
 
 
 def slug(name: str) -> str:

@@ -32,7 +32,6 @@ import numpy as np
 
 from rnn_tui import checkpoint, fsutil, record
 from rnn_tui.config import ModelConfig
-from rnn_tui.corpus import Vocab
 from rnn_tui.errors import UserError
 from rnn_tui.events import (
     Evaluation,
@@ -48,10 +47,11 @@ from rnn_tui.events import (
 from rnn_tui.priority import APP_TRAINER, Priority
 from rnn_tui.runs import RunPlan, RunRequest, plan
 from rnn_tui.stdio import child_output
+from rnn_tui.text.vocab import Vocab
 
 EVENT_INTERVAL = 0.1  # seconds between event batches (10 Hz)
 HEADER = 2  # int64s before the weights in shared memory: sequence counter, step
-WORKER = "rnn_tui.worker"  # the child's module: imported there, never here (it imports PyTorch)
+WORKER = "rnn_tui.train.worker"  # the child's module: imported there, never here (it imports PyTorch)
 
 
 @dataclass

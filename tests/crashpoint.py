@@ -24,7 +24,8 @@ import signal
 import sys
 from pathlib import Path
 
-from rnn_tui import checkpoint, cli, record, training
+from rnn_tui import checkpoint, cli, record
+from rnn_tui.train import loop as training
 
 count = 0
 

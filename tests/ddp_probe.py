@@ -11,10 +11,11 @@ import weakref
 
 import numpy as np
 
-from rnn_tui import distributed, train_state
 from rnn_tui.cli import build_parser, run_request
 from rnn_tui.runs import plan
-from rnn_tui.training import prepare
+from rnn_tui.train import distributed
+from rnn_tui.train import state as train_state
+from rnn_tui.train.loop import prepare
 
 out, flags = sys.argv[1], sys.argv[2:]
 request = run_request(build_parser().parse_args(["train", *flags]))

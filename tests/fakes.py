@@ -9,7 +9,6 @@ import numpy as np
 import torch
 
 from rnn_tui.config import ModelConfig
-from rnn_tui.corpus import Vocab
 from rnn_tui.events import (
     CheckpointSaved,
     Evaluation,
@@ -22,8 +21,9 @@ from rnn_tui.events import (
     TrainerFailed,
     TrainerState,
 )
-from rnn_tui.model import CharRNN
 from rnn_tui.session import Weights
+from rnn_tui.text.vocab import Vocab
+from rnn_tui.train.model import CharRNN
 
 VOCAB = Vocab("\n !',.:;?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 

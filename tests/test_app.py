@@ -9,7 +9,7 @@ from textual.worker import WorkerCancelled
 from rnn_tui.events import Finished, Notice
 from rnn_tui.tui import app as app_module
 from rnn_tui.tui.app import RnnTuiApp
-from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.playground.controls import Controls
 from rnn_tui.tui.widgets.playground.inspector import Inspector
 from rnn_tui.tui.widgets.playground.playground import Playground

@@ -15,7 +15,7 @@ import pytest
 from textual import events
 
 from rnn_tui import cli
-from rnn_tui.training import prepare
+from rnn_tui.train.loop import prepare
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.widgets.playground.controls import Controls
 from rnn_tui.tui.widgets.playground.number_input import NumberInput

@@ -7,9 +7,9 @@ import torch
 
 from rnn_tui import checkpoint
 from rnn_tui.config import ModelConfig
-from rnn_tui.corpus import Vocab
 from rnn_tui.errors import UserError
-from rnn_tui.model import CharRNN
+from rnn_tui.text.vocab import Vocab
+from rnn_tui.train.model import CharRNN
 from tests.fakes import numpy_weights
 
 VOCAB = Vocab("abc\n")

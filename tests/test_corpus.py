@@ -3,9 +3,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rnn_tui import corpus as C
-from rnn_tui.corpus import Batches, Vocab, file_source, load_corpus
 from rnn_tui.errors import UserError
+from rnn_tui.text import batches, sources
+from rnn_tui.text.batches import Batches
+from rnn_tui.text.corpus import load_corpus
+from rnn_tui.text.sources import file_source
+from rnn_tui.text.vocab import Vocab
 
 
 @given(st.text())
@@ -41,7 +44,7 @@ def test_cjk_and_emoji_survive(tmp_path):
 
 
 def test_crlf_is_normalised_even_across_chunk_boundaries(tmp_path, monkeypatch):
-    monkeypatch.setattr(C, "CHUNK_BYTES", 7)
+    monkeypatch.setattr(sources, "CHUNK_BYTES", 7)
     path = tmp_path / "dos.txt"
     path.write_bytes(b"line one\r\nline two\r\nthree\r\n" * 5)
     c = load_corpus(file_source(path))
@@ -94,9 +97,9 @@ def test_missing_and_empty_inputs_are_user_errors(tmp_path):
 
 
 def test_stdlib_corpus_is_deterministic_and_sized():
-    a, b = C.stdlib_source(), C.stdlib_source()
+    a, b = sources.stdlib_source(), sources.stdlib_source()
     assert a.files == b.files
-    assert 1_000_000 < a.size_bytes <= C.STDLIB_MAX_BYTES
+    assert 1_000_000 < a.size_bytes <= sources.STDLIB_MAX_BYTES
     assert not any("test" in f.parts for f in a.files)
 
 
@@ -105,12 +108,12 @@ def test_stdlib_corpus_works_without_the_test_folder(tmp_path, monkeypatch):
     for i in range(40):
         (lib / f"pkg{i % 3}").mkdir(parents=True, exist_ok=True)
         (lib / f"pkg{i % 3}" / f"mod{i}.py").write_text(f"def f{i}():\n    return {i}\n")
-    monkeypatch.setattr(C.sysconfig, "get_paths", lambda: {"stdlib": str(lib)})
-    src = C.stdlib_source()
+    monkeypatch.setattr(sources.sysconfig, "get_paths", lambda: {"stdlib": str(lib)})
+    src = sources.stdlib_source()
     assert src.files and all(lib in f.parents for f in src.files)
-    monkeypatch.setattr(C.sysconfig, "get_paths", lambda: {"stdlib": str(tmp_path / "missing")})
+    monkeypatch.setattr(sources.sysconfig, "get_paths", lambda: {"stdlib": str(tmp_path / "missing")})
     with pytest.raises(UserError, match="--data"):
-        C.stdlib_source()
+        sources.stdlib_source()
 
 
 def test_big_corpora_are_encoded_once_into_a_memory_mapped_cache(text_file, monkeypatch):
@@ -120,7 +123,7 @@ def test_big_corpora_are_encoded_once_into_a_memory_mapped_cache(text_file, monk
     def no_decoding(self):
         raise AssertionError("the cache should have been used")
 
-    monkeypatch.setattr(C.Source, "chunks", no_decoding)
+    monkeypatch.setattr(sources.Source, "chunks", no_decoding)
     second = load_corpus(file_source(text_file), cache=True)
     assert isinstance(second.data, np.memmap)
     assert second.vocab == first.vocab
@@ -136,7 +139,7 @@ def test_split_is_contiguous(text_file):
 
 def test_a_corpus_too_small_for_one_batch_says_how_small():
     with pytest.raises(UserError, match=r"500 training characters.*--batch-size"):
-        C.check_trainable(500, 50, batch_size=64, seq_len=128)
+        batches.check_trainable(500, 50, batch_size=64, seq_len=128)
 
 
 def test_tbptt_batches_continue_each_stream():

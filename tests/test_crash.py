@@ -22,7 +22,7 @@ import pytest
 
 from rnn_tui import checkpoint, cli, record
 from rnn_tui.events import CheckpointSaved, Evaluation, Finished, RunStarted, Sample
-from rnn_tui.training import prepare
+from rnn_tui.train.loop import prepare
 from tests.conftest import TINY_FLAGS, cli_env, tiny_plan
 
 ROOT = Path(__file__).resolve().parents[1]

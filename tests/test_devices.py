@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from rnn_tui import devices
 from rnn_tui.errors import UserError
+from rnn_tui.train import devices
 
 
 @pytest.mark.parametrize(

@@ -13,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 
-from rnn_tui import checkpoint, record, train_state
-from rnn_tui.corpus import Batches
-from rnn_tui.distributed import LOCAL, Group
+from rnn_tui import checkpoint, record
 from rnn_tui.errors import JobFailed
 from rnn_tui.runs import RunPlan, plan
-from rnn_tui.training import prepare
+from rnn_tui.text.batches import Batches
+from rnn_tui.train import state as train_state
+from rnn_tui.train.distributed import LOCAL, Group
+from rnn_tui.train.loop import prepare
 from tests.conftest import TINY_FLAGS, cli_env, resume_plan, tiny_request, wait_for
 
 PROBE = Path(__file__).with_name("ddp_probe.py")

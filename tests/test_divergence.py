@@ -10,7 +10,7 @@ import torch
 
 from rnn_tui import checkpoint, record
 from rnn_tui.events import CheckpointSaved, Evaluation, Notice, Progress
-from rnn_tui.training import prepare
+from rnn_tui.train.loop import prepare
 from tests.conftest import tiny_plan
 
 

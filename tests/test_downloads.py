@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from rnn_tui import checkpoint
-from rnn_tui import downloads as D
-from rnn_tui.corpus import list_corpora, load_corpus, named_source
 from rnn_tui.errors import UserError
 from rnn_tui.runs import RunRequest, plan
-from rnn_tui.training import prepare
+from rnn_tui.text import downloads as D
+from rnn_tui.text.corpus import load_corpus
+from rnn_tui.text.sources import list_corpora, named_source
+from rnn_tui.train.loop import prepare
 from tests.conftest import cli_env
 
 

@@ -23,7 +23,7 @@ from rnn_tui import checkpoint, cli, record
 from rnn_tui.errors import UserError
 from rnn_tui.events import CheckpointSaved, Notice
 from rnn_tui.runs import plan
-from rnn_tui.training import prepare
+from rnn_tui.train.loop import prepare
 from tests.conftest import TINY_FLAGS, cli_env, resume_plan, tiny_plan, tiny_request, wait_for
 
 # --------------------------------------------------------------------------- a disk that fills up

@@ -15,11 +15,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from rnn_tui import checkpoint, config, corpus, record
+from rnn_tui import checkpoint, config, record
 from rnn_tui.config import ModelConfig, SampleConfig, TrainConfig
 from rnn_tui.errors import UserError
 from rnn_tui.events import Evaluation, Notice, Progress, Sample
 from rnn_tui.generation import Generator
+from rnn_tui.text import sources
+from rnn_tui.text.corpus import load_corpus
 from tests.fakes import VOCAB, tiny_weights
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -36,12 +38,12 @@ def _folder() -> Path:
 @given(st.binary(max_size=400), st.integers(1, 9))
 def test_any_bytes_decode_like_python_or_are_refused(monkeypatch, data, chunk):
     """Chunks as small as one byte split CRLFs and multi-byte characters; the text must not change."""
-    monkeypatch.setattr(corpus, "CHUNK_BYTES", chunk)
+    monkeypatch.setattr(sources, "CHUNK_BYTES", chunk)
     folder = _folder()
     try:
         (folder / "t.txt").write_bytes(data)
         try:
-            text = "".join(corpus.file_source(folder / "t.txt").chunks())
+            text = "".join(sources.file_source(folder / "t.txt").chunks())
         except UserError as exc:
             assert "not a text file" in str(exc) or "not valid utf-8" in str(exc)
             return
@@ -63,10 +65,10 @@ def test_any_text_survives_its_encoding(text, encoding):
         (folder / "t.txt").write_bytes(data)
         if not text:
             with pytest.raises(UserError, match="empty"):
-                corpus.load_corpus(corpus.file_source(folder / "t.txt", encoding=encoding))
+                load_corpus(sources.file_source(folder / "t.txt", encoding=encoding))
             return
         try:
-            c = corpus.load_corpus(corpus.file_source(folder / "t.txt", encoding=encoding))
+            c = load_corpus(sources.file_source(folder / "t.txt", encoding=encoding))
         except UserError as exc:  # NUL bytes: in UTF-8, a binary file
             assert "\0" in text and encoding == "utf-8", exc
             return

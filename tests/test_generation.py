@@ -6,9 +6,9 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from rnn_tui.config import ModelConfig
-from rnn_tui.corpus import Vocab
 from rnn_tui.generation import Generator, sampling_distribution, softmax
-from rnn_tui.model import CharRNN
+from rnn_tui.text.vocab import Vocab
+from rnn_tui.train.model import CharRNN
 from tests.fakes import numpy_weights
 
 VOCAB = Vocab("\n abcdefghij.,")

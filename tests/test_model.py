@@ -5,7 +5,7 @@ import torch.nn.functional as F
 
 from rnn_tui.config import CELLS, ModelConfig, count_params, param_shapes
 from rnn_tui.inference import KERNELS, Stepper
-from rnn_tui.model import CharRNN
+from rnn_tui.train.model import CharRNN
 from tests.fakes import numpy_weights
 
 

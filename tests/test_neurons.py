@@ -13,11 +13,11 @@ from hypothesis import strategies as st
 
 from rnn_tui import neurons
 from rnn_tui.config import ModelConfig
-from rnn_tui.corpus import Vocab
 from rnn_tui.errors import UserError
 from rnn_tui.inference import Stepper
-from rnn_tui.model import CharRNN
 from rnn_tui.neurons import FEATURES, Analysis, Trace, text_features
+from rnn_tui.text.vocab import Vocab
+from rnn_tui.train.model import CharRNN
 from tests.fakes import numpy_weights
 
 # Text made of the characters the features care about, and a few others.

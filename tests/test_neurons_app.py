@@ -12,11 +12,11 @@ from textual.widgets import DataTable, ProgressBar
 
 from rnn_tui.neurons import Analysis
 from rnn_tui.tui.app import RnnTuiApp
-from rnn_tui.tui.widgets.neurons.activation_text import ActivationText
+from rnn_tui.tui.screens.neurons import NeuronScreen
+from rnn_tui.tui.widgets.chargrid.activation_text import ActivationText
+from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.neurons.cell_bar import CellBar
 from rnn_tui.tui.widgets.neurons.find_panel import FindPanel
-from rnn_tui.tui.widgets.neurons.screen import NeuronScreen
-from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from tests.fakes import FakeSession
 from tests.test_app import settle

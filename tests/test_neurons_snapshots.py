@@ -1,7 +1,7 @@
 """How the neuron view looks (pytest-textual-snapshot): fixed weights, a fixed validation text."""
 
 from rnn_tui.tui.app import RnnTuiApp
-from rnn_tui.tui.widgets.neurons.screen import NeuronScreen
+from rnn_tui.tui.screens.neurons import NeuronScreen
 from tests.test_app import settle
 from tests.test_neurons_app import run_folder, session_for, until
 

@@ -6,7 +6,7 @@ import sys
 import pytest
 import torch
 
-from rnn_tui.optim import AdamW
+from rnn_tui.train.optim import AdamW
 
 
 def _net() -> torch.nn.Module:
@@ -71,7 +71,7 @@ def test_a_snapshot_is_a_copy():
 def test_it_does_not_import_dynamo():
     code = (
         "import sys, torch\n"
-        "from rnn_tui.optim import AdamW\n"
+        "from rnn_tui.train.optim import AdamW\n"
         "p = torch.nn.Parameter(torch.ones(3)); o = AdamW([p], 0.1); p.sum().backward(); o.step()\n"
         "print('torch._dynamo' in sys.modules)\n"
     )

@@ -7,12 +7,12 @@ import pytest
 
 from rnn_tui import checkpoint
 from rnn_tui.tui.app import RnnTuiApp
+from rnn_tui.tui.screens.runs import RunsScreen
 from rnn_tui.tui.widgets.playground.controls import Controls
 from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.run_header import RunHeader
 from rnn_tui.tui.widgets.runs.compare_chart import CompareChart
 from rnn_tui.tui.widgets.runs.runs_table import RunsTable
-from rnn_tui.tui.widgets.runs.screen import RunsScreen
 from tests.fakes import FakeSession, make_run
 from tests.test_app import settle
 from tests.test_cli import rnn_tui

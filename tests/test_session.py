@@ -13,7 +13,7 @@ import pytest
 from rnn_tui.config import param_shapes
 from rnn_tui.events import CheckpointSaved, Finished, History, Progress, RunStarted, TrainerFailed, TrainerState
 from rnn_tui.session import FolderSession, LocalSession
-from rnn_tui.training import prepare
+from rnn_tui.train.loop import prepare
 from tests.conftest import alive, cli_env, resume_plan, tiny_plan, wait_for
 
 

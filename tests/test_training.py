@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from rnn_tui import checkpoint, record, training
-from rnn_tui.devices import cpu_has_native_bf16
+from rnn_tui import checkpoint, record
 from rnn_tui.errors import UserError
 from rnn_tui.events import CheckpointSaved, Evaluation, Finished, Notice, Progress, RunStarted, Sample
 from rnn_tui.runs import RunRequest, plan
-from rnn_tui.training import prepare
+from rnn_tui.train import loop as training
+from rnn_tui.train.devices import cpu_has_native_bf16
+from rnn_tui.train.loop import prepare
 from tests.conftest import cli_env, resume_plan, tiny_plan
 
 BF16 = pytest.param("bf16", marks=pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16"))
@@ -198,7 +199,7 @@ def test_a_failed_save_is_reported_and_training_goes_on(text_file, tmp_path, mon
 KILLED = textwrap.dedent("""
     import os, signal, sys
     from rnn_tui.events import Evaluation
-    from rnn_tui.training import prepare
+    from rnn_tui.train.loop import prepare
     from tests.conftest import tiny_plan, resume_plan
     data, folder, resume = sys.argv[1], sys.argv[2], sys.argv[3] == "resume"
     plan = resume_plan(folder, max_steps=None) if resume else tiny_plan(data, folder, max_steps=None, eval_every=10,

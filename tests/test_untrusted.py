@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from rnn_tui import checkpoint, cli
-from rnn_tui.training import prepare
+from rnn_tui.train.loop import prepare
 from tests.conftest import cli_env, tiny_plan
 
 
@@ -271,7 +271,8 @@ def test_a_symlink_loop_in_a_data_folder_neither_hangs_nor_repeats(tmp_path, cap
     (folder / "a.txt").write_text("the cat sat on the mat.\n" * 400)
     os.symlink(folder, folder / "again")  # data/again/again/again/...
     os.symlink(folder / "self", folder / "self")  # a link to itself
-    from rnn_tui.corpus import file_source, load_corpus
+    from rnn_tui.text.corpus import load_corpus
+    from rnn_tui.text.sources import file_source
 
     corpus = load_corpus(file_source(folder))
     assert len(corpus) == len("the cat sat on the mat.\n") * 400  # read once, loops ignored

@@ -10,16 +10,16 @@ from rnn_tui.generation import Generator
 from rnn_tui.tui import app as app_module
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.messages import Priming
+from rnn_tui.tui.screens.open_file import OpenFileScreen
+from rnn_tui.tui.screens.temperatures import TEMPERATURES, TemperaturesScreen
+from rnn_tui.tui.screens.timeline import TimelineScreen
+from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.playground import playground as playground_module
-from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.playground.inspector import Inspector
-from rnn_tui.tui.widgets.playground.open_file import OpenFileScreen
 from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.playground.prediction import PredictionView, cell, window
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
-from rnn_tui.tui.widgets.temperatures.screen import TEMPERATURES, TemperaturesScreen
 from rnn_tui.tui.widgets.timeline.sample_timeline import SampleTimeline
-from rnn_tui.tui.widgets.timeline.screen import TimelineScreen
 from rnn_tui.tui.widgets.training import panel as panel_module
 from rnn_tui.tui.widgets.training.panel import TrainingPanel
 from tests.fakes import VOCAB, FakeFolder, FakeSession, tiny_weights

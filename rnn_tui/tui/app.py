@@ -46,7 +46,7 @@ from rnn_tui.export import save_all
 from rnn_tui.session import Session, Weights
 from rnn_tui.stdio import private_terminal, stdin_hung_up
 from rnn_tui.tui.messages import OpenRun
-from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from rnn_tui.tui.widgets.run_header import RunHeader
@@ -316,7 +316,7 @@ class RnnTuiApp(App):
     def action_runs(self) -> None:
         """The runs in the checkpoint folder: compare their curves, open one in the playground."""
         if self.screen.id != RUNS:
-            from rnn_tui.tui.widgets.runs.screen import RunsScreen
+            from rnn_tui.tui.screens.runs import RunsScreen
 
             self.push_screen(RunsScreen(self.checkpoint_dir, id=RUNS))
 
@@ -388,7 +388,7 @@ class RnnTuiApp(App):
             self.notify("No weights yet: the model is still starting", severity="warning", timeout=3)
             return
         if not self.is_screen_installed(NEURONS):
-            from rnn_tui.tui.widgets.neurons.screen import NeuronScreen
+            from rnn_tui.tui.screens.neurons import NeuronScreen
 
             self.install_screen(NeuronScreen(id=NEURONS), NEURONS)
         text = "".join(t.char for t in self.query_one(ConfidenceText).tokens)
@@ -401,7 +401,7 @@ class RnnTuiApp(App):
         if self.screen.id == TIMELINE:
             self.pop_screen()
         else:
-            from rnn_tui.tui.widgets.timeline.screen import TimelineScreen
+            from rnn_tui.tui.screens.timeline import TimelineScreen
 
             self.push_screen(TimelineScreen(self.query_one(TrainingPanel), id=TIMELINE))
 
@@ -411,7 +411,7 @@ class RnnTuiApp(App):
         if settings is None:
             self.notify("Fix the sampling settings first", severity="warning", timeout=3)
             return
-        from rnn_tui.tui.widgets.temperatures.screen import TemperaturesScreen
+        from rnn_tui.tui.screens.temperatures import TemperaturesScreen
 
         self.push_screen(TemperaturesScreen(playground.weights, playground.prompt, settings))
 

@@ -25,17 +25,17 @@ from textual.widgets import TextArea
 from textual.worker import get_current_worker
 
 from rnn_tui.config import SampleConfig
-from rnn_tui.corpus import read_text
 from rnn_tui.errors import UserError
 from rnn_tui.export import confidence_legend, confidence_text
 from rnn_tui.generation import Generator, Token
 from rnn_tui.session import Weights
+from rnn_tui.text.sources import read_text
 from rnn_tui.tui.messages import CursorMoved, Generated, Priming, SettingsChanged
-from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
+from rnn_tui.tui.screens.open_file import OpenFileScreen
+from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.chargrid.legend import NOTE, Legend
 from rnn_tui.tui.widgets.playground.controls import Controls
 from rnn_tui.tui.widgets.playground.inspector import Inspector
-from rnn_tui.tui.widgets.playground.legend import NOTE, Legend
-from rnn_tui.tui.widgets.playground.open_file import OpenFileScreen
 from rnn_tui.tui.widgets.playground.prediction import PredictionView
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.binding import Binding
 from textual.widgets import TextArea
 
-from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
 
 
 class PromptArea(TextArea):

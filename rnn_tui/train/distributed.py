@@ -41,10 +41,10 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from rnn_tui.checkpoint import Arrays, Checkpoint
-from rnn_tui.devices import cpu_count, pick_device
 from rnn_tui.errors import JobFailed, UserError
-from rnn_tui.model import State
 from rnn_tui.runs import RunPlan
+from rnn_tui.train.devices import cpu_count, pick_device
+from rnn_tui.train.model import State
 
 ENV = ("RANK", "WORLD_SIZE", "LOCAL_RANK")  # set by torchrun (and by other launchers that follow it)
 RNG_STRIDE = 1_000_003  # ranks other than 0 draw dropout from seed + rank * RNG_STRIDE (+ the step on resume)

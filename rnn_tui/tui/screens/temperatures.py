@@ -30,8 +30,8 @@ from rnn_tui.export import confidence_legend, confidence_text
 from rnn_tui.generation import Generator, Token
 from rnn_tui.session import Weights
 from rnn_tui.tui.messages import CursorMoved
-from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText
-from rnn_tui.tui.widgets.playground.legend import NOTE, Legend
+from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.chargrid.legend import NOTE, Legend
 
 TEMPERATURES = (0.2, 0.5, 1.0, 1.5)
 PROMPT_SHOWN = 200  # characters of the prompt's end shown above each column

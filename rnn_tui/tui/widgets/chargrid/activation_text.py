@@ -15,7 +15,7 @@ from textual.strip import Strip
 
 from rnn_tui import palette
 from rnn_tui.generation import Token
-from rnn_tui.tui.widgets.playground.confidence_text import ConfidenceText, display
+from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText, display
 
 
 @lru_cache(maxsize=128)

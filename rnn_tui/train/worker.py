@@ -23,13 +23,13 @@ import numpy as np
 import torch
 
 from rnn_tui import checkpoint
-from rnn_tui.devices import set_threads
 from rnn_tui.errors import UserError
 from rnn_tui.events import Event, TrainerFailed, TrainerState
 from rnn_tui.priority import APP_TRAINER, Priority, SharedCpu
 from rnn_tui.runs import RunPlan
 from rnn_tui.session import EVENT_INTERVAL, HEADER, Ready
-from rnn_tui.training import Trainer, prepare
+from rnn_tui.train.devices import set_threads
+from rnn_tui.train.loop import Trainer, prepare
 
 PUBLISH_INTERVAL = 1.0  # seconds between weight publications
 PARENT_GRACE = 60  # seconds a trainer whose parent died may take to save before it exits anyway

@@ -21,16 +21,18 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rnn_tui import checkpoint, record, train_state
+from rnn_tui import checkpoint, record
 from rnn_tui.config import ModelConfig, TrainConfig
-from rnn_tui.corpus import Batches, Corpus, check_trainable, eval_streams, load_corpus, resolve_source
-from rnn_tui.devices import autocast, describe, pick_device, pick_precision, set_threads
-from rnn_tui.distributed import LOCAL, Group
 from rnn_tui.events import CheckpointSaved, Evaluation, Event, Finished, Notice, Progress, RunStarted, Sample
 from rnn_tui.generation import Generator
-from rnn_tui.model import CharRNN, detach_state
-from rnn_tui.optim import AdamW
 from rnn_tui.runs import RunPlan
+from rnn_tui.text.batches import Batches, check_trainable, eval_streams
+from rnn_tui.text.corpus import Corpus, load_corpus
+from rnn_tui.train import state as train_state
+from rnn_tui.train.devices import autocast, describe, pick_device, pick_precision, set_threads
+from rnn_tui.train.distributed import LOCAL, Group
+from rnn_tui.train.model import CharRNN, detach_state
+from rnn_tui.train.optim import AdamW
 
 BAD_STEPS_BEFORE_ROLLBACK = 3
 MAX_ROLLBACKS = 8  # in a row, without a healthy stretch between them: then the run stops as diverged
@@ -51,9 +53,8 @@ def prepare(plan: RunPlan, on_event: EventSink | None = None, dist: Group = LOCA
     try:
         if plan.resumed:
             ckpt = dist.share_checkpoint(ckpt)
-        s = plan.source
         with dist.local_first():  # one download and one encoding cache per node
-            corpus = load_corpus(resolve_source(s.data, s.corpus, s.globs, s.encoding))
+            corpus = load_corpus(plan.source.resolve())
         dist.check_same_text(corpus.sha256)
         vocab = ckpt.vocab if ckpt else corpus.vocab
         model_cfg, cfg = plan.configs(device.type, len(vocab))
@@ -64,7 +65,7 @@ def prepare(plan: RunPlan, on_event: EventSink | None = None, dist: Group = LOCA
             plan.run_dir,
             on_event,
             device=device,
-            source=s.to_dict(),
+            source=plan.source.to_dict(),
             dist=dist,
         )
         if ckpt:

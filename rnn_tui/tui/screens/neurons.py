@@ -36,7 +36,7 @@ from rnn_tui.inference import Stepper
 from rnn_tui.neurons import Analysis, Ranking, Trace, validation_text
 from rnn_tui.session import Weights
 from rnn_tui.tui.messages import CursorMoved
-from rnn_tui.tui.widgets.neurons.activation_text import ActivationText
+from rnn_tui.tui.widgets.chargrid.activation_text import ActivationText
 from rnn_tui.tui.widgets.neurons.cell_bar import CellBar
 from rnn_tui.tui.widgets.neurons.find_panel import FindPanel, effect_text, parse_row_key
 from rnn_tui.tui.widgets.neurons.legend import ActivationLegend, legend_text

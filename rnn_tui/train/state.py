@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from rnn_tui.checkpoint import Arrays, Checkpoint
-from rnn_tui.model import CharRNN, State
-from rnn_tui.optim import AdamW
+from rnn_tui.train.model import CharRNN, State
+from rnn_tui.train.optim import AdamW
 
 
 def model_arrays(model: CharRNN) -> Arrays:
