@@ -16,7 +16,7 @@ from itertools import repeat
 import numpy as np
 
 from rnn_tui.config import ModelConfig
-from rnn_tui.inference import Stepper
+from rnn_tui.inference import Stepper, log_softmax, mask_unknown, softmax
 from rnn_tui.text.vocab import Vocab
 
 TOP = 5
@@ -42,11 +42,6 @@ class Token:
     @property
     def unknown(self) -> bool:
         return self.prob is None
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    z = np.exp(logits - logits.max())
-    return z / z.sum()
 
 
 def sampling_distribution(logits: np.ndarray, temperature: float, top_k: int = 0) -> np.ndarray:
@@ -85,7 +80,7 @@ class Generator:
         """Swap in new weights (e.g. from a training run); clears the prompt cache."""
         self.stepper = Stepper(self.cfg, weights)
         logits, state = self.stepper.step(self.start_id, self.stepper.initial_state())
-        logits[Vocab.UNK] = -np.inf  # the model never emits the unknown character
+        mask_unknown(logits)
         self._text = ""
         self._states: dict[int, list[np.ndarray]] = {0: state}  # state after text[:i]
         self._logits: list[np.ndarray] = [logits]  # _logits[i]: the prediction for text[i]
@@ -113,8 +108,7 @@ class Generator:
         for a in range(0, len(ids), chunk):
             part = ids[a : a + chunk]
             logits, states = self.stepper.run(part, state)
-            logits[:, Vocab.UNK] = -np.inf
-            self._logits.extend(logits)
+            self._logits.extend(mask_unknown(logits))
             end = start + a + len(part)
             for j in range(len(part)):
                 if self._keep(start + a + j + 1, len(text)):  # copied: a view would keep the whole chunk alive
@@ -155,8 +149,7 @@ class Generator:
 
         Cheaper per character from a handful of rows up: a keystroke's one character goes through `_token`.
         """
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
+        p = softmax(logits)
         rows = np.arange(len(p))[:, None]
         top_ids = np.argpartition(-p, min(TOP, p.shape[1] - 1), axis=1)[:, :TOP]
         top_p = p[rows, top_ids]
@@ -208,10 +201,8 @@ class Generator:
         for a in range(0, len(ids), PRIME_CHUNK):
             part = ids[a : a + PRIME_CHUNK]
             logits, states = self.stepper.run(part, state)
-            logits[:, Vocab.UNK] = -np.inf
-            pred = np.concatenate([before[None], logits[:-1]])  # row i predicts part[i]
-            logp = pred - pred.max(axis=1, keepdims=True)
-            logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+            mask_unknown(logits)
+            logp = log_softmax(np.concatenate([before[None], logits[:-1]]))  # row i predicts part[i]
             picked = logp[np.arange(len(part)), part]
             unknown = part == Vocab.UNK
             if unknown.any():
@@ -234,7 +225,7 @@ class Generator:
             cid = self._draw(logits, temperature, top_k, rng)
             yield self._token(self.vocab.char(cid), logits, generated=True)
             logits, state = self.stepper.step(cid, state)
-            logits[Vocab.UNK] = -np.inf
+            mask_unknown(logits)
 
     def stream_batch(
         self, prompt: str, n: int, temperatures: Sequence[float], top_k: int = 0, seed: int | None = None
@@ -250,7 +241,7 @@ class Generator:
             ids = np.array([self._draw(*row) for row in zip(logits, temperatures, repeat(top_k), rngs, strict=False)])
             yield self._tokens_for(self.vocab.decode(ids), ids, logits, generated=True)
             logits, state = self.stepper.step(ids, state)
-            logits[:, Vocab.UNK] = -np.inf
+            mask_unknown(logits)
 
     def sample(
         self, prompt: str = "", n: int = 200, temperature: float = 1.0, top_k: int = 0, seed: int | None = None

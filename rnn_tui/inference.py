@@ -19,6 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from rnn_tui.config import ModelConfig
+from rnn_tui.text.vocab import Vocab
 
 Layer = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # w_ih, w_hh, b_ih, b_hh
 
@@ -95,6 +96,29 @@ class RNNKernel(GRUKernel):
 
 
 KERNELS = {"lstm": LSTMKernel, "gru": GRUKernel, "rnn": RNNKernel}
+
+
+# --------------------------------------------------------------------------- from logits to probabilities
+
+
+def mask_unknown(logits: np.ndarray) -> np.ndarray:
+    """`logits` (one row or many) with the unknown character's set to -inf, in place: the model never emits it."""
+    logits[..., Vocab.UNK] = -np.inf
+    return logits
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Probabilities from logits, along the last axis (-inf: probability 0)."""
+    p = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    p /= p.sum(axis=-1, keepdims=True)
+    return p
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities from logits, along the last axis (-inf: log-probability -inf)."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    z -= np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return z
 
 
 class Stepper:

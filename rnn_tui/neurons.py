@@ -36,7 +36,7 @@ import numpy as np
 from rnn_tui import checkpoint
 from rnn_tui.config import TrainConfig
 from rnn_tui.errors import UserError
-from rnn_tui.inference import Stepper
+from rnn_tui.inference import Stepper, log_softmax, mask_unknown
 from rnn_tui.text.corpus import load_corpus
 from rnn_tui.text.sources import SourceSpec
 from rnn_tui.text.vocab import Vocab
@@ -252,12 +252,29 @@ class CellScore:
 
 
 @dataclass(frozen=True)
+class RankingRow:
+    """One row of the cells ranking as the CLI and the neuron view lay it out."""
+
+    feature: Feature
+    cell: CellScore | None  # None: the text lacks the feature (its one row says so)
+    first: bool  # the feature's first row, which names it (and, in `rnn-tui cells`, holds its ablation)
+
+
+@dataclass(frozen=True)
 class Ranking:
     """The cells that follow each feature best, by |r| over `chars` characters."""
 
     chars: int
     top: dict[str, list[CellScore]]  # feature name -> best first; empty for a feature the text lacks
     r: np.ndarray  # (features, layers, hidden): every cell's correlation with every feature
+
+    def rows(self, per_feature: int | None = None) -> list[RankingRow]:
+        """The ranking as a table: feature by feature, each one's best cells first (at most `per_feature`)."""
+        rows = []
+        for f in FEATURES:
+            cells = self.top[f.name][:per_feature]
+            rows += [RankingRow(f, c, i == 0) for i, c in enumerate(cells)] or [RankingRow(f, None, True)]
+        return rows
 
     def best_feature(self, cell: Cell) -> tuple[Feature, float] | None:
         """The feature that a cell follows best, with its r (None when the text has none of them)."""
@@ -377,12 +394,8 @@ class Analysis:
             target = np.tile(self.ids[r0 + 1 : nxt], (1, len(cells)))
             counted = self.counted[r0 + 1 : nxt]
             chars = self.pos[r0 + 1 : nxt][counted] - 1
-            logits = logits[: len(target)]
-            logits[..., Vocab.UNK] = -np.inf  # the model never emits the unknown character
-            top = logits.max(-1, keepdims=True)
-            lse = np.log(np.exp(logits - top).sum(-1)) + top[..., 0]
-            picked = np.take_along_axis(logits, target[..., None], -1)[..., 0]
-            nats = (lse - picked).reshape(len(target), len(cells), b)
+            logp = log_softmax(mask_unknown(logits[: len(target)]))
+            nats = -np.take_along_axis(logp, target[..., None], -1)[..., 0].reshape(len(target), len(cells), b)
             for v in range(len(cells)):
                 bits[v][chars] = nats[:, v][counted] / LN2
             if on_chunk is not None:

@@ -6,7 +6,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from rnn_tui.config import ModelConfig
-from rnn_tui.generation import Generator, sampling_distribution, softmax
+from rnn_tui.generation import Generator, sampling_distribution
+from rnn_tui.inference import log_softmax, mask_unknown, softmax
 from rnn_tui.text.vocab import Vocab
 from rnn_tui.train.model import CharRNN
 from tests.fakes import numpy_weights
@@ -143,6 +144,17 @@ def test_temperature_zero_is_greedy(logits):
 @given(logits_st)
 def test_softmax_sums_to_one(logits):
     assert softmax(logits).sum() == pytest.approx(1.0, rel=1e-5)
+
+
+@given(arrays(np.float64, st.tuples(st.integers(1, 4), st.integers(2, 30)), elements=st.floats(-30, 30)))
+def test_log_softmax_is_the_log_of_softmax_row_by_row_and_the_unknown_is_never_drawn(logits):
+    masked = mask_unknown(logits.copy())
+    assert np.isneginf(masked[:, Vocab.UNK]).all()
+    p, logp = softmax(masked), log_softmax(masked)
+    assert (p[:, Vocab.UNK] == 0).all() and np.isneginf(logp[:, Vocab.UNK]).all()
+    np.testing.assert_allclose(np.exp(logp), p, atol=1e-12)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    np.testing.assert_allclose(p[0], softmax(masked[0]))  # one row alone, as a keystroke's
 
 
 @settings(max_examples=50, deadline=None)

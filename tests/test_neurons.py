@@ -197,6 +197,20 @@ def test_correlations_match_numpy_on_the_exact_activations():
         assert abs(best.r) == pytest.approx(np.abs(want).max(), abs=2e-3)
 
 
+def test_the_ranking_table_has_each_feature_in_order_and_says_which_are_absent():
+    r = np.zeros((len(FEATURES), 1, 4))
+    top = {f.name: [] for f in FEATURES}
+    top["quotes"] = [neurons.CellScore(0, 2, 0.9), neurons.CellScore(0, 1, -0.5), neurons.CellScore(0, 3, 0.1)]
+    rows = neurons.Ranking(100, top, r).rows(per_feature=2)
+    assert [(row.feature.name, row.cell, row.first) for row in rows[:3]] == [
+        ("quotes", top["quotes"][0], True),
+        ("quotes", top["quotes"][1], False),
+        ("brackets", None, True),  # absent from the text: one row that says so
+    ]
+    assert [row.feature for row in rows if row.first] == list(FEATURES)
+    assert len(neurons.Ranking(100, top, r).rows()) == len(FEATURES) + 2  # every cell without a limit
+
+
 def test_streams_side_by_side_give_the_same_ranking_as_one():
     s = stepper()
     text = TEXT * 4

@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, ProgressBar, Static
 
-from rnn_tui.neurons import FEATURE, FEATURES, Effect, Ranking
+from rnn_tui.neurons import FEATURE, Effect, Ranking
 
 SHOWN = 3  # cells listed per feature
 
@@ -69,18 +69,13 @@ class FindPanel(Vertical):
     def found(self, ranking: Ranking) -> None:
         table = self.table
         table.clear()
-        for f in FEATURES:
-            cells = ranking.top[f.name]
-            if not cells:
+        for row in ranking.rows(SHOWN):
+            f, c = row.feature, row.cell
+            if c is None:
                 table.add_row(Text(f.label, style="dim"), "", "", Text("absent", style="dim"), key=f"{f.name}:-")
-            for i, c in enumerate(cells[:SHOWN]):
-                table.add_row(
-                    f.label if i == 0 else "",
-                    str(c.layer),
-                    str(c.cell),
-                    f"{c.r:+.2f}",
-                    key=row_key(f.name, c.layer, c.cell),
-                )
+            else:
+                label = f.label if row.first else ""
+                table.add_row(label, str(c.layer), str(c.cell), f"{c.r:+.2f}", key=row_key(f.name, c.layer, c.cell))
 
     def effect(self, text: Text) -> None:
         self.query_one("#find-effect", Static).update(text)
