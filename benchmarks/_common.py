@@ -15,7 +15,9 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rnn_tui.runs import RunRequest, plan
+from rnn_tui.config import ModelConfig, Settings, TrainConfig
+from rnn_tui.runs import RunSpec, plan
+from rnn_tui.text.sources import SourceSpec
 
 if TYPE_CHECKING:
     from rnn_tui.train.loop import Trainer
@@ -82,11 +84,24 @@ def timeit(fn, repeat: int, warmup: int = 1) -> float:
     return statistics.median(times)
 
 
-def trainer(request: RunRequest) -> Trainer:
-    """A ready trainer for `request`, as `rnn-tui train` would build it."""
+def run_spec(
+    data: str | None, checkpoint_dir: str, run_name: str, model: dict | None = None, train: dict | None = None
+) -> RunSpec:
+    """A run as its flags would ask for it: the text (None: the built-in corpus), then the settings given."""
+    return RunSpec(
+        SourceSpec(data),
+        Settings(ModelConfig, model or {}),
+        Settings(TrainConfig, train or {}),
+        checkpoint_dir,
+        run_name,
+    )
+
+
+def trainer(spec: RunSpec) -> Trainer:
+    """A ready trainer for `spec`, as `rnn-tui train` would build it."""
     from rnn_tui.train.loop import prepare
 
-    return prepare(plan(request))
+    return prepare(plan(spec))
 
 
 def precisions(device: str = "cpu") -> tuple[str, ...]:

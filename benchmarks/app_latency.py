@@ -21,12 +21,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import SHAKESPEARE, emit, machine, percentile, smoke_corpus, steady_speed, table, train_json
+from _common import SHAKESPEARE, emit, machine, percentile, run_spec, smoke_corpus, steady_speed, table, train_json
 from textual import events
 
 from rnn_tui.events import Progress
 from rnn_tui.priority import APP_TRAINER, Priority
-from rnn_tui.runs import RunRequest, plan
+from rnn_tui.runs import plan
 from rnn_tui.session import LocalSession
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
@@ -52,12 +52,12 @@ async def in_app(args, seconds: float, tmp: str, priority: Priority = APP_TRAINE
         for k, v in flags.items()
         if k in ("--batch-size", "--seq-len", "--eval-chars")
     }
-    request = RunRequest(
-        data=str(args.data),
-        checkpoint_dir=tmp,
-        run_name=f"in-app-{time.monotonic_ns()}",
-        model=model,
-        train={**train, "eval_every": 10**6, "sample_every": 10**6},
+    request = run_spec(
+        str(args.data),
+        tmp,
+        f"in-app-{time.monotonic_ns()}",
+        model,
+        {**train, "eval_every": 10**6, "sample_every": 10**6},
     )
     session = LocalSession(plan(request), log_path=Path(tmp) / request.run_name / "train.log", priority=priority)
     speeds: list[float] = []

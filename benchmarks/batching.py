@@ -14,9 +14,7 @@ import argparse
 import tempfile
 import time
 
-from _common import SHAKESPEARE, emit, machine, table, trainer
-
-from rnn_tui.runs import RunRequest
+from _common import SHAKESPEARE, emit, machine, run_spec, table, trainer
 
 
 def run(mode: str, steps: int, evals: int, tmp: str, smoke: bool) -> tuple[list[tuple[int, float]], float]:
@@ -30,15 +28,7 @@ def run(mode: str, steps: int, evals: int, tmp: str, smoke: bool) -> tuple[list[
     }
     if smoke:
         train |= {"batch_size": 4, "seq_len": 16, "eval_chars": 2000}
-    t = trainer(
-        RunRequest(
-            data=str(SHAKESPEARE) if SHAKESPEARE.exists() else None,
-            checkpoint_dir=tmp,
-            run_name=mode,
-            model=model,
-            train=train,
-        )
-    )
+    t = trainer(run_spec(str(SHAKESPEARE) if SHAKESPEARE.exists() else None, tmp, mode, model, train))
     curve = []
     start = time.perf_counter()
     for i in range(1, steps + 1):

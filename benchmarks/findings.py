@@ -92,7 +92,7 @@ def strongest(ranking: Ranking) -> str:
 async def screenshot(folder: Path, feature: str, path: Path) -> None:
     """The neuron view on the run's validation text, on the top cell for `feature`, after find cells."""
     os.environ["COLORTERM"] = "truecolor"  # the picture in full colour, whatever terminal runs this
-    session = FolderSession(folder)
+    session = FolderSession.open(folder)
     app = RnnTuiApp(session)
     async with app.run_test(size=(140, 40)) as pilot:
 

@@ -34,11 +34,9 @@ from datetime import date
 from pathlib import Path
 
 import torch
-from _common import SHAKESPEARE, machine, precisions, smoke_corpus, steady_speed, trainer
+from _common import SHAKESPEARE, machine, precisions, run_spec, smoke_corpus, steady_speed, trainer
 from _common import emit as emit_line
 from baselines import BaselineLSTM, baseline_trainer
-
-from rnn_tui.runs import RunRequest
 
 TARGET = 1.47
 SMOKE_MODEL = {"hidden": 32, "layers": 1}
@@ -81,12 +79,12 @@ def throughput(rig: Rig, data: str, tmp: str, steps: int, rounds: int) -> None:
     quiet = {"eval_every": 10**9, "sample_every": 10**9, "checkpoint_every": 10**9}
     ours = {
         prec: trainer(
-            RunRequest(
-                data=data,
-                checkpoint_dir=tmp,
-                run_name=f"tp-{prec}",
-                model=SMOKE_MODEL if rig.smoke else {},
-                train={**quiet, **(SMOKE_TRAIN if rig.smoke else {}), "precision": prec, "device": rig.device},
+            run_spec(
+                data,
+                tmp,
+                f"tp-{prec}",
+                SMOKE_MODEL if rig.smoke else {},
+                {**quiet, **(SMOKE_TRAIN if rig.smoke else {}), "precision": prec, "device": rig.device},
             )
         )
         for prec in precisions(rig.device)

@@ -24,9 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import SHAKESPEARE, emit, machine, smoke_corpus, table
+from _common import SHAKESPEARE, emit, machine, run_spec, smoke_corpus, table
 
-from rnn_tui.runs import RunRequest, plan
+from rnn_tui.runs import plan
 from rnn_tui.session import LocalSession
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.widgets.playground.playground import Playground
@@ -96,7 +96,7 @@ async def soak(args, tmp: str) -> list[dict]:
     model = {k.lstrip("-"): int(v) for k, v in flags.items() if k in ("--hidden", "--layers", "--embedding")}
     train = {k.lstrip("-").replace("-", "_"): int(v) for k, v in flags.items() if k in ("--batch-size", "--seq-len",
              "--eval-chars", "--eval-every", "--sample-every", "--checkpoint-every")}  # fmt: skip
-    request = RunRequest(data=str(args.data), checkpoint_dir=tmp, run_name="soak", model=model, train=train)
+    request = run_spec(str(args.data), tmp, "soak", model, train)
     session = LocalSession(plan(request), log_path=Path(tmp) / "soak" / "train.log")
     app = RnnTuiApp(session)
     rng = random.Random(1)

@@ -23,11 +23,10 @@ import tempfile
 import time
 
 import torch
-from _common import SHAKESPEARE, emit, machine, precisions, table, timeit, trainer
+from _common import SHAKESPEARE, emit, machine, precisions, run_spec, table, timeit, trainer
 from baselines import BaselineLSTM, baseline_trainer
 
 from rnn_tui.config import ModelConfig, TrainConfig
-from rnn_tui.runs import RunRequest
 
 TARGET_FRACTION = 0.8
 
@@ -51,12 +50,12 @@ def matmul_gflops(dtype: torch.dtype, m: int, k: int, n: int, seconds: float = 1
 
 
 def ours(args, precision: str, tmp: str):
-    req = RunRequest(
-        data=str(SHAKESPEARE) if SHAKESPEARE.exists() else None,
-        checkpoint_dir=tmp,
-        run_name=f"tp-{precision}",
-        model={"hidden": args.hidden, "layers": args.layers},
-        train={
+    req = run_spec(
+        str(SHAKESPEARE) if SHAKESPEARE.exists() else None,
+        tmp,
+        f"tp-{precision}",
+        {"hidden": args.hidden, "layers": args.layers},
+        {
             "batch_size": args.batch_size,
             "seq_len": args.seq_len,
             "precision": precision,

@@ -41,8 +41,10 @@ from rnn_tui import __version__
 from rnn_tui.config import ModelConfig, param_shapes
 from rnn_tui.errors import UserError
 from rnn_tui.fsutil import Lock, fsync_dir
+from rnn_tui.text.sources import SourceSpec
 from rnn_tui.text.vocab import Vocab
 
+CHECKPOINT_DIR = "checkpoints"  # where runs live unless --checkpoint-dir says otherwise
 FORMAT = "rnn-tui-run"
 FORMAT_VERSION = 2  # 2: RNG and optimizer steps as tensors, history in events.jsonl
 META, MODEL, OPTIMIZER, BEST, LOG, LOCK = (
@@ -60,18 +62,19 @@ Arrays = dict[str, np.ndarray]
 
 @dataclass
 class Checkpoint:
+    """A loaded checkpoint: its meta.json, the model config and vocabulary parsed from it once, its arrays."""
+
     path: Path
     meta: dict
+    config: ModelConfig
+    vocab: Vocab
     model: Arrays
     optimizer: Arrays
 
-    @property
-    def config(self) -> ModelConfig:
-        return ModelConfig.from_dict(self.meta["model"])
-
-    @property
-    def vocab(self) -> Vocab:
-        return Vocab(self.meta["vocab"])
+    @classmethod
+    def of(cls, path: Path, meta: dict, model: Arrays, optimizer: Arrays) -> Checkpoint:
+        """A checkpoint from its parts (e.g. sent by another process), its config and vocabulary parsed here."""
+        return cls(path, meta, model_config(path, meta), Vocab(meta["vocab"]), model, optimizer)
 
     @property
     def step(self) -> int:
@@ -238,7 +241,7 @@ def _load(folder: Path, optimizer: bool) -> Checkpoint:
         raise UserError(
             f"{folder / OPTIMIZER}: {problem}; the run folder is damaged: use its best/ folder or another run"
         )
-    return Checkpoint(folder, meta, model, opt)
+    return Checkpoint(folder, meta, cfg, Vocab(meta["vocab"]), model, opt)
 
 
 def _optimizer_problem(opt: Arrays, cfg: ModelConfig, shapes: dict[str, tuple[int, ...]]) -> str | None:
@@ -304,15 +307,7 @@ _FIELDS = {
     "last_val_loss": (lambda v: v is None or _is_number(v), "a number or null"),
     "train": (lambda v: isinstance(v, dict), "an object"),
     "corpus": (lambda v: isinstance(v, dict), "an object"),
-    "source": (
-        lambda v: (
-            isinstance(v, dict)
-            and all(isinstance(v.get(k), str | None) for k in ("data", "corpus", "encoding"))
-            and isinstance(v.get("globs", []), list)
-            and all(isinstance(g, str) for g in v.get("globs", []))
-        ),
-        "an object naming the text",
-    ),
+    "source": (SourceSpec.fits, "an object naming the text"),
     "checkpoint_id": (lambda v: isinstance(v, str), "text"),
     "created": (lambda v: isinstance(v, str), "text"),
     "updated": (lambda v: isinstance(v, str), "text"),
@@ -411,7 +406,7 @@ def check_name(name: str) -> str:
     return name
 
 
-def resolve(run: str | Path, checkpoint_dir: Path | str = "checkpoints") -> Path:
+def resolve(run: str | Path, checkpoint_dir: Path | str = CHECKPOINT_DIR) -> Path:
     """A run folder from a path, a run name under `checkpoint_dir`, or `latest`."""
     root = Path(checkpoint_dir)
     for candidate in (Path(run), root / str(run)):
@@ -429,7 +424,7 @@ def resolve(run: str | Path, checkpoint_dir: Path | str = "checkpoints") -> Path
     )
 
 
-def list_runs(checkpoint_dir: Path | str = "checkpoints") -> list[dict]:
+def list_runs(checkpoint_dir: Path | str = CHECKPOINT_DIR) -> list[dict]:
     """Every run folder under `checkpoint_dir`, oldest change first: what `rnn-tui runs` and the runs screen show."""
     root = Path(checkpoint_dir)
     rows = []

@@ -9,19 +9,19 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import fields
 from typing import NoReturn
 
-from rnn_tui import __version__, config
-from rnn_tui.config import CellsConfig, ModelConfig, SampleConfig, TrainConfig
+from rnn_tui import __version__, checkpoint, config
+from rnn_tui.checkpoint import CHECKPOINT_DIR
+from rnn_tui.config import CellsConfig, ModelConfig, SampleConfig, Settings, TrainConfig
 from rnn_tui.errors import JobFailed, UserError
-from rnn_tui.humanize import duration, size
-from rnn_tui.runs import RunRequest
+from rnn_tui.runs import RunSpec
 from rnn_tui.text.downloads import NAMED
+from rnn_tui.text.sources import SourceSpec
 
 
 class Parser(argparse.ArgumentParser):
@@ -44,13 +44,32 @@ def _config_flags(group: argparse._ArgumentGroup, cls: type, gpu: dict | None = 
         group.add_argument(config.flag_of(cls, f.name), dest=f.name, metavar=metavar, help=spec.help + default)
 
 
-def _parsed(args: argparse.Namespace, cls: type) -> dict:
-    """The flags of `cls` the user gave, as checked values."""
-    return {
-        f.name: config.parse(cls, f.name, getattr(args, f.name))
-        for f in fields(cls)
-        if getattr(args, f.name, None) is not None
-    }
+def _parsed(args: argparse.Namespace, cls: type[config.C]) -> Settings[config.C]:
+    """The flags of `cls` the user gave, parsed and checked (once: nothing checks them again)."""
+    given = {f.name: getattr(args, f.name) for f in fields(cls) if getattr(args, f.name, None) is not None}
+    return Settings.parse(cls, given)
+
+
+def _saved_run(p: argparse.ArgumentParser, *, best: bool = True) -> None:
+    """RUN, `--best` and `--checkpoint-dir`: the flags of a command on a trained run."""
+    p.add_argument("run", metavar="RUN", help="a run folder, a run name, or latest")
+    if best:
+        p.add_argument("--best", action="store_true", help="use the run's best validation checkpoint")
+    _checkpoint_dir(p)
+
+
+def _checkpoint_dir(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    p.add_argument(
+        "--checkpoint-dir", default=CHECKPOINT_DIR, metavar="DIR", help=f"where runs live (default {CHECKPOINT_DIR})"
+    )
+
+
+def _json(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--json", action="store_true", help=what)
+
+
+def _no_color(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-color", action="store_true", help="plain text even in a terminal")
 
 
 def _run_flags(p: argparse.ArgumentParser) -> None:
@@ -73,9 +92,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     _config_flags(p.add_argument_group("model"), ModelConfig, config.GPU_MODEL)
     _config_flags(p.add_argument_group("training"), TrainConfig, config.GPU_TRAIN)
     r = p.add_argument_group("run")
-    r.add_argument(
-        "--checkpoint-dir", default="checkpoints", metavar="DIR", help="where runs live (default checkpoints)"
-    )
+    _checkpoint_dir(r)
     r.add_argument("--run-name", metavar="NAME", help="the run's folder name (default: corpus, date and time)")
     r.add_argument("--resume", metavar="RUN", help="continue a run: a run folder, a run name, or latest")
 
@@ -91,41 +108,32 @@ def build_parser() -> Parser:
 
     train = sub.add_parser("train", help="train headless")
     _run_flags(train)
-    train.add_argument("--json", action="store_true", help="one JSON object per event on stdout")
+    _json(train, "one JSON object per event on stdout")
 
     sample = sub.add_parser("sample", help="stream text from a trained run")
-    sample.add_argument("run", metavar="RUN", help="a run folder, a run name, or latest")
+    _saved_run(sample)
     sample.add_argument("--prime", default="", help="text to start from")
     _config_flags(sample.add_argument_group("sampling"), SampleConfig)
-    sample.add_argument("--best", action="store_true", help="use the run's best validation checkpoint")
-    sample.add_argument("--no-color", action="store_true", help="plain text even in a terminal")
-    sample.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR")
+    _no_color(sample)
 
     cells = sub.add_parser("cells", help="find the cells that track quotes, brackets, line position...")
-    cells.add_argument("run", metavar="RUN", help="a run folder, a run name, or latest")
+    _saved_run(cells)
     cells.add_argument("--text", metavar="FILE", help="the text to read (default: the run's validation text)")
     _config_flags(cells.add_argument_group("ranking"), CellsConfig)
-    cells.add_argument("--best", action="store_true", help="use the run's best validation checkpoint")
-    cells.add_argument("--json", action="store_true", help="one JSON object: each feature's cells, r and ablation")
-    cells.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR")
+    _json(cells, "one JSON object: each feature's cells, r and ablation")
 
     score = sub.add_parser("score", help="how surprising a file is to a run: bits per character, the oddest lines")
-    score.add_argument("run", metavar="RUN", help="a run folder, a run name, or latest")
+    _saved_run(score)
     score.add_argument("file", metavar="FILE", help="the text file to score")
     score.add_argument("--top", type=int, metavar="N", help="list the N most surprising lines instead of the text")
-    score.add_argument(
-        "--json", action="store_true", help="per-line figures, one JSON object per line, then the file's"
-    )
+    _json(score, "per-line figures, one JSON object per line, then the file's")
     score.add_argument("--html", metavar="FILE", help="also save the coloured text and its legend as HTML")
     score.add_argument("--svg", metavar="FILE", help="also save the coloured text and its legend as SVG")
     score.add_argument("--encoding", default="utf-8", help="text encoding of FILE (default utf-8)")
-    score.add_argument("--best", action="store_true", help="use the run's best validation checkpoint")
-    score.add_argument("--no-color", action="store_true", help="plain text even in a terminal")
-    score.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR")
+    _no_color(score)
 
     watch = sub.add_parser("watch", help="the app on a run that another process trains; it never writes there")
-    watch.add_argument("run", metavar="RUN", help="a run folder, a run name, or latest")
-    watch.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR")
+    _saved_run(watch, best=False)
 
     serve = sub.add_parser(
         "serve",
@@ -139,22 +147,20 @@ def build_parser() -> Parser:
 
     sub.add_parser("corpora", help="list the named corpora")
     runs = sub.add_parser("runs", help="list the runs in a checkpoint folder")
-    runs.add_argument("--checkpoint-dir", default="checkpoints", metavar="DIR")
-    runs.add_argument("--json", action="store_true", help="one JSON object per run")
+    _checkpoint_dir(runs)
+    _json(runs, "one JSON object per run")
     return parser
 
 
-def run_request(args: argparse.Namespace) -> RunRequest:
-    return RunRequest(
-        data=args.data,
-        corpus=args.corpus,
-        globs=tuple(args.globs),
-        encoding=args.encoding,
-        model=_parsed(args, ModelConfig),
-        train=_parsed(args, TrainConfig),
-        checkpoint_dir=args.checkpoint_dir,
-        run_name=args.run_name,
-        resume=args.resume,
+def run_spec(args: argparse.Namespace) -> RunSpec:
+    """The run the flags of `train` or `launch` ask for: every setting parsed and checked here, once."""
+    return RunSpec(
+        SourceSpec.from_dict(vars(args)),  # --data, --corpus, --glob and --encoding, by their field names
+        _parsed(args, ModelConfig),
+        _parsed(args, TrainConfig),
+        args.checkpoint_dir,
+        args.run_name,
+        args.resume,
     )
 
 
@@ -168,9 +174,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     from rnn_tui.train import distributed
     from rnn_tui.train.loop import prepare
 
-    request = run_request(args)
-    with distributed.start(request.train.get("device", "auto")) as job:
-        run_plan = job.share_plan(lambda: plan(request))
+    spec = run_spec(args)
+    with distributed.start(spec.train.get("device", "auto")) as job:
+        run_plan = job.share_plan(lambda: plan(spec))
         reporter = reporter_for(json_lines=args.json) if job.writer else None
         on_event = reporter.on_event if reporter else None
         with (
@@ -211,10 +217,8 @@ class _StopOnSignal:
             signal.signal(s, old)
 
 
-def _load_run(args: argparse.Namespace):
+def _load_run(args: argparse.Namespace) -> checkpoint.Checkpoint:
     """The checkpoint of `args.run` (its best one with `--best`), for the commands that use a trained model."""
-    from rnn_tui import checkpoint
-
     folder = checkpoint.resolve(args.run, args.checkpoint_dir)
     if args.best:
         if not (folder / checkpoint.BEST / checkpoint.META).exists():
@@ -225,50 +229,34 @@ def _load_run(args: argparse.Namespace):
 
 def cmd_sample(args: argparse.Namespace) -> int:
     import numpy as np
-    from rich.console import Console
-    from rich.text import Text
 
-    from rnn_tui import palette
+    from rnn_tui import output
     from rnn_tui.generation import Generator
 
     settings = _parsed(args, SampleConfig)
     ckpt = _load_run(args)
     if "seed" not in settings:
-        settings["seed"] = int(np.random.SeedSequence().entropy % 2**32)
-        print(f"rnn-tui: sampling with --seed {settings['seed']}", file=sys.stderr)
-    s = SampleConfig(**settings)
+        seed = int(np.random.SeedSequence().entropy % 2**32)
+        print(f"rnn-tui: sampling with --seed {seed}", file=sys.stderr)
+        settings = Settings(SampleConfig, {"seed": seed}).over(settings)
+    s = settings.build()
     gen = Generator(ckpt.config, ckpt.vocab, ckpt.model)
-    console = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
-    color = console.is_terminal and not args.no_color and console.color_system is not None
-    out = sys.stdout
-
-    def show(tokens):
-        for tok in tokens:
-            if color:
-                console.print(Text(tok.char, style=palette.style_of(tok.prob, console.color_system)), end="")
-            else:
-                out.write(tok.char)
-            out.flush()
-
-    show(gen.score(args.prime))
-    show(gen.stream(args.prime, s.length, s.temperature, s.top_k, s.seed))
-    out.write("\n")
+    prompt = gen.score(args.prime)
+    output.tokens([prompt, gen.stream(args.prime, s.length, s.temperature, s.top_k, s.seed)], no_color=args.no_color)
     return 0
 
 
 def cmd_cells(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from rich.console import Console
-    from rich.table import Table
-
+    from rnn_tui import output
     from rnn_tui.inference import Stepper
-    from rnn_tui.neurons import FEATURES, Analysis, validation_text
+    from rnn_tui.neurons import Analysis, validation_text
     from rnn_tui.text.sources import file_source
 
-    settings = CellsConfig(**_parsed(args, CellsConfig))
+    settings = _parsed(args, CellsConfig).build()
     ckpt = _load_run(args)
-    run_dir = ckpt.path.parent if ckpt.path.name == "best" else ckpt.path
+    run_dir = ckpt.path.parent if ckpt.path.name == checkpoint.BEST else ckpt.path
     if args.text:
         if not Path(args.text).expanduser().is_file():
             raise UserError(f"no such file: {args.text}; check the path given to --text")
@@ -278,71 +266,28 @@ def cmd_cells(args: argparse.Namespace) -> int:
         text = validation_text(run_dir, settings.chars)
         what = f"the validation text of {run_dir.name}"
     analysis = Analysis(Stepper(ckpt.config, ckpt.model), ckpt.vocab, text)
-    err = Console(stderr=True, highlight=False, markup=False)
-
-    def run(passes, what_for: str) -> None:
-        for done in passes:
-            if err.is_terminal:
-                err.print(f"\r{what_for}: {done:4.0%}", end="")
-        if err.is_terminal:
-            err.print()
-
-    run(analysis.correlate(), f"reading {len(text):,} characters")
+    output.passes(analysis.correlate(), f"reading {len(text):,} characters")
     ranking = analysis.ranking(settings.top)
     firsts = {name: cells[0] for name, cells in ranking.top.items() if cells}
-    run(analysis.ablate([(c.layer, c.cell) for c in firsts.values()]), "zeroing each feature's top cell")
+    output.passes(analysis.ablate([(c.layer, c.cell) for c in firsts.values()]), "zeroing each feature's top cell")
     effects = {name: analysis.effect((c.layer, c.cell), name) for name, c in firsts.items()}
-    if args.json:
-        features = {
-            f.name: {
-                "label": f.label,
-                "cells": [c.to_dict() for c in ranking.top[f.name]],
-                "ablation": effects[f.name].to_dict() if f.name in effects else None,
-            }
-            for f in FEATURES
-        }
-        out = {"run": str(run_dir), "step": ckpt.step, "text": what, "chars": len(text), "features": features}
-        print(json.dumps(out, ensure_ascii=False))
-        return 0
-    console = Console(highlight=False, markup=False)
-    console.print(f"{ckpt.config.summary()} at step {ckpt.step:,}, on {len(text):,} characters of {what}")
-    table = Table("feature", "layer", "cell", "r", "holds (chars)", "Δ there", "Δ elsewhere", box=None)
-    for f in FEATURES:
-        cells = ranking.top[f.name]
-        if not cells:
-            table.add_row(f.label, "-", "-", "-", "absent")
-        for i, c in enumerate(cells):
-            e = effects[f.name] if i == 0 else None
-            table.add_row(
-                f.label if i == 0 else "",
-                str(c.layer),
-                str(c.cell),
-                f"{c.r:+.3f}",
-                *(_effect_columns(e) if e else ()),
-            )
-    console.print(table)
-    console.print(
-        "Δ: how much the loss rises (bits per character) when the feature's top cell is zeroed at every step, "
-        "where the feature holds (its value is above the threshold shown) and elsewhere"
+    output.cells(
+        ranking,
+        effects,
+        run_dir=run_dir,
+        model=ckpt.config.summary(),
+        step=ckpt.step,
+        text=what,
+        chars=len(text),
+        as_json=args.json,
     )
     return 0
 
 
-def _effect_columns(e) -> tuple[str, str, str]:
-    def rise(bits: float | None) -> str:
-        return "-" if bits is None else f"{bits:+.3f}"
-
-    return f"> {e.above:g} ({e.chars_holds:,})", rise(e.rise_holds), rise(e.rise_elsewhere)
-
-
 def cmd_score(args: argparse.Namespace) -> int:
     import numpy as np
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
 
-    from rnn_tui import scoring
-    from rnn_tui.export import confidence_legend, confidence_text, save_view
+    from rnn_tui import output, scoring
     from rnn_tui.generation import Generator
     from rnn_tui.text.sources import read_text
     from rnn_tui.text.vocab import Vocab
@@ -354,110 +299,49 @@ def cmd_score(args: argparse.Namespace) -> int:
             raise UserError(f"--{suffix[1:]} {path}: name a file ending in {suffix}")
     text = read_text(args.file, args.encoding, fix="give a text file, or pass --encoding if it uses another one")
     ckpt = _load_run(args)
-    out = Console(highlight=False, markup=False, emoji=False, no_color=args.no_color)
-    err = Console(stderr=True, highlight=False, markup=False)
-
-    def progress(done: int) -> None:
-        if err.is_terminal and len(text) > 100_000:
-            err.print(f"scoring {args.file}: {done / len(text):.0%}", end="\r")
-
-    bits = Generator(ckpt.config, ckpt.vocab, ckpt.model).surprise(text, progress)
+    bits = Generator(ckpt.config, ckpt.vocab, ckpt.model).surprise(text, output.score_progress(args.file, len(text)))
     unknown = ckpt.vocab.encode(text) == Vocab.UNK
     lines = scoring.line_scores(text, bits, unknown)
-    shown = scoring.most_surprising(lines, args.top) if args.top else lines
-    figures = scoring.summary(bits, unknown)
-    about = f"{args.file}: {figures['bits_per_char']:.3f} bits/char over {figures['chars']:,} characters"
-    about += f" ({ckpt.path.name}, step {ckpt.step:,})"
-    if figures["unknown"]:
-        about += f"; {figures['unknown']:,} outside the model's vocabulary, counted as its least likely character"
-    probs = np.where(unknown, np.nan, scoring.probabilities(bits))
-    for path in (args.html, args.svg):
-        if path:  # saved files carry their colours whatever this terminal can show
-            legend = Text("\n").join([confidence_legend(prompt=False), Text(about)])
-            save_view(path, confidence_text(text, probs), legend=legend, title=f"rnn-tui score {args.file}")
-            err.print(f"saved {path}")
-    cs = out.color_system
-    if args.json:
-        for line in shown:
-            print(json.dumps(line.to_json(text), ensure_ascii=False))
-        print(json.dumps({"file": str(args.file), "run": str(ckpt.path), "step": ckpt.step, **figures}))
-        return 0
-    if args.top:
-        table = Table("line", "bits/char", "text", box=None, pad_edge=False)
-        table.columns[2].no_wrap = True
-        for line in shown:
-            row = confidence_text(text[line.start : line.end], probs[line.start : line.end], color_system=cs)
-            row.rstrip()
-            table.add_row(f"{line.line:,}", f"{line.bits_per_char:.2f}", row)
-        out.print(table)
-    else:
-        out.print(confidence_text(text, probs, color_system=cs), soft_wrap=True)
-        if out.is_terminal and cs is not None:
-            out.print(confidence_legend(cs, prompt=False))
-    out.print(about, soft_wrap=True)
+    scored = output.Scored(
+        file=str(args.file),
+        text=text,
+        probs=np.where(unknown, np.nan, scoring.probabilities(bits)),
+        lines=scoring.most_surprising(lines, args.top) if args.top else lines,
+        figures=scoring.summary(bits, unknown),
+        run=ckpt.path,
+        step=ckpt.step,
+    )
+    output.score(scored, top=bool(args.top), as_json=args.json, no_color=args.no_color, html=args.html, svg=args.svg)
     return 0
 
 
 def cmd_corpora(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
+    from rnn_tui import output
     from rnn_tui.text.sources import list_corpora
 
-    table = Table("name", "size", "status", box=None, pad_edge=False)
-    table.add_column("source", overflow="fold")  # an address is never cut short
-    table.add_column("description")
-    for row in list_corpora():
-        status = f"download ({size(row['download_size'])})" if row["download_size"] else row["status"]
-        table.add_row(row["name"], size(row["size"]), status, row["source"], row["description"])
-    Console(markup=False, highlight=False).print(table)
+    output.corpora(list_corpora())
     return 0
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.table import Table
+    from rnn_tui import output
 
-    from rnn_tui.checkpoint import list_runs
-
-    rows = list_runs(args.checkpoint_dir)
-    if args.json:
-        for r in rows:
-            print(json.dumps(r, ensure_ascii=False))
-        return 0
-    if not rows:
-        print(f"no runs in {args.checkpoint_dir}/ yet; start one with rnn-tui train or rnn-tui launch")
-        return 0
-    table = Table("run", "corpus", "model", "steps", "best val", "trained", "last change", box=None, pad_edge=False)
-    for r in rows:
-        table.add_row(
-            r["name"],
-            r["corpus"],
-            r["model_summary"],
-            f"{r['step']:,}",
-            f"{r['best_val_loss']:.4f}" if r["best_val_loss"] is not None else "-",
-            duration(r["train_seconds"]) if r["train_seconds"] is not None else "-",
-            r["updated"].replace("T", " ")[:16],
-        )
-    Console(markup=False, highlight=False).print(table)
+    output.runs(checkpoint.list_runs(args.checkpoint_dir), args.checkpoint_dir, as_json=args.json)
     return 0
 
 
 def cmd_launch(args: argparse.Namespace) -> int:
-    from rnn_tui import checkpoint, record
     from rnn_tui.runs import plan
     from rnn_tui.session import FolderSession, LocalSession
 
-    request = run_request(args)
+    spec = run_spec(args)
     if args.no_train:
-        if not args.resume:
+        if not spec.resume:
             raise UserError("--no-train needs a trained run: add --resume RUN (see rnn-tui runs)")
-        folder = checkpoint.resolve(args.resume, args.checkpoint_dir)
-        checkpoint.load(folder, optimizer=False)  # a damaged run is one line here, not a crash in the app
-        record.read(folder)
-        session = FolderSession(folder)
+        # Read once, here: a damaged run is one line, not a crash in the app.
+        session = FolderSession.open(checkpoint.resolve(spec.resume, spec.checkpoint_dir))
     else:
-        run_plan = plan(request)
+        run_plan = plan(spec)
         session = LocalSession(run_plan, log_path=run_plan.run_dir / checkpoint.LOG)
         session.start()  # PyTorch's import in the trainer overlaps the app's start-up
     from rnn_tui.tui.app import run_app
@@ -502,7 +386,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     flags = args.launch[1:] if args.launch[:1] == ["--"] else args.launch
     if flags and not flags[0].startswith("-"):
         raise UserError(f"{flags[0]!r} is not a flag of rnn-tui launch; put launch flags after --")
-    plan(run_request(build_parser().parse_args(["launch", *flags])))  # a mistake shows now, not in every tab
+    plan(run_spec(build_parser().parse_args(["launch", *flags])))  # a mistake shows now, not in every tab
     if not 0 < args.port < 65536:
         raise UserError(f"--port {args.port} is not a port number; use 1 to 65535")
     public = args.public_url

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import math
 import typing
+from collections.abc import Iterable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import MISSING, asdict, dataclass, field, fields
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from rnn_tui.errors import UserError
 
@@ -157,9 +159,10 @@ GPU_MODEL = {"layers": 3, "hidden": 1024, "embedding": 128, "dropout": 0.3}
 GPU_TRAIN = {"batch_size": 64, "seq_len": 128, "lr": 2e-3}
 
 
-def defaults_for(device_type: str) -> tuple[dict, dict]:
+def defaults_for(device_type: str) -> tuple[Settings[ModelConfig], Settings[TrainConfig]]:
     """Model and training settings that differ from the dataclass defaults on this kind of device."""
-    return (GPU_MODEL, GPU_TRAIN) if device_type == "cuda" else ({}, {})
+    gpu = device_type == "cuda"
+    return Settings(ModelConfig, GPU_MODEL if gpu else {}), Settings(TrainConfig, GPU_TRAIN if gpu else {})
 
 
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
@@ -249,8 +252,13 @@ def parse(cls: type, name: str, text: str) -> Any:
     return check(cls, name, value)
 
 
+_BUILDING = ContextVar("building", default=False)  # Settings.build: every value is checked already
+
+
 def validate(obj: Any) -> None:
     """Check every field of a config instance; the first mistake is a UserError."""
+    if _BUILDING.get():
+        return
     for f in fields(obj):
         check(type(obj), f.name, getattr(obj, f.name))
 
@@ -264,3 +272,85 @@ def from_dict(cls: type[C], d: dict) -> C:
         return cls(**{k: v for k, v in d.items() if k in names})
     except TypeError as exc:  # a required field is missing
         raise UserError(f"incomplete {cls.__name__}: {exc}") from None
+
+
+class Settings(Mapping[str, Any], Generic[C]):
+    """Some settings of one config class, by field name, each checked once: when parsed from text (`parse`),
+    given as values (the constructor) or taken from a config (`of`, checked when it was built).
+
+    A run's spec carries the settings its user gave as these; `build` makes the config from them, over the
+    defaults and any presets, without checking any of them again. Read-only.
+    """
+
+    __slots__ = ("_values", "cls")
+
+    def __init__(self, cls: type[C], values: Mapping[str, Any] | None = None) -> None:
+        values = dict(values or {})
+        names = {f.name for f in fields(cls)}
+        if unknown := [name for name in values if name not in names]:
+            raise TypeError(f"{cls.__name__} has no setting {unknown[0]!r}")
+        self.cls = cls
+        self._values = {name: check(cls, name, value) for name, value in values.items()}
+
+    @classmethod
+    def _checked(cls, kind: type[C], values: Mapping[str, Any]) -> Settings[C]:
+        """Settings whose values are checked already."""
+        made = cls.__new__(cls)
+        made.cls, made._values = kind, dict(values)
+        return made
+
+    @classmethod
+    def parse(cls, kind: type[C], texts: Mapping[str, str]) -> Settings[C]:
+        """Settings from text (flags, input boxes): each converted and checked, or the UserError for the first."""
+        return cls._checked(kind, {name: parse(kind, name, text) for name, text in texts.items()})
+
+    @classmethod
+    def of(cls, config: C, names: Iterable[str] | None = None) -> Settings[C]:
+        """A built config's settings (all of them, or `names`)."""
+        names = [f.name for f in fields(config)] if names is None else list(names)
+        return cls._checked(type(config), {name: getattr(config, name) for name in names})
+
+    def __getitem__(self, name: str) -> Any:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Settings) and other.cls is self.cls and other._values == self._values
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Settings({self.cls.__name__}, {self._values!r})"
+
+    def __reduce__(self) -> tuple:  # to a spawned trainer, checked already
+        return Settings._checked, (self.cls, self._values)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._values)
+
+    def without(self, names: Iterable[str]) -> Settings[C]:
+        drop = set(names)
+        return Settings._checked(self.cls, {k: v for k, v in self._values.items() if k not in drop})
+
+    def over(self, under: Settings[C]) -> Settings[C]:
+        """These settings over `under`'s (e.g. the user's over a resumed run's own)."""
+        return Settings._checked(self.cls, {**under._values, **self._values})
+
+    def build(self, *under: Settings[C], **fixed: Any) -> C:
+        """The config: its defaults, then each of `under` in turn (a device's presets), then these settings,
+        then `fixed` (e.g. the vocabulary's size, checked here). Nothing is checked a second time."""
+        values: dict[str, Any] = {}
+        for settings in under:
+            values.update(settings._values)
+        values.update(self._values)
+        values.update({name: check(self.cls, name, value) for name, value in fixed.items()})
+        token = _BUILDING.set(True)
+        try:
+            return self.cls(**values)
+        finally:
+            _BUILDING.reset(token)

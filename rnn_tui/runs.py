@@ -1,47 +1,50 @@
-"""Planning a run, once, for every face: new or resumed, its text, its name, its settings. Torch-free.
+"""The run specification and the plan: new or resumed, its text, its name, its settings, once for every face.
 
-`plan(request)` checks everything that can be checked cheaply and without PyTorch, so a
-mistake is reported before anything heavy starts (before the app paints, or before a
-trainer process spawns). The plan is a plain value: the trainer (training.prepare) builds
-from it, in this process or in a child.
+`RunSpec` is what the user asked for, parsed and checked once (the CLI's `run_spec`): the text as
+a whole `SourceSpec` and the settings they gave as `config.Settings`. `plan(spec)` checks, cheaply
+and without PyTorch, everything the settings alone do not tell (the run's name, a run that exists
+or is being trained, a folder that cannot be written, memory, the text's path), so a mistake is
+reported before anything heavy starts (before the app paints, or before a trainer process spawns).
+The plan is a plain value: the trainer (train.loop.prepare) builds the run's configs from it once,
+on its device, in this process or in a child. Torch-free.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from rnn_tui import checkpoint
-from rnn_tui.config import ModelConfig, TrainConfig, check, count_params, defaults_for
+from rnn_tui.config import ModelConfig, Settings, TrainConfig, count_params, defaults_for
 from rnn_tui.errors import UserError
 from rnn_tui.text.sources import SourceSpec
 
 
-@dataclass
-class RunRequest:
-    """What the user asked for. `model` and `train` hold only the settings they gave."""
+@dataclass(frozen=True)
+class RunSpec:
+    """What the user asked for, each setting checked once when parsed. `model` and `train` hold only the
+    settings they gave: the rest comes from the defaults, a GPU's presets, or a resumed run's own."""
 
-    data: str | None = None
-    corpus: str | None = None
-    globs: tuple[str, ...] = ()
-    encoding: str = "utf-8"
-    model: dict = field(default_factory=dict)
-    train: dict = field(default_factory=dict)
-    checkpoint_dir: str = "checkpoints"
+    source: SourceSpec = field(default_factory=SourceSpec)
+    model: Settings[ModelConfig] = field(default_factory=lambda: Settings(ModelConfig))
+    train: Settings[TrainConfig] = field(default_factory=lambda: Settings(TrainConfig))
+    checkpoint_dir: str = checkpoint.CHECKPOINT_DIR
     run_name: str | None = None
     resume: str | None = None
 
 
 @dataclass(frozen=True)
 class RunPlan:
+    """What will run. A new run's configs are its user's settings over the device's presets; a resumed run's
+    are its saved ones (the machine's left out: device, precision, threads) under its user's."""
+
     run_dir: Path
-    source: SourceSpec
-    model: dict  # settings the user gave (a resumed run's come from its meta.json)
-    train: dict
+    source: SourceSpec  # checked, `data` absolute
+    model: Settings[ModelConfig]  # a new run's: its user's; a resumed run's: all of its saved ones
+    train: Settings[TrainConfig]  # a new run's: its user's; a resumed run's: its user's over its saved ones
     resume_step: int | None = None  # the checkpoint's step, for a resumed run
-    saved_train: dict = field(default_factory=dict)  # a resumed run's own settings, machine ones left out
 
     @property
     def name(self) -> str:
@@ -54,82 +57,80 @@ class RunPlan:
     def device_name(self) -> str:
         return self.train.get("device", "auto")
 
-    def configs(self, device_type: str, vocab_size: int) -> tuple[ModelConfig, TrainConfig]:
-        """The run's settings on this device: defaults, then the device's presets, then the user's."""
-        model_preset, _ = defaults_for(device_type)
-        model = self.model if self.resumed else {**model_preset, **self.model}
-        return ModelConfig(vocab_size=vocab_size, **model), self.train_config(device_type)
-
     def train_config(self, device_type: str) -> TrainConfig:
-        """The run's training settings on this device (they do not depend on the vocabulary)."""
-        if self.resumed:
-            return TrainConfig(**{**self.saved_train, **self.train})
-        return TrainConfig(**{**defaults_for(device_type)[1], **self.train})
+        """The run's training settings on this kind of device (they do not depend on the vocabulary)."""
+        return self.train.build(*self._presets(device_type)[1:])
+
+    def model_config(self, device_type: str, vocab_size: int) -> ModelConfig:
+        """The run's model on this kind of device, for this vocabulary."""
+        return self.model.build(*self._presets(device_type)[:1], vocab_size=vocab_size)
+
+    def _presets(self, device_type: str) -> tuple[Settings, ...]:
+        return () if self.resumed else defaults_for(device_type)
 
     def to_json(self) -> dict:
         """The plan as JSON, to hand to the other processes of a distributed job."""
         return {
             "run_dir": str(self.run_dir),
             "source": self.source.to_dict(),
-            "model": self.model,
-            "train": self.train,
+            "model": self.model.to_dict(),
+            "train": self.train.to_dict(),
             "resume_step": self.resume_step,
-            "saved_train": self.saved_train,
         }
 
     @classmethod
     def from_json(cls, d: dict) -> RunPlan:
-        source = SourceSpec.from_dict(d["source"])
-        return cls(Path(d["run_dir"]), source, d["model"], d["train"], d["resume_step"], d["saved_train"])
+        return cls(
+            Path(d["run_dir"]),
+            SourceSpec.from_dict(d["source"]),
+            Settings(ModelConfig, d["model"]),
+            Settings(TrainConfig, d["train"]),
+            d["resume_step"],
+        )
 
 
-def plan(req: RunRequest) -> RunPlan:
+def plan(spec: RunSpec) -> RunPlan:
     """Resolve what to train, or a UserError that names the mistake and its fix."""
-    for name, value in req.model.items():
-        check(ModelConfig, name, value)
-    for name, value in req.train.items():
-        check(TrainConfig, name, value)
-    if req.resume:
-        return _plan_resume(req)
-    source = _source(req)
-    name = checkpoint.check_name(req.run_name) if req.run_name else f"{slug(source.name)}-{_stamp()}"
-    run_dir = Path(req.checkpoint_dir) / name
+    if spec.resume:
+        return _plan_resume(spec)
+    source = spec.source.checked()
+    name = checkpoint.check_name(spec.run_name) if spec.run_name else f"{slug(source.name)}-{_stamp()}"
+    run_dir = Path(spec.checkpoint_dir) / name
     if checkpoint.has_checkpoint(run_dir):
         raise UserError(
-            f"a run named {name!r} already exists in {req.checkpoint_dir}/; "
+            f"a run named {name!r} already exists in {spec.checkpoint_dir}/; "
             f"continue it with --resume {name}, or choose another --run-name"
         )
-    ModelConfig(vocab_size=2, **req.model)  # the combination, not just each field
-    TrainConfig(**req.train)
-    check_memory(ModelConfig(vocab_size=MEMORY_VOCAB, **req.model), TrainConfig(**req.train))
+    check_memory(spec.model.build(vocab_size=MEMORY_VOCAB), spec.train.build())
     checkpoint.check_writable(run_dir)
     if run_dir.is_dir():  # a run of that name that has not saved yet may be training
         checkpoint.RunLock.check_free(run_dir)
-    return RunPlan(run_dir, source, dict(req.model), dict(req.train))
+    return RunPlan(run_dir, source, spec.model, spec.train)
 
 
-def _plan_resume(req: RunRequest) -> RunPlan:
-    run_dir = checkpoint.resolve(req.resume, req.checkpoint_dir)
+def _plan_resume(spec: RunSpec) -> RunPlan:
+    run_dir = checkpoint.resolve(spec.resume, spec.checkpoint_dir)
     meta = checkpoint.read_meta(run_dir)
     saved_model = checkpoint.model_config(run_dir, meta)
-    for key, value in req.model.items():
+    for key, value in spec.model.items():
         if getattr(saved_model, key) != value:
             flag = "--model" if key == "cell" else f"--{key.replace('_', '-')}"
             raise UserError(
                 f"{flag} {value} disagrees with the run being resumed ({key} = {getattr(saved_model, key)}); "
                 "drop the flag, or start a new run without --resume"
             )
-    if req.data or req.corpus:
-        source = _source(req)
+    if spec.source.named:
+        source = spec.source.checked()
     else:
         source = SourceSpec.from_dict(meta.get("source") or {})
         source.still_there("give the text with --data PATH to resume on it")
-    saved_train = TrainConfig.from_dict(meta.get("train") or {}).without_machine()
-    check_memory(saved_model, TrainConfig(**{**saved_train, **req.train}))
+    saved_train = TrainConfig.from_dict(meta.get("train") or {})
+    train = spec.train.over(Settings.of(saved_train, saved_train.without_machine()))
+    check_memory(saved_model, train.build())
     checkpoint.check_writable(run_dir)
     checkpoint.RunLock.check_free(run_dir)
-    model = {f.name: getattr(saved_model, f.name) for f in fields(ModelConfig) if f.name != "vocab_size"}
-    return RunPlan(run_dir, source, model, dict(req.train), resume_step=meta["step"], saved_train=saved_train)
+    model = Settings.of(saved_model).without(["vocab_size"])
+    return RunPlan(run_dir, source, model, train, resume_step=meta["step"])
 
 
 MEMORY_VOCAB = 256  # characters assumed when the corpus is not read yet (a typical one has fewer)
@@ -157,10 +158,6 @@ def check_memory(model: ModelConfig, train: TrainConfig) -> None:
             f"{need / 2**30:,.1f} GiB of memory, and this machine has {total / 2**30:,.1f} GiB; "
             "lower --hidden, --layers, --batch-size or --seq-len"
         )
-
-
-def _source(req: RunRequest) -> SourceSpec:
-    return SourceSpec(req.data, req.corpus, tuple(req.globs), req.encoding).checked()
 
 
 def slug(name: str) -> str:

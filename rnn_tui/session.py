@@ -6,12 +6,11 @@ commands. Two kinds:
 - `LocalSession` trains: it spawns a child process that runs the trainer (worker.py).
   Commands go in through a queue; events come out through another, in batches at most
   ten times a second, so the app drains them without ever blocking. Weights are published
-  into shared memory under a sequence lock: the child bumps a counter to odd, copies, and
-  bumps it to even; a reader copies only a stable, even version. The child writes its
-  output into the run's train.log, runs at a low CPU priority, and stops (saving) when
-  its parent dies.
-- `FolderSession` opens a run folder: its record and its checkpoint. With `follow` it
-  tails a run that another process trains (`rnn-tui watch`), and never writes.
+  into shared memory (shm.py). The child writes its output into the run's train.log, runs
+  at a low CPU priority, and stops (saving) when its parent dies. A restart spawns a new
+  child.
+- `FolderSession` shows a saved run: its record and its checkpoint, read once when opened.
+- `WatchSession` tails a run that another process trains (`rnn-tui watch`), and never writes.
 """
 
 from __future__ import annotations
@@ -24,13 +23,13 @@ import queue
 import threading
 import time
 from dataclasses import dataclass, field
-from multiprocessing import shared_memory
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from rnn_tui import checkpoint, fsutil, record
+from rnn_tui import checkpoint, fsutil, record, shm
 from rnn_tui.config import ModelConfig
 from rnn_tui.errors import UserError
 from rnn_tui.events import (
@@ -45,12 +44,11 @@ from rnn_tui.events import (
     TrainerState,
 )
 from rnn_tui.priority import APP_TRAINER, Priority
-from rnn_tui.runs import RunPlan, RunRequest, plan
+from rnn_tui.runs import RunPlan, RunSpec, plan
 from rnn_tui.stdio import child_output
 from rnn_tui.text.vocab import Vocab
 
 EVENT_INTERVAL = 0.1  # seconds between event batches (10 Hz)
-HEADER = 2  # int64s before the weights in shared memory: sequence counter, step
 WORKER = "rnn_tui.train.worker"  # the child's module: imported there, never here (it imports PyTorch)
 
 
@@ -61,6 +59,11 @@ class Weights:
     config: ModelConfig
     vocab: Vocab
     tensors: dict[str, np.ndarray] = field(repr=False)
+
+    @classmethod
+    def of(cls, ckpt: checkpoint.Checkpoint, version: int = 0) -> Weights:
+        """A checkpoint's weights, with the config and vocabulary it parsed."""
+        return cls(version, ckpt.step, ckpt.config, ckpt.vocab, ckpt.model)
 
 
 class Session(Protocol):
@@ -80,15 +83,16 @@ class Session(Protocol):
     def close(self) -> None: ...
 
 
-def history_of(run_dir: Path, upto_step: int | None = None) -> list[Event]:
-    """A run's past as events: its record, or for a folder from before records, what its meta.json kept."""
+def history_of(run_dir: Path, upto_step: int | None = None, meta: dict | None = None) -> list[Event]:
+    """A run's past as events: its record, or for a folder from before records, what its meta.json kept
+    (`meta`, where the caller has read it already)."""
     contents = record.read(run_dir, upto_step)
     events = list(contents.events)
     if contents.damaged:
         lines = ", ".join(map(str, contents.damaged[:5]))
         events.append(Notice(upto_step or 0, f"skipped damaged lines of {record.FILENAME} (line {lines})"))
-    if not contents.events and (run_dir / checkpoint.META).exists():
-        meta = checkpoint.read_meta(run_dir)
+    if not contents.events and (meta is not None or (run_dir / checkpoint.META).exists()):
+        meta = meta if meta is not None else checkpoint.read_meta(run_dir)
         events.append(_started_from_meta(run_dir, meta))
         old = meta.get("history") or {}  # run format 1 kept a thinned curve in meta.json
         events += [Progress(int(s), 0, float(v), 0.0, 0.0, 0.0) for s, v in old.get("train", [])]
@@ -119,13 +123,65 @@ class Ready:
     """From the child: the trainer is built; where its weights are published."""
 
     shm_name: str
-    layout: list[tuple[str, tuple[int, ...]]]
+    layout: shm.Layout
     model: dict
     vocab: list[str]
 
 
+class _Child:
+    """One trainer process: spawned on creation, its queues, and the weights it publishes. It is not started
+    again: a restart makes a new one."""
+
+    def __init__(self, ctx: BaseContext, plan: RunPlan, log_path: Path | None, priority: Priority):
+        # The child's fds 1 and 2 are its log from its first instruction: nothing it says can reach the
+        # screen, or textual-serve's protocol on the app's stdout.
+        with child_output(log_path):
+            self.commands = ctx.Queue()
+            self.events = ctx.Queue()
+            log = str(log_path) if log_path else None
+            self.process = ctx.Process(
+                target=_run_worker,
+                name="rnn-tui-trainer",
+                daemon=True,
+                args=(WORKER, priority.environment(), plan, self.commands, self.events, log, priority),
+            )
+            self.process.start()
+        self.ready: Ready | None = None
+        self.reader: shm.Reader | None = None
+        self.model: tuple[ModelConfig, Vocab] | None = None
+
+    def attach(self, ready: Ready) -> None:
+        self.ready = ready
+        self.model = (ModelConfig.from_dict(ready.model), Vocab(ready.vocab))
+        try:  # the child owns the segment and unlinks it; we share its resource tracker
+            self.reader = shm.Reader(ready.shm_name, ready.layout)
+        except FileNotFoundError:
+            self.reader = None
+
+    def send(self, command: str) -> None:
+        if self.process.is_alive():
+            with contextlib.suppress(OSError, ValueError):
+                self.commands.put(command)
+
+    def close(self, timeout: float) -> None:
+        """Stop the process (it saves first) and wait for it; kill it if it does not go."""
+        self.send("stop")
+        self.process.join(timeout)
+        for end in (self.process.terminate, self.process.kill):
+            if self.process.is_alive():
+                end()
+                self.process.join(3)
+        if self.reader is not None:  # a killed child could not unlink its weights' segment
+            self.reader.close(unlink=True)
+            self.reader = None
+        for q in (self.commands, self.events):
+            with contextlib.suppress(Exception):
+                q.cancel_join_thread()
+                q.close()
+
+
 class LocalSession:
-    """Trains `plan` in a spawned child process."""
+    """Trains `plan` in a spawned child process; a restart trains the run on in a new one."""
 
     controllable = True
 
@@ -134,102 +190,71 @@ class LocalSession:
         self.log_path = log_path
         self.priority = priority
         self.finished = False
-        self.ready: Ready | None = None
         self._ctx = mp.get_context("spawn")
-        self._commands = self._events = self._process = None
-        self._shm: shared_memory.SharedMemory | None = None
-        self._header: np.ndarray | None = None
-        self._seen_version = 0
-        self._model: tuple[ModelConfig, Vocab] | None = None
+        self._child: _Child | None = None
         self._inbox: list[Event] = []
 
     def start(self) -> None:
         """Spawn the trainer (once: `launch` starts it before the app imports, to overlap their start-up)."""
-        if self._process is not None:
+        if self._child is not None:
             return
         if self.plan.resumed:
             self._inbox.append(History(history_of(self.plan.run_dir, self.plan.resume_step)))
-        # The child's fds 1 and 2 are its log from its first instruction: nothing it says can reach the
-        # screen, or textual-serve's protocol on the app's stdout.
-        with child_output(self.log_path):
-            self._commands = self._ctx.Queue()
-            self._events = self._ctx.Queue()
-            log = str(self.log_path) if self.log_path else None
-            self._process = self._ctx.Process(
-                target=_run_worker,
-                name="rnn-tui-trainer",
-                daemon=True,
-                args=(WORKER, self.priority.environment(), self.plan, self._commands, self._events, log, self.priority),
-            )
-            self._process.start()
+        self._child = _Child(self._ctx, self.plan, self.log_path, self.priority)
+
+    @property
+    def ready(self) -> Ready | None:
+        return self._child.ready if self._child else None
 
     @property
     def alive(self) -> bool:
-        return self._process is not None and self._process.is_alive()
+        return self._child is not None and self._child.process.is_alive()
 
     @property
     def pid(self) -> int | None:
-        return self._process.pid if self._process else None
+        return self._child.process.pid if self._child else None
 
     def poll(self) -> list[Event]:
         """Everything the child has sent since the last call. Never blocks."""
         out, self._inbox = self._inbox, []
-        while self._events is not None:
+        child = self._child
+        while child is not None:
             try:
-                batch = self._events.get_nowait()
+                batch = child.events.get_nowait()
             except (queue.Empty, EOFError, OSError):
                 break
             for msg in batch:
                 if isinstance(msg, Ready):
-                    self._attach(msg)
+                    child.attach(msg)
                 else:
                     out.append(msg)
         if any(isinstance(m, Finished | TrainerFailed) for m in out):
             self.finished = True
-        if not out and not self.finished and self._process is not None and not self._process.is_alive():
+        if not out and not self.finished and child is not None and not child.process.is_alive():
             self.finished = True
             out.append(
                 TrainerFailed(
-                    f"the trainer stopped unexpectedly (exit code {self._process.exitcode}); "
+                    f"the trainer stopped unexpectedly (exit code {child.process.exitcode}); "
                     f"see {self.log_path or 'train.log'}",
                     restartable=(self.plan.run_dir / checkpoint.META).exists(),
                 )
             )
         return out
 
-    def _attach(self, ready: Ready) -> None:
-        self.ready = ready
-        self._model = (ModelConfig.from_dict(ready.model), Vocab(ready.vocab))
-        try:  # the child owns the segment and unlinks it; we share its resource tracker
-            self._shm = shared_memory.SharedMemory(name=ready.shm_name)
-        except FileNotFoundError:
-            return
-        self._header = np.ndarray((HEADER,), dtype=np.int64, buffer=self._shm.buf)
-
     def weights(self) -> Weights | None:
         """A copy of the newest published weights, if they changed since the last call."""
-        if self._header is None or self.ready is None:
+        child = self._child
+        if child is None or child.reader is None:
             return None
-        version = int(self._header[0])
-        if version == self._seen_version or version % 2:
+        got = child.reader.read()
+        if got is None:
             return None
-        step = int(self._header[1])
-        size = sum(int(np.prod(shape)) for _, shape in self.ready.layout)
-        flat = np.ndarray((size,), dtype=np.float32, buffer=self._shm.buf, offset=HEADER * 8).copy()
-        if int(self._header[0]) != version:
-            return None  # the child wrote while we copied: take the next one
-        self._seen_version = version
-        tensors, pos = {}, 0
-        for name, shape in self.ready.layout:
-            n = int(np.prod(shape))
-            tensors[name] = flat[pos : pos + n].reshape(shape)
-            pos += n
-        return Weights(version, step, *self._model, tensors)
+        version, step, tensors = got
+        return Weights(version, step, *child.model, tensors)
 
     def _send(self, command: str) -> None:
-        if self.alive:
-            with contextlib.suppress(OSError, ValueError):
-                self._commands.put(command)
+        if self._child is not None:
+            self._child.send(command)
 
     def pause(self) -> None:
         self._send("pause")
@@ -244,33 +269,20 @@ class LocalSession:
         self._send("stop")
 
     def restart(self) -> None:
-        """Start training again from the run's last checkpoint (after the trainer died)."""
+        """Train the run on from its last checkpoint, in a new child (after the trainer died).
+
+        A run that cannot be resumed (its text is gone, another process took it) is a UserError, and
+        the user may try again.
+        """
         self.close()
-        request = RunRequest(resume=str(self.plan.run_dir), train=self.plan.train)
-        self.__init__(plan(request), self.log_path, self.priority)
+        self.plan = plan(RunSpec(resume=str(self.plan.run_dir), train=self.plan.train))
+        self.finished, self._child = False, None
         self.start()
 
     def close(self, timeout: float = 30.0) -> None:
         """Stop the child (it saves first) and wait for it; kill it if it does not go."""
-        if self._process is None:
-            return
-        self.stop()
-        self._process.join(timeout)
-        for end in (self._process.terminate, self._process.kill):
-            if self._process.is_alive():
-                end()
-                self._process.join(3)
-        if self._shm is not None:
-            self._header = None
-            with contextlib.suppress(Exception):
-                self._shm.close()
-            with contextlib.suppress(FileNotFoundError):  # a killed child could not unlink its weights' segment
-                self._shm.unlink()
-            self._shm = None
-        for q in (self._commands, self._events):
-            with contextlib.suppress(Exception):
-                q.cancel_join_thread()
-                q.close()
+        if self._child is not None:
+            self._child.close(timeout)
 
 
 def _run_worker(module: str, environment: dict[str, str], *args: object) -> None:
@@ -290,24 +302,29 @@ class FolderSession:
     controllable = False
     finished = True
 
-    def __init__(self, run_dir: Path):
+    def __init__(self, run_dir: Path, ckpt: checkpoint.Checkpoint, history: list[Event]):
         self.run_dir = Path(run_dir)
         self._inbox: list[Event] = []
-        self._sent_weights = False
+        self._history = history
+        self._weights: Weights | None = Weights.of(ckpt, version=1)
+
+    @classmethod
+    def open(cls, run_dir: Path | str) -> FolderSession:
+        """Read a run folder once: its checkpoint and its record (a damaged one is a UserError here, not in the app)."""
+        run_dir = Path(run_dir)
+        ckpt = checkpoint.load(run_dir, optimizer=False)
+        return cls(run_dir, ckpt, history_of(run_dir, meta=ckpt.meta))
 
     def start(self) -> None:
-        self._inbox += [History(history_of(self.run_dir)), TrainerState("not training")]
+        self._inbox += [History(self._history), TrainerState("not training")]
 
     def poll(self) -> list[Event]:
         out, self._inbox = self._inbox, []
         return out
 
     def weights(self) -> Weights | None:
-        if self._sent_weights:
-            return None
-        ckpt = checkpoint.load(self.run_dir, optimizer=False)
-        self._sent_weights = True
-        return Weights(1, ckpt.step, ckpt.config, ckpt.vocab, ckpt.model)
+        weights, self._weights = self._weights, None
+        return weights
 
     def pause(self) -> None:
         """Nothing trains here: the app does not offer it."""
@@ -469,7 +486,7 @@ class WatchSession:
             return None
         self._checkpoint_id = ckpt.meta.get("checkpoint_id")
         self._version += 1
-        return Weights(self._version, ckpt.step, ckpt.config, ckpt.vocab, ckpt.model)
+        return Weights.of(ckpt, version=self._version)
 
     def _tell(self, message: str, level: str) -> None:
         """A notice, once per message."""
@@ -499,7 +516,7 @@ class WatchSession:
             self._thread.join(timeout=2)  # a hung network mount keeps its daemon thread, not the app
 
 
-def watched_folder(run: str, checkpoint_dir: Path | str = "checkpoints") -> Path:
+def watched_folder(run: str, checkpoint_dir: Path | str = checkpoint.CHECKPOINT_DIR) -> Path:
     """The folder `rnn-tui watch RUN` follows: a run folder or name (one whose first checkpoint is still
     to come counts, by its record), or `latest`, the run whose record or checkpoint changed last."""
     root = Path(checkpoint_dir)

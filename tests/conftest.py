@@ -34,7 +34,9 @@ TINY_FLAGS += ["--threads", "1", "--warmup-steps", "5"]
 
 
 def tiny_request(data: Path, ckpt_dir: Path, **train):
-    from rnn_tui.runs import RunRequest
+    from rnn_tui.config import ModelConfig, Settings, TrainConfig
+    from rnn_tui.runs import RunSpec
+    from rnn_tui.text.sources import SourceSpec
 
     settings = {
         "batch_size": 8,
@@ -48,10 +50,10 @@ def tiny_request(data: Path, ckpt_dir: Path, **train):
         "eval_chars": 2000,
     }
     settings.update(train)
-    return RunRequest(
-        data=str(data),
-        model={"hidden": 32, "layers": 1, "embedding": 8},
-        train=settings,
+    return RunSpec(
+        source=SourceSpec(str(data)),
+        model=Settings(ModelConfig, {"hidden": 32, "layers": 1, "embedding": 8}),
+        train=Settings(TrainConfig, settings),
         checkpoint_dir=str(ckpt_dir),
         run_name="tiny",
     )
@@ -64,9 +66,10 @@ def tiny_plan(data: Path, ckpt_dir: Path, **train):
 
 
 def resume_plan(ckpt_dir: Path, run: str = "tiny", **train):
-    from rnn_tui.runs import RunRequest, plan
+    from rnn_tui.config import Settings, TrainConfig
+    from rnn_tui.runs import RunSpec, plan
 
-    return plan(RunRequest(checkpoint_dir=str(ckpt_dir), resume=run, train=train))
+    return plan(RunSpec(checkpoint_dir=str(ckpt_dir), resume=run, train=Settings(TrainConfig, train)))
 
 
 def wait_for(predicate, timeout: float = 60.0, what: str = "the condition", every: float = 0.05):

@@ -11,14 +11,14 @@ import weakref
 
 import numpy as np
 
-from rnn_tui.cli import build_parser, run_request
+from rnn_tui.cli import build_parser, run_spec
 from rnn_tui.runs import plan
 from rnn_tui.train import distributed
 from rnn_tui.train import state as train_state
 from rnn_tui.train.loop import prepare
 
 out, flags = sys.argv[1], sys.argv[2:]
-request = run_request(build_parser().parse_args(["train", *flags]))
+request = run_spec(build_parser().parse_args(["train", *flags]))
 with distributed.start("cpu") as job, prepare(job.share_plan(lambda: plan(request)), None, job) as trainer:
     trainer.run()
     np.savez(f"{out}/rank{job.rank}.npz", **train_state.model_arrays(trainer.model))

@@ -25,13 +25,15 @@ APP_WITH_A_TRAINER = textwrap.dedent("""
     from rnn_tui.cli import main  # the whole command line, as `rnn-tui launch` imports it
     from rnn_tui.checkpoint import LOG
     from rnn_tui.events import Progress
-    from rnn_tui.runs import RunRequest, plan
+    from rnn_tui.config import ModelConfig, Settings, TrainConfig
+    from rnn_tui.runs import RunSpec, plan
     from rnn_tui.session import LocalSession
+    from rnn_tui.text.sources import SourceSpec
     from rnn_tui.tui.app import RnnTuiApp
 
-    run = plan(RunRequest(data=sys.argv[1], checkpoint_dir=sys.argv[2], run_name="tiny",
-                          model={"hidden": 16, "layers": 1, "embedding": 4},
-                          train={"batch_size": 4, "seq_len": 8, "threads": 1, "eval_chars": 1000}))
+    run = plan(RunSpec(SourceSpec(sys.argv[1]), checkpoint_dir=sys.argv[2], run_name="tiny",
+                       model=Settings(ModelConfig, {"hidden": 16, "layers": 1, "embedding": 4}),
+                       train=Settings(TrainConfig, {"batch_size": 4, "seq_len": 8, "threads": 1, "eval_chars": 1000})))
     session = LocalSession(run, log_path=run.run_dir / LOG)
     seen = []
     poll = session.poll

@@ -8,6 +8,7 @@ import torch
 from rnn_tui import checkpoint
 from rnn_tui.config import ModelConfig
 from rnn_tui.errors import UserError
+from rnn_tui.session import Weights
 from rnn_tui.text.vocab import Vocab
 from rnn_tui.train.model import CharRNN
 from tests.fakes import numpy_weights
@@ -39,6 +40,17 @@ def test_round_trip(tmp_path):
     for k, v in numpy_weights(m).items():
         np.testing.assert_array_equal(ck.model[k], v)
     np.testing.assert_array_equal(ck.optimizer["exp_avg.head.bias"], np.ones(len(VOCAB)))
+
+
+def test_a_checkpoint_keeps_what_it_parsed_and_makes_the_weights(tmp_path):
+    _save(tmp_path / "run", step=3)
+    ck = checkpoint.load(tmp_path / "run", optimizer=False)
+    assert ck.config is ck.config and ck.vocab is ck.vocab  # parsed once, when loaded
+    assert ck.config == ModelConfig(vocab_size=len(VOCAB), hidden=8, layers=1, embedding=4)
+    w = Weights.of(ck, version=5)
+    assert (w.version, w.step, w.config, w.vocab, w.tensors) == (5, 3, ck.config, VOCAB, ck.model)
+    again = checkpoint.Checkpoint.of(ck.path, ck.meta, ck.model, ck.optimizer)  # as another rank receives it
+    assert again.config == ck.config and again.vocab == VOCAB
 
 
 def test_weights_are_stored_as_float32(tmp_path):

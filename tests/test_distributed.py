@@ -1,5 +1,6 @@
 """Training with torchrun: 2 CPU processes (gloo) against one, as a user launches them."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ import pytest
 import torch
 
 from rnn_tui import checkpoint, record
+from rnn_tui.config import ModelConfig, Settings
 from rnn_tui.errors import JobFailed
 from rnn_tui.runs import RunPlan, plan
 from rnn_tui.text.batches import Batches
@@ -37,8 +39,8 @@ def torchrun(n: int, *args, cwd, env=None, timeout=240, nodes=("--standalone",),
 
 def one_process(text_file, ckpt_dir, steps: int):
     """The same run as FLAGS, trained in this process."""
-    req = tiny_request(text_file, ckpt_dir, max_steps=steps, eval_every=10, sample_every=1000, dropout=0)
-    req.model["dropout"] = req.train.pop("dropout")
+    req = tiny_request(text_file, ckpt_dir, max_steps=steps, eval_every=10, sample_every=1000)
+    req = dataclasses.replace(req, model=Settings(ModelConfig, {"dropout": 0}).over(req.model))
     with prepare(plan(req)) as t:
         t.run()
     return train_state.model_arrays(t.model), t

@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from rnn_tui import checkpoint
+from rnn_tui.config import ModelConfig, Settings, TrainConfig
 from rnn_tui.errors import UserError
-from rnn_tui.runs import RunRequest, plan
+from rnn_tui.runs import RunSpec, plan
 from rnn_tui.text import downloads as D
 from rnn_tui.text.corpus import load_corpus
-from rnn_tui.text.sources import list_corpora, named_source
+from rnn_tui.text.sources import SourceSpec, list_corpora, named_source
 from rnn_tui.train.loop import prepare
 from tests.conftest import cli_env
 
@@ -221,10 +222,10 @@ def test_a_wrong_archive_is_refused_and_nothing_is_unpacked(serve_enwik8, member
 
 def test_training_on_enwik8_uses_its_split(serve_enwik8, tmp_path):
     serve_enwik8(_zip({"enwik8": WIKI}))
-    request = RunRequest(
-        corpus="enwik8",
-        model={"hidden": 16, "layers": 1, "embedding": 8},
-        train={"batch_size": 4, "seq_len": 16, "max_steps": 2, "eval_every": 2, "threads": 1},
+    request = RunSpec(
+        source=SourceSpec(corpus="enwik8"),
+        model=Settings(ModelConfig, {"hidden": 16, "layers": 1, "embedding": 8}),
+        train=Settings(TrainConfig, {"batch_size": 4, "seq_len": 16, "max_steps": 2, "eval_every": 2, "threads": 1}),
         checkpoint_dir=str(tmp_path),
     )
     with prepare(plan(request)) as t:

@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from rnn_tui import checkpoint, record
+from rnn_tui.cli import main
 from rnn_tui.config import param_shapes
 from rnn_tui.events import CheckpointSaved, Finished, History, Progress, RunStarted, TrainerFailed, TrainerState
 from rnn_tui.session import FolderSession, LocalSession
@@ -81,10 +83,13 @@ def test_a_killed_trainer_is_noticed(text_file, tmp_path):
         failed = next(m for m in seen if isinstance(m, TrainerFailed))
         assert "stopped unexpectedly" in failed.message and failed.restartable
         assert session.finished
-        session.restart()  # from the last checkpoint
+        killed = session.pid
+        session.restart()  # from the last checkpoint, in a new child
+        assert session.pid != killed and not alive(killed) and not session.finished
         seen = drain_until(session, lambda m: isinstance(m, Progress))
         assert next(m for m in seen if isinstance(m, RunStarted)).resumed
         assert any(isinstance(m, History) and m.events for m in seen)
+        assert wait_for(session.weights, what="the new child's weights").step >= 10
     finally:
         session.close()
 
@@ -146,10 +151,30 @@ def test_a_resumed_session_starts_with_its_history(text_file, tmp_path):
 def test_a_folder_session_shows_a_saved_run(text_file, tmp_path):
     with prepare(tiny_plan(text_file, tmp_path, max_steps=20, eval_every=10)) as t:
         t.run()
-    session = FolderSession(tmp_path / "tiny")
+    session = FolderSession.open(tmp_path / "tiny")
     session.start()
     events = session.poll()
     assert isinstance(events[0], History) and any(isinstance(e, RunStarted) for e in events[0].events)
     w = session.weights()
     assert w.step == 20 and session.weights() is None  # once
     assert not session.controllable and session.finished
+
+
+def test_launch_no_train_opens_the_run_once(text_file, tmp_path, monkeypatch):
+    with prepare(tiny_plan(text_file, tmp_path, max_steps=20, eval_every=10)) as t:
+        t.run()
+    reads = []
+    for module, name in ((checkpoint, "load"), (record, "read")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _name=name, **k: reads.append(_name) or _real(*a, **k))
+    shown = []
+
+    def run_app(session, checkpoint_dir):  # the app, as far as the session goes
+        session.start()
+        shown.extend([*session.poll(), session.weights(), session.weights()])
+        return 0
+
+    monkeypatch.setattr("rnn_tui.tui.app.run_app", run_app)
+    assert main(["launch", "--resume", "tiny", "--no-train", "--checkpoint-dir", str(tmp_path)]) == 0
+    assert reads.count("load") == 1 and reads.count("read") == 1
+    assert isinstance(shown[0], History) and shown[-2].step == 20 and shown[-1] is None

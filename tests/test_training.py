@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from rnn_tui import checkpoint, record
+from rnn_tui.config import ModelConfig, Settings
 from rnn_tui.errors import UserError
 from rnn_tui.events import CheckpointSaved, Evaluation, Finished, Notice, Progress, RunStarted, Sample
-from rnn_tui.runs import RunRequest, plan
+from rnn_tui.runs import RunSpec, plan
 from rnn_tui.train import loop as training
 from rnn_tui.train.devices import cpu_has_native_bf16
 from rnn_tui.train.loop import prepare
@@ -143,7 +144,7 @@ def test_resume_flags_override_training_but_not_the_model(text_file, tmp_path):
     with prepare(resume_plan(tmp_path, max_steps=15, lr=5e-3)) as t:
         assert t.cfg.max_steps == 15 and t.cfg.lr == 5e-3 and t.cfg.batch_size == 8
         assert t.run().step == 15
-    req = RunRequest(checkpoint_dir=str(tmp_path), resume="tiny", model={"hidden": 64})
+    req = RunSpec(checkpoint_dir=str(tmp_path), resume="tiny", model=Settings(ModelConfig, {"hidden": 64}))
     with pytest.raises(UserError, match="--hidden 64 disagrees"):
         plan(req)
 

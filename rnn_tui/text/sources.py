@@ -83,10 +83,25 @@ class SourceSpec:
     def to_dict(self) -> dict:
         return {"data": self.data, "corpus": self.corpus, "globs": list(self.globs), "encoding": self.encoding}
 
+    @property
+    def named(self) -> bool:
+        """Whether the user named a text (--data or --corpus), rather than taking the built-in one."""
+        return bool(self.data or self.corpus)
+
     @classmethod
     def from_dict(cls, d: dict) -> SourceSpec:
-        """From meta.json (checkpoint.read_meta has checked the types) or a plan's JSON."""
+        """From meta.json (checkpoint.read_meta has checked it with `fits`), a plan's JSON or the parsed flags."""
         return cls(d.get("data"), d.get("corpus"), tuple(d.get("globs") or ()), d.get("encoding") or "utf-8")
+
+    @staticmethod
+    def fits(d: object) -> bool:
+        """Whether `d` has the types of a source's JSON form (to_dict), so from_dict can read it."""
+        return (
+            isinstance(d, dict)
+            and all(isinstance(d.get(k), str | None) for k in ("data", "corpus", "encoding"))
+            and isinstance(d.get("globs", []), list)
+            and all(isinstance(g, str) for g in d.get("globs", []))
+        )
 
 
 def _codec(encoding: str) -> str:

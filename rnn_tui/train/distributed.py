@@ -214,7 +214,7 @@ class Group:
         head = self._broadcast_json({"path": str(ckpt.path), "meta": ckpt.meta} if ckpt else None)
         model = self._broadcast_arrays(ckpt.model if ckpt else None)
         optimizer = self._broadcast_arrays(ckpt.optimizer if ckpt else None)
-        return Checkpoint(Path(head["path"]), head["meta"], model, optimizer)
+        return Checkpoint.of(Path(head["path"]), head["meta"], model, optimizer)
 
     def check_same_text(self, sha256: str) -> None:
         """Refuse a job whose ranks read different texts (on another node, another file at the same path)."""

@@ -28,6 +28,7 @@ from rnn_tui.generation import Generator
 from rnn_tui.runs import RunPlan
 from rnn_tui.text.batches import Batches, check_trainable, eval_streams
 from rnn_tui.text.corpus import Corpus, load_corpus
+from rnn_tui.text.sources import SourceSpec
 from rnn_tui.train import state as train_state
 from rnn_tui.train.devices import autocast, describe, pick_device, pick_precision, set_threads
 from rnn_tui.train.distributed import LOCAL, Group
@@ -48,7 +49,8 @@ def prepare(plan: RunPlan, on_event: EventSink | None = None, dist: Group = LOCA
     In a torchrun job, rank 0 alone locks and reads the run folder and hands the checkpoint to the others.
     """
     device = dist.device or pick_device(plan.device_name())
-    dist.check_batch(plan.train_config(device.type).batch_size)
+    cfg = plan.train_config(device.type)
+    dist.check_batch(cfg.batch_size)
     lock, ckpt = dist.writer_does(lambda: _claim(plan)) or (None, None)
     try:
         if plan.resumed:
@@ -57,15 +59,14 @@ def prepare(plan: RunPlan, on_event: EventSink | None = None, dist: Group = LOCA
             corpus = load_corpus(plan.source.resolve())
         dist.check_same_text(corpus.sha256)
         vocab = ckpt.vocab if ckpt else corpus.vocab
-        model_cfg, cfg = plan.configs(device.type, len(vocab))
         trainer = Trainer(
             corpus.reencoded(vocab),
-            model_cfg,
+            plan.model_config(device.type, len(vocab)),
             cfg,
             plan.run_dir,
             on_event,
             device=device,
-            source=plan.source.to_dict(),
+            source=plan.source,
             dist=dist,
         )
         if ckpt:
@@ -111,7 +112,7 @@ class Trainer:
         on_event: EventSink | None = None,
         *,
         device: torch.device,
-        source: dict,
+        source: SourceSpec,
         dist: Group = LOCAL,
     ):
         self.cfg, self.model_cfg, self.run_dir = cfg, model_cfg, Path(run_dir)
@@ -459,7 +460,7 @@ class Trainer:
             "lr_scale": self.lr_scale,
             "skipped_steps": self.skipped_steps,
             "corpus": self.corpus.identity(),
-            "source": self.source,
+            "source": self.source.to_dict(),
             "params": self.params,
             "device": self.describe_device(),
             "created": self.created,

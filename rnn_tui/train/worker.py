@@ -7,7 +7,6 @@ it needs one; and it stops, saving, when the app's process dies.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import multiprocessing as mp
 import os
@@ -16,18 +15,17 @@ import sys
 import threading
 import time
 import traceback
-from multiprocessing import shared_memory
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from rnn_tui import checkpoint
+from rnn_tui import checkpoint, shm
+from rnn_tui.config import Settings, TrainConfig
 from rnn_tui.errors import UserError
 from rnn_tui.events import Event, TrainerFailed, TrainerState
 from rnn_tui.priority import APP_TRAINER, Priority, SharedCpu
 from rnn_tui.runs import RunPlan
-from rnn_tui.session import EVENT_INTERVAL, HEADER, Ready
+from rnn_tui.session import EVENT_INTERVAL, Ready
 from rnn_tui.train.devices import set_threads
 from rnn_tui.train.loop import Trainer, prepare
 
@@ -43,9 +41,7 @@ class Channel:
         self.buffer: list = []
         self.last_flush = self.last_publish = 0.0
         self.stop_requested = self.parent_gone = False
-        self.shm: shared_memory.SharedMemory | None = None
-        self.flat: np.ndarray | None = None
-        self.header: np.ndarray | None = None
+        self.weights: shm.Writer | None = None
         self.cpu: SharedCpu | None = None  # set when the trainer's threads follow the machine's load
 
     def emit(self, msg: Event | Ready) -> None:
@@ -62,25 +58,15 @@ class Channel:
     def share(self, trainer: Trainer) -> None:
         """Put the weights into shared memory and tell the app where they are."""
         layout = [(k, tuple(v.shape)) for k, v in trainer.model.state_dict().items()]
-        size = sum(int(np.prod(shape)) for _, shape in layout)
-        self.shm = shared_memory.SharedMemory(create=True, size=HEADER * 8 + 4 * size)
-        self.header = np.ndarray((HEADER,), dtype=np.int64, buffer=self.shm.buf)
-        self.header[:] = 0
-        self.flat = np.ndarray((size,), dtype=np.float32, buffer=self.shm.buf, offset=HEADER * 8)
+        self.weights = shm.Writer(layout)
         self.publish(trainer)
-        self.emit(Ready(self.shm.name, layout, trainer.model_cfg.to_dict(), trainer.vocab.chars))
+        self.emit(Ready(self.weights.name, layout, trainer.model_cfg.to_dict(), trainer.vocab.chars))
         self.flush()
 
     def publish(self, trainer: Trainer) -> None:
-        self.header[0] += 1  # odd: writing
-        pos = 0
         with torch.no_grad():
-            for v in trainer.model.state_dict().values():
-                n = v.numel()
-                self.flat[pos : pos + n] = v.detach().float().cpu().reshape(-1).numpy()
-                pos += n
-        self.header[1] = trainer.step
-        self.header[0] += 1  # even: stable
+            arrays = (v.detach().float().cpu().numpy() for v in trainer.model.state_dict().values())
+            self.weights.write(arrays, trainer.step)
         self.last_publish = time.monotonic()
 
     def hook(self, trainer: Trainer) -> None:
@@ -126,11 +112,8 @@ class Channel:
 
     def close(self) -> None:
         self.flush()
-        if self.shm is not None:
-            self.header = self.flat = None
-            self.shm.close()
-            with contextlib.suppress(FileNotFoundError):
-                self.shm.unlink()
+        if self.weights is not None:
+            self.weights.close()
         self.events.close()
         if self.parent_gone:
             self.events.cancel_join_thread()  # nobody will read what is left
@@ -149,7 +132,7 @@ def main(
         sys.stdout = sys.stderr = log
     priority.apply()  # the screen gets the CPU first when it needs it
     if priority.threads is not None and "threads" not in plan.train:  # the user's --threads wins
-        plan = dataclasses.replace(plan, train={**plan.train, "threads": priority.threads})
+        plan = dataclasses.replace(plan, train=Settings(TrainConfig, {"threads": priority.threads}).over(plan.train))
     channel = Channel(commands, events)
     _watch_parent(channel)
     try:

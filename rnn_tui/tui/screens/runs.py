@@ -158,8 +158,7 @@ class RunsScreen(Screen):
         except UserError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
             return
-        weights = Weights(0, ckpt.step, ckpt.config, ckpt.vocab, ckpt.model)
-        self.app.post_message(OpenRun(name, weights))
+        self.app.post_message(OpenRun(name, Weights.of(ckpt)))
 
     def action_back(self) -> None:
         self.dismiss()
