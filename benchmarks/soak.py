@@ -68,7 +68,7 @@ def sample(app: RnnTuiApp, session: LocalSession, t0: float) -> dict:
     rss, fds, threads = proc_stats(os.getpid())
     t_rss, t_fds, t_threads = proc_stats(session.pid)
     try:
-        events_queue = session._events.qsize()
+        events_queue = session._child.events.qsize()
     except (NotImplementedError, AttributeError):  # macOS has no qsize
         events_queue = -1
     chart = app.query_one(LossChart)

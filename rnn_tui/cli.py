@@ -50,9 +50,13 @@ def _parsed(args: argparse.Namespace, cls: type[config.C]) -> Settings[config.C]
     return Settings.parse(cls, given)
 
 
-def _saved_run(p: argparse.ArgumentParser, *, best: bool = True) -> None:
-    """RUN, `--best` and `--checkpoint-dir`: the flags of a command on a trained run."""
+def _run(p: argparse.ArgumentParser) -> None:
+    """RUN: the trained run a command works on (with `_run_folder` after the command's own flags)."""
     p.add_argument("run", metavar="RUN", help="a run folder, a run name, or latest")
+
+
+def _run_folder(p: argparse.ArgumentParser, *, best: bool = True) -> None:
+    """`--best` and `--checkpoint-dir`: which checkpoint of RUN, and where runs live."""
     if best:
         p.add_argument("--best", action="store_true", help="use the run's best validation checkpoint")
     _checkpoint_dir(p)
@@ -111,19 +115,21 @@ def build_parser() -> Parser:
     _json(train, "one JSON object per event on stdout")
 
     sample = sub.add_parser("sample", help="stream text from a trained run")
-    _saved_run(sample)
+    _run(sample)
     sample.add_argument("--prime", default="", help="text to start from")
     _config_flags(sample.add_argument_group("sampling"), SampleConfig)
     _no_color(sample)
+    _run_folder(sample)
 
     cells = sub.add_parser("cells", help="find the cells that track quotes, brackets, line position...")
-    _saved_run(cells)
+    _run(cells)
     cells.add_argument("--text", metavar="FILE", help="the text to read (default: the run's validation text)")
     _config_flags(cells.add_argument_group("ranking"), CellsConfig)
     _json(cells, "one JSON object: each feature's cells, r and ablation")
+    _run_folder(cells)
 
     score = sub.add_parser("score", help="how surprising a file is to a run: bits per character, the oddest lines")
-    _saved_run(score)
+    _run(score)
     score.add_argument("file", metavar="FILE", help="the text file to score")
     score.add_argument("--top", type=int, metavar="N", help="list the N most surprising lines instead of the text")
     _json(score, "per-line figures, one JSON object per line, then the file's")
@@ -131,9 +137,11 @@ def build_parser() -> Parser:
     score.add_argument("--svg", metavar="FILE", help="also save the coloured text and its legend as SVG")
     score.add_argument("--encoding", default="utf-8", help="text encoding of FILE (default utf-8)")
     _no_color(score)
+    _run_folder(score)
 
     watch = sub.add_parser("watch", help="the app on a run that another process trains; it never writes there")
-    _saved_run(watch, best=False)
+    _run(watch)
+    _run_folder(watch, best=False)
 
     serve = sub.add_parser(
         "serve",

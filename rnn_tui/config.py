@@ -2,8 +2,9 @@
 
 Every setting a user can give is a dataclass field here; its metadata carries the help
 text and the bounds. The CLI builds its flags from these fields, and the CLI, the app and
-a saved run's meta.json are all checked by the same function (`validate`), so a mistake
-gets the same one-line message wherever it is made.
+a saved run's meta.json are all checked by the same function (`check`), so a mistake
+gets the same one-line message wherever it is made. `Settings` carries the settings a
+user gave, each checked once, and builds the config from them without checking again.
 """
 
 from __future__ import annotations
@@ -286,9 +287,7 @@ class Settings(Mapping[str, Any], Generic[C]):
 
     def __init__(self, cls: type[C], values: Mapping[str, Any] | None = None) -> None:
         values = dict(values or {})
-        names = {f.name for f in fields(cls)}
-        if unknown := [name for name in values if name not in names]:
-            raise TypeError(f"{cls.__name__} has no setting {unknown[0]!r}")
+        _known(cls, values)
         self.cls = cls
         self._values = {name: check(cls, name, value) for name, value in values.items()}
 
@@ -302,6 +301,7 @@ class Settings(Mapping[str, Any], Generic[C]):
     @classmethod
     def parse(cls, kind: type[C], texts: Mapping[str, str]) -> Settings[C]:
         """Settings from text (flags, input boxes): each converted and checked, or the UserError for the first."""
+        _known(kind, texts)
         return cls._checked(kind, {name: parse(kind, name, text) for name, text in texts.items()})
 
     @classmethod
@@ -354,3 +354,10 @@ class Settings(Mapping[str, Any], Generic[C]):
             return self.cls(**values)
         finally:
             _BUILDING.reset(token)
+
+
+def _known(cls: type, names: Iterable[str]) -> None:
+    """A TypeError for a name that is not a setting of `cls` (a mistake in the code, not the user's)."""
+    fields_ = {f.name for f in fields(cls)}
+    if unknown := [name for name in names if name not in fields_]:
+        raise TypeError(f"{cls.__name__} has no setting {unknown[0]!r}")

@@ -146,12 +146,11 @@ class _Child:
                 args=(WORKER, priority.environment(), plan, self.commands, self.events, log, priority),
             )
             self.process.start()
-        self.ready: Ready | None = None
         self.reader: shm.Reader | None = None
         self.model: tuple[ModelConfig, Vocab] | None = None
 
     def attach(self, ready: Ready) -> None:
-        self.ready = ready
+        """Take the child's word that its trainer is built: its model, and where its weights are."""
         self.model = (ModelConfig.from_dict(ready.model), Vocab(ready.vocab))
         try:  # the child owns the segment and unlinks it; we share its resource tracker
             self.reader = shm.Reader(ready.shm_name, ready.layout)
@@ -201,10 +200,6 @@ class LocalSession:
         if self.plan.resumed:
             self._inbox.append(History(history_of(self.plan.run_dir, self.plan.resume_step)))
         self._child = _Child(self._ctx, self.plan, self.log_path, self.priority)
-
-    @property
-    def ready(self) -> Ready | None:
-        return self._child.ready if self._child else None
 
     @property
     def alive(self) -> bool:
