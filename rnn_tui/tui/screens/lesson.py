@@ -52,15 +52,15 @@ class LessonScreen(Screen):
     BINDINGS = [
         Binding("space", "update", "Update"),
         Binding("enter", "run", "Run/pause"),
-        Binding("left", "choose(-1)", "", group=STEP_KEYS),
-        Binding("right", "choose(1)", "", group=STEP_KEYS),
+        Binding("left", "choose(-1)", "Earlier step", group=STEP_KEYS),
+        Binding("right", "choose(1)", "Later step", group=STEP_KEYS),
         Binding("c", "cell", "Cell"),
         Binding("r", "restart", "Restart"),
-        Binding("minus", "speed(-1)", "", group=SPEED_KEYS),
-        Binding("plus,equals_sign", "speed(1)", "", group=SPEED_KEYS),
+        Binding("ctrl+e", "export", "Export"),
+        Binding("minus", "speed(-1)", "Slower", group=SPEED_KEYS),
+        Binding("plus,equals_sign", "speed(1)", "Faster", group=SPEED_KEYS),
         Binding("home", "choose_at(0)", "First step", show=False),
         Binding("end", "choose_at(-1)", "Last step", show=False),
-        Binding("ctrl+e", "export", "Export"),
     ]
 
     def __init__(self, lesson: Lesson) -> None:

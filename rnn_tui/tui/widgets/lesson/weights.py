@@ -86,11 +86,15 @@ def weights_text(lesson: Lesson, t: int, color_system: str | None = "truecolor",
     x = lesson.vocab.index(step.input)
     vocab = [char_label(c) for c in lesson.vocab]
     units = [str(u + 1) for u in range(h)]
+    digits = [str((u + 1) % 10) for u in range(h)]  # one cell a column
     gated = cell != "rnn"
     width = 1 if gated else 2  # cells of a weight
     flow = flow_style(color_system)
     blocks = []
-    for name, key, cols, pick in (("W_xh", "W_xh", vocab, {x: flow}), ("W_hh", "W_hh", units, None)):
+    for name, key, cols, pick in (
+        ("W_xh", "W_xh", vocab, {x: flow}),
+        ("W_hh", "W_hh", units if width > 1 and h < 10 else digits, None),
+    ):
         for k, gate in enumerate(GATES[cell]):
             title = f"{name} {gate}".strip() if k == 0 else gate
             block = p[key][k * h : (k + 1) * h]
