@@ -90,7 +90,7 @@ class Step:
             "probs": self.probs.tolist(),
         }
         if cell != "rnn":
-            out["gates"] = {k: v.tolist() for k, v in self.parts.items() if k != "c"}
+            out["gates"] = {k: self.parts[k].tolist() for k in PARTS[cell] if k != "c"}
         if cell == "lstm":
             out["cell_state"] = self.parts["c"].tolist()
         return out

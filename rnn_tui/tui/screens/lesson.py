@@ -82,7 +82,7 @@ class LessonScreen(Screen):
                 yield StepPanel(id="step-panel")
                 yield Weights(id="weights")
             yield Static(id="legend")
-        yield Footer()
+        yield Footer(show_command_palette=False)  # room for the lesson's keys at 80 columns
 
     def on_mount(self) -> None:
         self.query_one("#legend", Static).update(legend(self.app.console.color_system))
@@ -111,7 +111,7 @@ class LessonScreen(Screen):
         curve as tall; the chosen step and the weights side by side when they fit, else one under the other."""
         figure, loss = self.query_one(Figure), self.query_one(LossCurve)
         room = max(width - LOSS_WIDTH - 1, 0)  # the body's scroll bar
-        figure.styles.width = min(figure.virtual_size.width, room)
+        figure.styles.width = figure.width_for(room)
         figure.styles.height = loss.styles.height = figure.virtual_size.height + (figure.virtual_size.width > room)
         step, weights = self.query_one(StepPanel), self.query_one(Weights)
         side = sum(w.get_content_width(self.size, self.size) + w.styles.padding.width for w in (step, weights))

@@ -207,16 +207,16 @@ class Figure(ScrollView, can_focus=False):
         self.steps: list[Step] = []
         self.vocab: list[str] = []
         self.selected = 0
-        self._rows: list[tuple[Strip, Strip]] = []
+        self.rows: list[tuple[Strip, Strip]] = []  # each row's labels and columns, rendered
         self._gutter_width = LABEL + ROW_LABEL + 1
 
     def show(self, steps: list[Step], vocab: list[str], selected: int) -> None:
         self.steps, self.vocab, self.selected = steps, vocab, selected
         rows = figure_rows(steps, vocab, selected, self.app.console.color_system, self.app.current_theme.dark)
         console = self.app.console
-        self._rows = [(Strip(g.render(console)), Strip(b.render(console))) for g, b in rows]
-        width = max((b.cell_length for _, b in self._rows), default=0)
-        self.virtual_size = Size(self._gutter_width + width, len(self._rows))
+        self.rows = [(Strip(g.render(console)), Strip(b.render(console))) for g, b in rows]
+        width = max((b.cell_length for _, b in self.rows), default=0)
+        self.virtual_size = Size(self._gutter_width + width, len(self.rows))
         self._keep_visible()
         self.refresh()
 
@@ -224,8 +224,15 @@ class Figure(ScrollView, can_focus=False):
         self._keep_visible()
 
     @property
-    def layout_(self) -> Layout:
+    def sizes(self) -> Layout:
         return Layout.of(self.vocab, len(self.steps[0].hidden) if self.steps else 0)
+
+    def width_for(self, room: int) -> int:
+        """The figure's width in `room` cells: all of it, or else whole columns (so that it scrolls by columns)."""
+        if self.virtual_size.width <= room or not self.steps:
+            return self.virtual_size.width
+        pitch = self.sizes.pitch
+        return self._gutter_width + max(1, (room - self._gutter_width) // pitch) * pitch
 
     def _keep_visible(self) -> None:
         """Scroll so that the chosen column is in view."""
@@ -234,22 +241,22 @@ class Figure(ScrollView, can_focus=False):
         room = self.scrollable_content_region.width - self._gutter_width
         if room <= 0:  # not laid out yet
             return
-        pitch = self.layout_.pitch
+        pitch = self.sizes.pitch
         start, end = self.selected * pitch, (self.selected + 1) * pitch
         x = self.scroll_x
         if start < x:
             x = start
         elif end > x + room:
-            x = end - room
+            x = min(-(-(end - room) // pitch) * pitch, start)  # a whole column at the left edge, if there is room
         if x != self.scroll_x:
             self.scroll_to(x=x, animate=False)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
         index = y + int(self.scroll_y)
-        if index >= len(self._rows):
+        if index >= len(self.rows):
             return Strip.blank(width, self.rich_style)
-        gutter, body = self._rows[index]
+        gutter, body = self.rows[index]
         x = int(self.scroll_x)
         room = max(0, width - self._gutter_width)
         line = Strip.join([gutter, body.crop(x, x + room)])
@@ -259,6 +266,6 @@ class Figure(ScrollView, can_focus=False):
         x = event.x - self._gutter_width
         if x < 0 or not self.steps:
             return
-        step = (x + int(self.scroll_x)) // self.layout_.pitch
+        step = (x + int(self.scroll_x)) // self.sizes.pitch
         if 0 <= step < len(self.steps):
             self.post_message(self.StepClicked(step))

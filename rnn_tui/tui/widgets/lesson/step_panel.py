@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from rich.cells import cell_len
 from rich.text import Text
 from textual.widgets import Static
 
@@ -54,7 +55,7 @@ def step_text(cell: str, steps: Sequence[Step], t: int, color_system: str | None
     s = steps[t]
     width = len(s.hidden)
     numbers = width <= NUMBERS
-    name_width = max(NAME, *(len(name) + 1 for name, _ in _rows(cell, steps, t)))
+    name_width = max(NAME, *(cell_len(name) + 1 for name, _ in _rows(cell, steps, t)))
     head = Text(f"step {t + 1} of {len(steps)}", style="bold")
     head.append(f"  {char_label(s.input)} → {char_label(s.target)}")
     lines = [head]
