@@ -6,7 +6,7 @@ import pytest
 
 from rnn_tui.lesson import Lesson
 from rnn_tui.tui.screens.lesson import LessonApp, LessonScreen
-from rnn_tui.tui.widgets.lesson.figure import GAP, LABEL, ROW_LABEL, Figure, Layout
+from rnn_tui.tui.widgets.lesson.figure import GAP, LABEL, ROW_LABEL, Figure, Layout, figure_rows
 from rnn_tui.tui.widgets.lesson.step_panel import StepPanel
 
 SIZE = (100, 30)
@@ -162,3 +162,16 @@ async def test_wide_characters_and_a_large_vocabulary_keep_the_columns_aligned(w
         figure = screen(app).query_one(Figure)
         widths = {strip.cell_length for _, strip in figure.rows}
         assert len(widths) == 1  # every row of the figure as wide as the others
+
+
+def test_a_wide_hidden_vector_becomes_a_strip_of_cells():
+    lesson = Lesson("hello", hidden=25)
+    rows = figure_rows(lesson.steps, lesson.vocab, 0, "truecolor", True)
+    labels = [gutter.plain.split() for gutter, _ in rows]
+    hidden = next(i for i, words in enumerate(labels) if words[:1] == ["hidden"])
+    assert [labels[hidden + k][-1] for k in range(3)] == ["1", "11", "21"]  # ten units a row, in three rows
+    assert len(rows) == 1 + 4 + 1 + 3 + 1 + 4 + 1
+    strip = rows[hidden + 2][1].plain
+    assert "." not in strip.replace("·", "")  # colours, not numbers
+    narrow = figure_rows(Lesson("hello").steps, ["h", "e", "l", "o"], 0, "truecolor", True)
+    assert "+" in narrow[6][1].plain or "-" in narrow[6][1].plain  # three units: numbers

@@ -1,9 +1,12 @@
 """`rnn-tui lesson`, headless, as a user runs it: through a subprocess."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
+from tests.conftest import cli_env
 from tests.test_cli import _assert_user_error, rnn_tui
 
 
@@ -66,3 +69,15 @@ def test_the_flags_change_the_numbers(tmp_path):
 )
 def test_bad_input_is_one_line_and_exit_2(args, words, tmp_path):
     _assert_user_error(rnn_tui("lesson", *args, cwd=tmp_path, timeout=60), *words)
+
+
+def test_the_lesson_never_imports_torch(tmp_path):
+    code = (
+        "import sys; from rnn_tui import cli; import rnn_tui.tui.screens.lesson; "
+        "cli.main(['lesson', '--steps', '3', '--json']); print('torch' in sys.modules)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[-1] == "False"

@@ -19,7 +19,7 @@ and the `TOP` highest scores (with the target marked) instead of every score.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,108 +84,150 @@ def _gutter(section: str, label: str = "") -> Text:
     return text
 
 
+Row = tuple[Text, Text]  # the labels, the columns
+
+
+@dataclass
+class Columns:
+    """The steps to draw side by side, and what every section of the figure needs to draw them."""
+
+    steps: Sequence[Step]
+    vocab: Sequence[str]
+    selected: int
+    color_system: str | None
+    dark: bool
+
+    def __post_init__(self) -> None:
+        self.sizes = Layout.of(self.vocab, len(self.steps[0].hidden))
+        self.flow = flow_style(self.color_system)
+
+    def row(self, gutter: Text, cell: Callable[[int], Text], gap: Callable[[int], Text] | None = None) -> Row:
+        """A row: for each step, the gap before its column (blank unless `gap` says), then its cell."""
+        body = Text()
+        for t in range(len(self.steps)):
+            body.append_text(gap(t) if gap else Text(" " * GAP))
+            body.append_text(cell(t))
+        return gutter, body
+
+    def cell(self, text: str, style: str) -> Text:
+        return Text(fit(text, self.sizes.col), style=style)
+
+    def lit(self, t: int) -> str:
+        """The style of an arrow or label into step `t`: lit for the chosen step."""
+        return self.flow if t == self.selected else "dim"
+
+
+def target_row(c: Columns) -> list[Row]:
+    def target(t: int) -> Text:
+        chosen = score_style(1.0, True, c.color_system) if t == c.selected else TARGET
+        return c.cell(char_label(c.steps[t].target), chosen)
+
+    return [c.row(_gutter("target"), target)]
+
+
+def score_rows(c: Columns) -> list[Row]:
+    """Every score and its probability, a row per character; or, for a large vocabulary, the TOP highest."""
+
+    def score(s: Step, v: int, label: str = "") -> Text:
+        style = score_style(float(s.probs[v]), v == s.target_index, c.color_system)
+        return c.cell(label + f"{s.scores[v]:+5.1f} {s.probs[v]:4.0%}", style)
+
+    if c.sizes.full:
+        return [
+            c.row(_gutter("scores" if v == 0 else "", char_label(char)), lambda t, v=v: score(c.steps[t], v))
+            for v, char in enumerate(c.vocab)
+        ]
+    order = [np.argsort(-s.scores, kind="stable")[:TOP] for s in c.steps]
+
+    def top(t: int, rank: int) -> Text:
+        if rank >= len(order[t]):
+            return c.cell("", "")
+        v = int(order[t][rank])
+        return score(c.steps[t], v, fit(char_label(c.vocab[v]), 2, "left"))
+
+    return [
+        c.row(_gutter("top" if rank == 0 else "", str(rank + 1)), lambda t, r=rank: top(t, r)) for rank in range(TOP)
+    ]
+
+
+def arrow_row(c: Columns, weights: str) -> list[Row]:
+    """The arrows up through `weights`, lit for the chosen step."""
+    return [c.row(_gutter(""), lambda t: c.cell(f"↑ {weights}", c.lit(t)))]
+
+
+def vector_rows(
+    c: Columns, section: str, values_of: Callable[[Step], np.ndarray], recurrent: bool = False
+) -> list[Row]:
+    """A vector per step: as numbers, a unit a row, or, when it is wide, as a strip of coloured cells.
+    `recurrent`: arrows between the columns (the state flows on), and the chosen step's predecessor underlined."""
+    sizes, middle = c.sizes, (c.sizes.hidden_rows - 1) // 2
+
+    def arrow(t: int, r: int) -> Text:
+        if not recurrent or r != middle:
+            return Text(" " * GAP)
+        return Text("0→" if t == 0 else " →", style=c.lit(t))  # the first step starts from zeros
+
+    def number(t: int, r: int) -> Text:
+        value = float(values_of(c.steps[t])[r])
+        underline = " underline" if recurrent and t == c.selected - 1 else ""
+        return c.cell(f"{value:+.2f}", value_style(value, c.color_system, c.dark) + underline)
+
+    def strip(t: int, lo: int) -> Text:
+        text = Text()
+        values = values_of(c.steps[t])[lo : lo + sizes.col]
+        for value in values:
+            text.append_text(swatch(float(value), 1, c.color_system, c.dark))
+        text.append(" " * (sizes.col - len(values)))
+        return text
+
+    cell = number if sizes.numbers else strip
+    rows = []
+    for r in range(sizes.hidden_rows):
+        first = r if sizes.numbers else r * sizes.col  # the row's first unit
+        gutter = _gutter(section if r == 0 else "", str(first + 1))
+        rows.append(c.row(gutter, lambda t, f=first: cell(t, f), lambda t, r=r: arrow(t, r)))
+    return rows
+
+
+def input_rows(c: Columns) -> list[Row]:
+    """The one-hot vectors (for a large vocabulary: where the 1 is), then the characters read."""
+
+    def one_hot(t: int, v: int) -> Text:
+        if c.vocab[v] != c.steps[t].input:
+            return c.cell("0", ZERO)
+        return c.cell(" 1 ", flow_one_style(c.color_system) if t == c.selected else ONE)
+
+    def index(t: int) -> Text:
+        return c.cell(f"1 at {c.vocab.index(c.steps[t].input) + 1} of {len(c.vocab)}", c.lit(t))
+
+    if c.sizes.full:
+        rows = [
+            c.row(_gutter("one-hot" if v == 0 else "", char_label(char)), lambda t, v=v: one_hot(t, v))
+            for v, char in enumerate(c.vocab)
+        ]
+    else:
+        rows = [c.row(_gutter("one-hot"), index)]
+    chars = c.row(
+        _gutter("input"), lambda t: c.cell(char_label(c.steps[t].input), SELECTED if t == c.selected else "bold")
+    )
+    return [*rows, chars]
+
+
 def figure_rows(
     steps: Sequence[Step], vocab: Sequence[str], selected: int, color_system: str | None, dark: bool
-) -> list[tuple[Text, Text]]:
-    """Each row of the figure as its gutter (the labels) and its body (the columns)."""
+) -> list[Row]:
+    """The post's figure, top to bottom: targets, scores, ↑ W_hy, hidden states, ↑ W_xh, inputs."""
     if not steps:
         return []
-    lay = Layout.of(vocab, len(steps[0].hidden))
-    cs = color_system
-    flow = flow_style(cs)
-    rows: list[tuple[Text, Text]] = []
-
-    def row(gutter: Text, cell, gap=lambda t: Text(" " * GAP)) -> None:
-        body = Text()
-        for t in range(len(steps)):
-            body.append_text(gap(t))
-            body.append_text(cell(t))
-        rows.append((gutter, body))
-
-    def targets(t: int) -> Text:
-        s = steps[t]
-        return Text(fit(char_label(s.target), lay.col), style=score_style(1.0, True, cs) if t == selected else TARGET)
-
-    row(_gutter("target"), targets)
-    if lay.full:
-        for v, char in enumerate(vocab):
-
-            def score(t: int, v: int = v) -> Text:
-                s = steps[t]
-                style = score_style(float(s.probs[v]), v == s.target_index, cs)
-                return Text(fit(f"{s.scores[v]:+5.1f} {s.probs[v]:4.0%}", lay.col), style=style)
-
-            row(_gutter("scores" if v == 0 else "", char_label(char)), score)
-    else:
-        order = [np.argsort(-s.scores, kind="stable")[:TOP] for s in steps]
-        for rank in range(TOP):
-
-            def top(t: int, rank: int = rank) -> Text:
-                s = steps[t]
-                if rank >= len(order[t]):
-                    return Text(" " * lay.col)
-                v = int(order[t][rank])
-                text = fit(char_label(vocab[v]), 2, "left") + f"{s.scores[v]:+5.1f} {s.probs[v]:4.0%}"
-                return Text(fit(text, lay.col), style=score_style(float(s.probs[v]), v == s.target_index, cs))
-
-            row(_gutter("top" if rank == 0 else "", f"{rank + 1}"), top)
-
-    def arrow(name: str):
-        return lambda t: Text(fit(f"↑ {name}", lay.col), style=flow if t == selected else "dim")
-
-    row(_gutter(""), arrow("W_hy"))
-    middle = (lay.hidden_rows - 1) // 2
-    for r in range(lay.hidden_rows):
-
-        def recurrent(t: int, r: int = r) -> Text:
-            if r != middle:
-                return Text(" " * GAP)
-            text = "0→" if t == 0 else " →"  # the first step starts from h = 0
-            return Text(text, style=flow if t == selected else "dim")
-
-        if lay.numbers:
-
-            def unit(t: int, r: int = r) -> Text:
-                value = float(steps[t].hidden[r])
-                style = value_style(value, cs, dark) + (" underline" if t == selected - 1 else "")
-                return Text(fit(f"{value:+.2f}", lay.col), style=style)
-
-            row(_gutter("hidden" if r == 0 else "", str(r + 1)), unit, recurrent)
-        else:
-            lo = r * lay.col
-
-            def strip(t: int, lo: int = lo) -> Text:
-                values = steps[t].hidden[lo : lo + lay.col]
-                text = Text()
-                for value in values:
-                    text.append_text(swatch(float(value), 1, cs, dark))
-                text.append(" " * (lay.col - len(values)))
-                return text
-
-            row(_gutter("hidden" if r == 0 else "", str(lo + 1)), strip, recurrent)
-    row(_gutter(""), arrow("W_xh"))
-    if lay.full:
-        for v, char in enumerate(vocab):
-
-            def one_hot(t: int, v: int = v) -> Text:
-                if vocab[v] != steps[t].input:
-                    return Text(fit("0", lay.col), style=ZERO)
-                return Text(fit(" 1 ", lay.col), style=flow_one_style(cs) if t == selected else ONE)
-
-            row(_gutter("one-hot" if v == 0 else "", char_label(char)), one_hot)
-    else:
-
-        def index(t: int) -> Text:
-            at = vocab.index(steps[t].input) + 1
-            return Text(fit(f"1 at {at} of {len(vocab)}", lay.col), style=flow if t == selected else "dim")
-
-        row(_gutter("one-hot"), index)
-
-    def inputs(t: int) -> Text:
-        return Text(fit(char_label(steps[t].input), lay.col), style=SELECTED if t == selected else "bold")
-
-    row(_gutter("input"), inputs)
-    return rows
+    c = Columns(steps, vocab, selected, color_system, dark)
+    return [
+        *target_row(c),
+        *score_rows(c),
+        *arrow_row(c, "W_hy"),
+        *vector_rows(c, "hidden", lambda s: s.hidden, recurrent=True),
+        *arrow_row(c, "W_xh"),
+        *input_rows(c),
+    ]
 
 
 def figure_text(
