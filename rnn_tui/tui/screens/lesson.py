@@ -189,27 +189,34 @@ class LessonScreen(Screen):
     def _clicked(self, event: Figure.StepClicked) -> None:
         self.action_choose_at(event.step)
 
-    def export_view(self) -> tuple[Group, Text, str]:
-        """The figure, the chosen step and the weights, its legend and title (as the main app's views give)."""
+    def export_view(self) -> tuple[Group, Text, str, int]:
+        """The figure, the chosen step and the weights; the legend, the title, and the width they need."""
         lesson, t = self.lesson, self.selected
+        figure = figure_text(lesson.steps, lesson.vocab, t)
+        step, weights = step_text(lesson.cell, lesson.steps, t), weights_text(lesson, t)
         below = Table.grid(padding=(0, 4))
-        below.add_row(step_text(lesson.cell, lesson.steps, t), weights_text(lesson, t))
+        below.add_row(step, weights)
         title = f"rnn-tui lesson {lesson.word} {lesson.cell}"
         caption = Text(f"{lesson.word!r}, {lesson.cell.upper()} with {lesson.hidden} hidden units, ")
-        caption.append(
-            f"after {lesson.updates:,} updates (seed {lesson.seed}, lr {lesson.lr:g}): loss {lesson.loss:.3f}"
-        )
-        body = Group(caption, Text(), figure_text(lesson.steps, lesson.vocab, t), Text(), below)
-        return body, legend(), title
+        caption.append(f"after {lesson.updates:,} updates (seed {lesson.seed}, lr {lesson.lr:g}): ")
+        caption.append(f"loss {lesson.loss:.3f}")
+        key = legend()
+        width = max(_width(figure), _width(step) + 4 + _width(weights), _width(caption), _width(key))
+        return Group(caption, Text(), figure, Text(), below), key, title, width
 
     def action_export(self) -> None:
-        body, key, title = self.export_view()
+        body, key, title, width = self.export_view()
         try:
-            stem = save_all(EXPORTS, body, legend=key, title=title)
+            stem = save_all(EXPORTS, body, legend=key, title=title, width=width)
         except UserError as exc:
             self.notify(str(exc), severity="error", markup=False)
             return
         self.notify(f"saved {stem}.svg, .html and .txt", title="Export", markup=False)
+
+
+def _width(text: Text) -> int:
+    """The widest line of `text`, in cells."""
+    return max(line.cell_len for line in text.split())
 
 
 class LessonApp(App):
