@@ -29,7 +29,7 @@ from rnn_tui.tui.widgets.lesson.step_panel import StepPanel, step_text
 from rnn_tui.tui.widgets.lesson.weights import Weights, weights_text
 
 SPEEDS = (1, 2, 5, 10, 20, 50, 100, 200)  # updates a second while running
-DEFAULT_SPEED = SPEEDS.index(10)
+DEFAULT_SPEED = SPEEDS.index(5)  # slow enough to see the targets win one by one
 TICK = 0.05  # seconds: at most 20 redraws a second, several updates a tick when faster
 LOSS_WIDTH = 18  # the loss curve's least width, in cells
 EXPORTS = Path("rnn-tui-exports")  # where ctrl+e saves the figure (as the main app does)
