@@ -7,6 +7,7 @@ chosen speed, and every widget is redrawn from the lesson after each tick.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from rich.console import Group
@@ -17,13 +18,14 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Static
 
 from rnn_tui.errors import UserError
 from rnn_tui.export import save_all
 from rnn_tui.lesson import CELLS, Lesson
 from rnn_tui.tui.widgets.lesson.figure import Figure, figure_text
-from rnn_tui.tui.widgets.lesson.look import GREEN, RED, char_label
+from rnn_tui.tui.widgets.lesson.look import char_label, score_style
 from rnn_tui.tui.widgets.lesson.loss_curve import LossCurve
 from rnn_tui.tui.widgets.lesson.step_panel import StepPanel, step_text
 from rnn_tui.tui.widgets.lesson.weights import Weights, weights_text
@@ -40,9 +42,9 @@ SPEED_KEYS = Binding.Group("Speed", compact=True)
 def legend(color_system: str | None = "truecolor") -> Text:
     """What the colours mean."""
     text = Text("scores: ")
-    text.append(" target ", style=GREEN[3] if color_system != "standard" else "black on bright_green")
+    text.append(" target ", style=score_style(0.7, True, color_system))
     text.append(" ")
-    text.append(" others ", style=RED[3] if color_system != "standard" else "black on bright_red")
+    text.append(" others ", style=score_style(0.7, False, color_system))
     text.append(" brighter = more probable · values: blue −, red + · lit: what flows into the chosen step")
     return text
 
@@ -69,8 +71,9 @@ class LessonScreen(Screen):
         self.selected = 0
         self.speed = DEFAULT_SPEED
         self.running = False
-        self._timer = None
+        self._timer: Timer | None = None
         self._all_won_at: int | None = None
+        self._drawn_at = self._draw_cost = 0.0  # when the widgets were last drawn, and how long that took
 
     def compose(self) -> ComposeResult:
         yield Static(id="lesson-status")
@@ -91,6 +94,7 @@ class LessonScreen(Screen):
     # ------------------------------------------------------------ drawing
 
     def redraw(self) -> None:
+        start = time.monotonic()
         lesson = self.lesson
         steps = lesson.steps
         self.selected = min(self.selected, len(steps) - 1)
@@ -102,6 +106,8 @@ class LessonScreen(Screen):
         self.query_one(Weights).show(lesson, self.selected)
         self.query_one("#lesson-status", Static).update(self.status(self.size.width - 2))
         self._fit(self.size.width)
+        self._drawn_at = time.monotonic()
+        self._draw_cost = self._drawn_at - start
 
     def on_resize(self) -> None:
         self.redraw()
@@ -159,8 +165,15 @@ class LessonScreen(Screen):
             self._timer = self.set_interval(max(TICK, 1 / SPEEDS[self.speed]), self._tick)
 
     def _tick(self) -> None:
-        self.lesson.train(max(1, round(SPEEDS[self.speed] * TICK)))
-        self.redraw()
+        """The updates due in a tick, within half a tick's time; a redraw, unless the last one was too
+        recent for its cost (a long word with many hidden units), so that keys are still answered."""
+        deadline = time.monotonic() + TICK / 2
+        for _ in range(max(1, round(SPEEDS[self.speed] * TICK))):
+            self.lesson.update()
+            if time.monotonic() > deadline:
+                break
+        if time.monotonic() - self._drawn_at >= 2 * self._draw_cost:
+            self.redraw()
 
     def action_speed(self, delta: int) -> None:
         self.speed = min(max(self.speed + delta, 0), len(SPEEDS) - 1)

@@ -40,7 +40,7 @@ from rnn_tui.tui.widgets.lesson.look import (
     flow_one_style,
     flow_style,
     score_style,
-    swatch,
+    swatches,
     value_style,
 )
 
@@ -173,10 +173,8 @@ def vector_rows(
         return c.cell(f"{value:+.2f}", value_style(value, c.color_system, c.dark) + underline)
 
     def strip(t: int, lo: int) -> Text:
-        text = Text()
         values = values_of(c.steps[t])[lo : lo + sizes.col]
-        for value in values:
-            text.append_text(swatch(float(value), 1, c.color_system, c.dark))
+        text = swatches(values, 1, c.color_system, c.dark)
         text.append(" " * (sizes.col - len(values)))
         return text
 

@@ -4,6 +4,8 @@ the activation scale (blue −, red +) of the neuron view, for truecolor, 16 col
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import numpy as np
 from rich.cells import cell_len, set_cell_size
 from rich.text import Text
@@ -28,9 +30,7 @@ def char_label(char: str) -> str:
     if char in NAMES:
         return NAMES[char]
     shown = visible(char)
-    if cell_len(shown) == 0:
-        return "◌" + shown if not shown.isspace() else "·"
-    return shown
+    return "◌" + shown if cell_len(shown) == 0 else shown  # a combining mark, or another invisible character
 
 
 def fit(text: str, width: int, align: str = "center") -> str:
@@ -57,14 +57,21 @@ def value_style(value: float, color_system: str | None, dark: bool) -> str:
     return palette.activation_style(palette.activation_bin(float(np.clip(value, -1, 1))), color_system, dark)
 
 
-def swatch(value: float, width: int, color_system: str | None, dark: bool) -> Text:
-    """A heat-map cell of `width` cells: the colour of `value` (in [−1, 1]) without the number."""
-    style = value_style(value, color_system, dark)
-    if not style:
-        return Text("·" * width, style="dim")
-    if " on " in style or "reverse" in style:
-        return Text(" " * width, style=style)
-    return Text("░" * width, style=style)  # a foreground-only colour (16 colours): a lighter block
+def swatches(values: np.ndarray, width: int, color_system: str | None, dark: bool) -> Text:
+    """Heat-map cells of `width` cells each: the colours of `values` (clipped to [−1, 1]) without the numbers.
+    One span per run of equal colour, so that a wide matrix stays cheap to draw."""
+    bins = np.searchsorted(palette.ACTIVATION_EDGES, np.clip(np.asarray(values, np.float64), -1, 1), side="right")
+    text = Text()
+    edges = [0, *(np.flatnonzero(np.diff(bins)) + 1).tolist(), len(bins)] if len(bins) else []
+    for a, b in pairwise(edges):
+        style = palette.activation_style(int(bins[a]), color_system, dark)
+        if not style:
+            text.append("·" * width * (b - a), style="dim")
+        elif " on " in style or "reverse" in style:
+            text.append(" " * width * (b - a), style=style)
+        else:  # a foreground-only colour (16 colours): a lighter block
+            text.append("░" * width * (b - a), style=style)
+    return text
 
 
 def flow_style(color_system: str | None) -> str:

@@ -13,10 +13,9 @@ class LossCurve(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         plt.title(f"loss {current:.3f}")
-        points = [*enumerate(losses), (len(losses), current)]
-        if len(points) > 1:
-            xs, ys = zip(*downsample(points), strict=True)
-            plt.plot(xs, ys, color="blue", marker="braille")
-            plt.xticks([0, len(losses)], ["0", f"{len(losses):,}"])
+        xs, ys = zip(*downsample([*enumerate(losses), (len(losses), current)]), strict=True)
+        plt.plot(xs, ys, color="blue", marker="braille")
+        plt.xticks([0, len(losses)], ["0", f"{len(losses):,}"])
+        plt.xlim(0, max(len(losses), 1))
         plt.ylim(0, None)
         self.refresh()

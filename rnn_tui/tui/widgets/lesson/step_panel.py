@@ -12,7 +12,7 @@ from textual.widgets import Static
 
 from rnn_tui.lesson import Step
 from rnn_tui.tui.widgets.lesson.figure import NUMBERS
-from rnn_tui.tui.widgets.lesson.look import char_label, fit, swatch, value_style
+from rnn_tui.tui.widgets.lesson.look import char_label, fit, swatches, value_style
 
 NAME = 17  # the formula column
 VALUE = 6  # a number's column
@@ -71,8 +71,7 @@ def step_text(cell: str, steps: Sequence[Step], t: int, color_system: str | None
             for lo in range(0, width, STRIP):
                 if lo:
                     line.append("\n" + " " * name_width)
-                for value in values[lo : lo + STRIP]:
-                    line.append_text(swatch(float(value), 1, color_system, dark))
+                line.append_text(swatches(values[lo : lo + STRIP], 1, color_system, dark))
         lines.append(line)
     return Text("\n").join(lines)
 

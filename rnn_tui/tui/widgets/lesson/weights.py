@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from rnn_tui.lesson import Lesson
-from rnn_tui.tui.widgets.lesson.look import char_label, fit, flow_style, score_style, swatch
+from rnn_tui.tui.widgets.lesson.look import char_label, fit, flow_style, score_style, swatches
 
 EQUATIONS = {  # the last line gets the colour scale
     "rnn": ("h_t = tanh(W_xh·x_t + W_hh·h_t-1 + b_h)", "y_t = W_hy·h_t + b_y"),
@@ -55,8 +55,7 @@ def heat_map(
         line = Text(
             fit(rows[i] if rows is not None else "", left - 1, "right") + " ", style=(row_style or {}).get(i, "dim")
         )
-        for value in values:
-            line.append_text(swatch(float(value) / scale, cell, color_system, dark))
+        line.append_text(swatches(values / scale, cell, color_system, dark))
         lines.append(line)
     return lines
 
