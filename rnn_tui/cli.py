@@ -139,11 +139,13 @@ def build_parser() -> Parser:
 
     lesson = sub.add_parser("lesson", help='the post\'s "hello" figure, live: a tiny RNN learns one word')
     lesson.add_argument("word", nargs="?", default="hello", metavar="WORD", help="the word to learn (default hello)")
-    lesson.add_argument("--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="(default rnn; c switches)")
+    lesson.add_argument(
+        "--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="the cell (default rnn; c switches)"
+    )
     lesson.add_argument("--hidden", type=int, default=3, metavar="N", help="hidden units (default 3)")
-    lesson.add_argument("--seed", type=int, default=0, help="the initial weights' seed (default 0)")
+    lesson.add_argument("--seed", type=int, default=0, metavar="N", help="the first weights' seed (default 0)")
     lesson.add_argument("--lr", type=float, default=0.1, metavar="X", help="Adagrad's learning rate (default 0.1)")
-    lesson.add_argument("--steps", type=int, default=0, metavar="N", help="updates to take before showing it")
+    lesson.add_argument("--steps", type=int, default=0, metavar="N", help="updates to take first (default 0)")
     lesson.add_argument("--json", action="store_true", help="no screen: print the figure's numbers as one JSON object")
 
     sub.add_parser("corpora", help="list the named corpora")
