@@ -1,4 +1,4 @@
-"""The command line: launch | train | sample | score | cells | runs | corpora | watch | serve.
+"""The command line: launch | train | sample | score | cells | runs | corpora | watch | serve | lesson.
 
 The model, training and sampling flags are built from the config dataclasses (config.py),
 and their values are checked there too. Every user mistake becomes one line on stderr that
@@ -152,6 +152,17 @@ def build_parser() -> Parser:
     serve.add_argument("--port", type=int, default=8000, help="(default 8000)")
     serve.add_argument("--public-url", metavar="URL", help="the address browsers use, if not http://HOST:PORT")
     serve.add_argument("launch", nargs=argparse.REMAINDER, help="after --: the flags of rnn-tui launch")
+
+    lesson = sub.add_parser("lesson", help='the post\'s "hello" figure, live: a tiny RNN learns one word')
+    lesson.add_argument("word", nargs="?", default="hello", metavar="WORD", help="the word to learn (default hello)")
+    lesson.add_argument(
+        "--cell", choices=("rnn", "lstm", "gru"), default="rnn", help="the cell (default rnn; c switches)"
+    )
+    lesson.add_argument("--hidden", type=int, default=3, metavar="N", help="hidden units (default 3)")
+    lesson.add_argument("--seed", type=int, default=0, metavar="N", help="the first weights' seed (default 0)")
+    lesson.add_argument("--lr", type=float, default=0.1, metavar="X", help="Adagrad's learning rate (default 0.1)")
+    lesson.add_argument("--steps", type=int, default=0, metavar="N", help="updates to take first (default 0)")
+    lesson.add_argument("--json", action="store_true", help="no screen: print the figure's numbers as one JSON object")
 
     sub.add_parser("corpora", help="list the named corpora")
     runs = sub.add_parser("runs", help="list the runs in a checkpoint folder")
@@ -357,6 +368,19 @@ def cmd_launch(args: argparse.Namespace) -> int:
     return run_app(session, checkpoint_dir=args.checkpoint_dir)
 
 
+def cmd_lesson(args: argparse.Namespace) -> int:
+    from rnn_tui.lesson import Lesson
+
+    lesson = Lesson(args.word, cell=args.cell, hidden=args.hidden, seed=args.seed, lr=args.lr)
+    lesson.train(args.steps)
+    if args.json:
+        print(json.dumps(lesson.to_json(), ensure_ascii=False))
+        return 0
+    from rnn_tui.tui.screens.lesson import run_lesson
+
+    return run_lesson(lesson)
+
+
 def cmd_watch(args: argparse.Namespace) -> int:
     from rnn_tui.session import WatchSession, watched_folder
     from rnn_tui.tui.app import run_app
@@ -423,6 +447,7 @@ COMMANDS = {
     "score": cmd_score,
     "watch": cmd_watch,
     "serve": cmd_serve,
+    "lesson": cmd_lesson,
 }
 
 

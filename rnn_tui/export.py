@@ -104,17 +104,24 @@ def save_view(
 
 
 def save_all(
-    folder: Path | str, body: RenderableType, *, legend: Text | None = None, title: str = "rnn-tui view"
+    folder: Path | str,
+    body: RenderableType,
+    *,
+    legend: Text | None = None,
+    title: str = "rnn-tui view",
+    width: int | None = None,
 ) -> Path:
     """Save a view as HTML, SVG and text in `folder`, named after its title and the time; returns the
-    path without its suffix (the three files are that path with .html, .svg and .txt)."""
+    path without its suffix (the three files are that path with .html, .svg and .txt). `width`: the
+    view's width in cells (by default 100 for a text, 160 for other renderables)."""
     name = re.sub(r"[^a-z0-9]+", "-", title.lower().removeprefix("rnn-tui")).strip("-") or "view"
     base = Path(folder) / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     stem, n = base, 1
     while any(stem.with_name(stem.name + s).exists() for s in FORMATS):  # two saves in one second
         n += 1
         stem = base.with_name(f"{base.name}-{n}")
-    width = 100 if isinstance(body, Text) else 160  # a table of columns gets room
+    if width is None:
+        width = 100 if isinstance(body, Text) else 160  # a table of columns gets room
     for suffix in FORMATS:
         save_view(stem.with_name(stem.name + suffix), body, legend=legend, title=title, width=width)
     return stem
