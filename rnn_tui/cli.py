@@ -374,7 +374,9 @@ def cmd_lesson(args: argparse.Namespace) -> int:
     lesson = Lesson(args.word, cell=args.cell, hidden=args.hidden, seed=args.seed, lr=args.lr)
     lesson.train(args.steps)
     if args.json:
-        print(json.dumps(lesson.to_json(), ensure_ascii=False))
+        from rnn_tui import output
+
+        output.lesson(lesson.to_json())
         return 0
     from rnn_tui.tui.screens.lesson import run_lesson
 

@@ -1,4 +1,4 @@
-"""What the CLI prints for sample, score, cells, runs and corpora: Rich tables and colours, or JSON lines.
+"""What the CLI prints for sample, score, cells, runs, corpora and the lesson: Rich tables and colours, or JSON lines.
 
 cli.py parses and computes; this module shows. Outside text (model output, file contents, run
 and file names) is printed with markup off.
@@ -212,3 +212,11 @@ def corpora(rows: list[dict]) -> None:
         status = f"download ({size(row['download_size'])})" if row["download_size"] else row["status"]
         table.add_row(row["name"], size(row["size"]), status, row["source"], row["description"])
     Console(markup=False, highlight=False).print(table)
+
+
+# --------------------------------------------------------------------------- lesson
+
+
+def lesson(figure: dict) -> None:
+    """`rnn-tui lesson --json`: the figure's numbers as one JSON object."""
+    print(json.dumps(figure, ensure_ascii=False))
