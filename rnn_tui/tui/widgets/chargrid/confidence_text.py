@@ -46,8 +46,7 @@ def display(char: str) -> str:
 @lru_cache(maxsize=256)
 def token_style(bin_: int | None, color_system: str | None, prompt: bool, cursor: bool, base: Style) -> Style:
     """The style of a character in confidence bin `bin_` (None: unknown to the model)."""
-    prob = None if bin_ is None else palette.EDGES[bin_] + 1e-9
-    style = base + Style.parse(palette.style_of(prob, color_system) or "none")
+    style = base + Style.parse(palette.bin_style(bin_, color_system) or "none")
     if prompt:
         style += Style(underline=True)
     if cursor:
