@@ -99,7 +99,7 @@ async def soak(args, tmp: str) -> list[dict]:
     samples: list[dict] = []
     try:
         async with app.run_test(size=(160, 48)) as pilot:
-            while app.query_one(Playground).generator is None:
+            while app.query_one(Playground).weights is None:
                 await pilot.pause(0.2)
             t0 = time.monotonic()
             end, next_sample, next_type = t0 + args.minutes * 60, t0, t0

@@ -22,6 +22,7 @@ from rnn_tui import palette
 from rnn_tui.errors import UserError
 
 FORMATS = (".html", ".svg", ".txt")
+EXPORTS = Path("rnn-tui-exports")  # where the app saves the view on screen (ctrl+e)
 CONFIDENCE_NOTE = "colour = p(char | text before it) at T=1"
 
 

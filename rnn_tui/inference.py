@@ -7,9 +7,9 @@ embedding is folded into the first layer's input weights, so a character's input
 projection is a table lookup.
 
 Each cell in config.CELLS has a kernel here: how to lay out its weights, one step, and
-which part of its state the neuron view shows (`shown`, and `shows`: that part in words). A step works on one state of shape (width,)
-or on a batch of them, (B, width): then its products are matrix-matrix products, which
-read the weights once for the whole batch.
+which part of its state the neuron view shows (`shown`, and `shows`: that part in words).
+A step works on one state of shape (width,) or on a batch of them, (B, width): then its
+products are matrix-matrix products, which read the weights once for the whole batch.
 """
 
 from __future__ import annotations

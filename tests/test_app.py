@@ -7,9 +7,9 @@ import pytest
 from textual.worker import WorkerCancelled
 
 from rnn_tui.events import Finished, Notice
-from rnn_tui.tui import app as app_module
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.playground import playground as playground_module
 from rnn_tui.tui.widgets.playground.controls import Controls
 from rnn_tui.tui.widgets.playground.inspector import Inspector
 from rnn_tui.tui.widgets.playground.playground import Playground
@@ -24,18 +24,21 @@ SIZE = (140, 44)
 
 
 async def settle(pilot, timeout: float = 15.0) -> None:
-    """Wait until the app has drained its session, taken the weights it follows, and finished generating."""
+    """Wait until the app has drained its session, taken the weights it follows, and finished generating:
+    the generation engine has nothing left to answer, and what it posted has been shown."""
     app = pilot.app
     session = app.session
+    playground = app.query_one(Playground)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await pilot.pause(0.02)
-        with contextlib.suppress(WorkerCancelled):  # a newer generation replaced one: look again
+        with contextlib.suppress(WorkerCancelled):  # a newer worker replaced one: look again
             await app.workers.wait_for_complete()
+        generated = playground.idle  # then the pause below handles every message it posted
         await pilot.pause()
-        following = app.query_one(Playground).controls.follow
-        weights_taken = session.weights_seen or not following
-        if session.started and not session.inbox and weights_taken and not any(w.is_running for w in app.workers):
+        weights_taken = session.weights_seen or not playground.controls.follow
+        workers_done = not any(w.is_running for w in app.workers)
+        if generated and playground.idle and session.started and not session.inbox and weights_taken and workers_done:
             return
     raise AssertionError("the app did not settle")
 
@@ -246,7 +249,7 @@ async def test_the_trainers_death_is_shown_and_the_playground_goes_on():
 
 
 async def test_frozen_weights_stay_put(monkeypatch):
-    monkeypatch.setattr(app_module, "FOLLOW_INTERVAL", 0.0)
+    monkeypatch.setattr(playground_module, "FOLLOW_INTERVAL", 0.0)
     session = FakeSession()
     app = RnnTuiApp(session)
     async with app.run_test(size=SIZE) as pilot:
@@ -374,7 +377,8 @@ async def test_generation_streams_partial_results():
         seen.clear()
         await pilot.press("x")
         await settle(pilot)
-    ours = [m for m in seen if "".join(t.char for t in m.prompt) == "x"]
-    assert ours[0].generated and not ours[0].done  # the first character is shown before the rest exists
-    assert ours[-1].done and len(ours[-1].generated) == 3000
-    assert len(ours) > 2
+    first, *rest = seen
+    assert (first.keep, first.n_prompt, [t.char for t in first.tokens[:1]]) == (0, 1, ["x"])
+    assert len(first.tokens) == 2 and not first.done  # the first character is shown before the rest exists
+    assert len(rest) > 2 and rest[-1].done
+    assert all(m.n_prompt == 1 for m in rest) and sum(len(m.tokens) for m in rest) == 3000 - 1  # only what is new

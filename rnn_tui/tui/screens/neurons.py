@@ -16,14 +16,12 @@ the weights the app hands over (those the playground uses).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
@@ -35,6 +33,7 @@ from rnn_tui.errors import UserError
 from rnn_tui.inference import KERNELS, Stepper
 from rnn_tui.neurons import Analysis, Ranking, Trace, validation_text
 from rnn_tui.session import Weights
+from rnn_tui.tui.actions import NEURONS, bindings
 from rnn_tui.tui.messages import CursorMoved
 from rnn_tui.tui.widgets.chargrid.activation_text import ActivationText
 from rnn_tui.tui.widgets.neurons.cell_bar import CellBar
@@ -47,18 +46,8 @@ VIEW_CHARS = 3000  # characters of validation text shown (find cells reads Cells
 
 class NeuronScreen(Screen):
     AUTO_FOCUS = "ActivationText"
-    BINDINGS = [
-        Binding("escape", "close", "Back"),
-        Binding("left_square_bracket", "cell(-1)", "Cell−", key_display="["),
-        Binding("right_square_bracket", "cell(1)", "Cell+", key_display="]"),
-        Binding("left_curly_bracket", "layer(-1)", "Layer−", key_display="{"),
-        Binding("right_curly_bracket", "layer(1)", "Layer+", key_display="}"),
-        Binding("less_than_sign", "cell(-10)", "Cell−10", show=False),
-        Binding("greater_than_sign", "cell(10)", "Cell+10", show=False),
-        Binding("t", "toggle_text", "Text"),
-        Binding("f", "find", "Find cells"),
-        Binding("f", "cancel_find", "Cancel find"),
-    ]
+    SCOPE = NEURONS
+    BINDINGS = bindings(SCOPE)
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -320,9 +309,3 @@ class NeuronScreen(Screen):
         legend = Text(f"layer {layer}, cell {cell}\n")
         legend.append_text(legend_text("truecolor", dark, shown))
         return body, legend, f"rnn-tui neurons: layer {layer}, cell {cell}"
-
-    def system_commands(self) -> Iterable[SystemCommand]:
-        """This screen's entries in the command palette."""
-        yield SystemCommand("Find cells", "Rank every cell by the features it follows", self.action_find)
-        yield SystemCommand("Cancel find cells", "Stop the search for cells", self.action_cancel_find)
-        yield SystemCommand("Switch text", "The playground's text or validation text", self.action_toggle_text)
