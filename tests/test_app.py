@@ -28,12 +28,14 @@ async def settle(pilot, timeout: float = 15.0) -> None:
     the generation engine has nothing left to answer, and what it posted has been shown."""
     app = pilot.app
     session = app.session
-    playground = app.query_one(Playground)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await pilot.pause(0.02)
         with contextlib.suppress(WorkerCancelled):  # a newer worker replaced one: look again
             await app.workers.wait_for_complete()
+        playground = app.query_one_optional(Playground)  # None: the main screen is still being composed
+        if playground is None:
+            continue
         generated = playground.idle  # then the pause below handles every message it posted
         await pilot.pause()
         weights_taken = session.weights_seen or not playground.controls.follow

@@ -34,6 +34,7 @@ from rnn_tui.export import EXPORTS
 SCOPES = {
     "app": "Anywhere",
     "training": "While this app trains",
+    "main": "The main screen",
     "playground": "The playground",
     "prompt": "The prompt",
     "output": "The coloured text",
@@ -45,7 +46,8 @@ SCOPES = {
     "runs": "The runs (F10)",
     "open-file": "Opening a file",
 }
-APP, TRAINING, PLAYGROUND, PROMPT, OUTPUT, NUMBER = "app", "training", "playground", "prompt", "output", "number"
+APP, TRAINING, MAIN, PLAYGROUND = "app", "training", "main", "playground"
+PROMPT, OUTPUT, NUMBER = "prompt", "output", "number"
 NEURONS, TIMELINE, SAMPLES, TEMPERATURES, RUNS, OPEN_FILE = (
     "neurons",
     "timeline",
@@ -90,7 +92,7 @@ TABLE = (
     Action(TRAINING, "s,ctrl+s", "save", "Save", "Save checkpoint", "Save the run now"),
     Action(TRAINING, "r,ctrl+r", "restart", "Restart", "Restart training",
            "Start the trainer again from the last checkpoint", show=False),
-    Action(APP, "ctrl+t", "switch_tab", "Switch panel", show=False),
+    Action(MAIN, "ctrl+t", "switch_tab", "Switch panel", show=False),
     Action(APP, "f7", "timeline", "Timeline", "Timeline of samples", "The run's samples in order", show=False,
            priority=True),
     Action(APP, "ctrl+e", "export_view", "Export", "Export this view", f"Save it as HTML, SVG and text in {EXPORTS}/",

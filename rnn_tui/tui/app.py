@@ -114,18 +114,8 @@ class RnnTuiApp(App):
         self.poll_session()
         self.set_interval(POLL_INTERVAL, self.poll_session)
 
-    # ------------------------------------------------------------ layout (app.tcss shows one panel when narrow)
-
     def on_resize(self, event) -> None:
-        self.set_class(event.size.width < NARROW, "-narrow")
-
-    @on(Tabs.TabActivated)
-    def _tab_activated(self, event: Tabs.TabActivated) -> None:
-        self.set_class(event.tab.id == "tab-training", "-training-tab")
-
-    def action_switch_tab(self) -> None:
-        tabs = self.query_one(Tabs)
-        tabs.active = "tab-training" if tabs.active == "tab-playground" else "tab-playground"
+        self.set_class(event.size.width < NARROW, "-narrow")  # app.tcss, and the main screen's tabs
 
     # ------------------------------------------------------------ the session
 
@@ -294,9 +284,9 @@ class RnnTuiApp(App):
             self.push_screen(TimelineScreen(self.query_one(TrainingPanel), id=TIMELINE))
 
     def action_export_view(self) -> None:
-        """Save the view on screen (the playground on the main screen) as HTML, SVG and text."""
-        source = self.screen if hasattr(self.screen, "export_view") else self.query_one(Playground)
-        body, legend, title = source.export_view()
+        """Save the view on screen (or the main screen's, the playground) as HTML, SVG and text."""
+        screen = self.screen if hasattr(self.screen, "export_view") else self.default_screen
+        body, legend, title = screen.export_view()
         self._export(body, legend, title)
 
     @work(thread=True, group="export")
