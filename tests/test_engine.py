@@ -276,3 +276,19 @@ def test_closing_stops_the_thread(make, screen):
     screen.wait(lambda: len(screen.tokens) == 3 + FIRST_BURST, "the burst")
     engine.close()
     assert not any(t.name == "generation-engine" for t in threading.enumerate())
+
+
+def test_a_keystroke_can_wait_for_its_first_character(make, screen):
+    engine = make(tail_delay=3600)
+    assert engine.first(30)  # nothing asked yet: nothing to wait for
+    engine.settings(SETTINGS)
+    engine.prompt("the")
+    assert engine.first(30)  # no weights yet: no answer to wait for
+    engine.weights(weights())
+    assert engine.first(30)
+    with screen.changed:  # the first message was posted before `first` returned
+        assert screen.text().startswith("the") and len(screen.tokens) > 3
+    engine.prompt("the c", typing=True)
+    assert engine.first(30)
+    with screen.changed:
+        assert screen.text().startswith("the c") and len(screen.tokens) > 5

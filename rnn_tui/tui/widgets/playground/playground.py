@@ -49,6 +49,7 @@ from rnn_tui.tui.widgets.playground.prediction import PredictionView
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 
 FOLLOW_INTERVAL = 10.0  # seconds between weight refreshes while following training
+FIRST_WAIT = 0.01  # seconds a keystroke waits for the engine's first character (two model steps, usually ~1 ms)
 MAX_PROMPT = 250_000  # characters: the prompt cache keeps every position's prediction
 TOO_LONG = f"the playground opens files up to {MAX_PROMPT:,} characters; score longer ones with rnn-tui score"
 
@@ -163,6 +164,7 @@ class Playground(Vertical):
     @on(TextArea.Changed, "#prompt")
     def _prompt_changed(self, event: TextArea.Changed) -> None:
         self.engine.prompt(event.text_area.text, typing=True)
+        self.engine.first(FIRST_WAIT)  # the first character, drawn in the same frame as the key when it can be
 
     @on(SettingsChanged)
     def _settings_changed(self) -> None:
