@@ -19,10 +19,10 @@ The thread answers with messages posted to the playground:
   keystroke the one new prompt token and the first generated character, then the continuation's
   new characters about every POST_EVERY seconds. Nothing is ever O(prompt) but a new prompt.
 
-After a keystroke the first character goes at once, then the first FIRST_BURST; the rest
-follows when the prompt has been still for `tail_delay` (TAIL_DELAY; a newer request abandons
-it), so fast typing leaves the CPU to training. Settings, weights and "again" get the whole
-continuation at once.
+After a keystroke the first character goes at once (the playground waits for it, `first`, so
+that it shows in the key's own frame), then the first FIRST_BURST; the rest follows when the
+prompt has been still for `tail_delay` (TAIL_DELAY; a newer request abandons it), so fast typing
+leaves the CPU to training. Settings, weights and "again" get the whole continuation at once.
 
 The clock and the tail delay are parameters, so that tests step through it without sleeping.
 """
@@ -46,6 +46,7 @@ PRIME_CHUNK = 256  # prompt characters scored between cancellation checks
 LONG_PROMPT = 4096  # characters left to score above which progress is shown
 PROGRESS_EVERY = 0.25  # seconds between progress reports (and partial colouring) of a long prompt
 FIRST_BURST = 8  # characters generated at once after a keystroke
+FIRST_PAUSE = 0.005  # seconds the engine pauses after a keystroke's first character, for it to be drawn
 TAIL_DELAY = 0.4  # seconds the prompt must be still before the rest is generated
 
 
@@ -259,7 +260,12 @@ class Engine:
             if len(out) == 1 or burst or self._clock() - last >= POST_EVERY:
                 send(False)
                 last = self._clock()
-                time.sleep(0)  # hand the GIL to the event loop, so that it draws what was posted
+                if self._typing and len(out) == 1:
+                    with self._lock:  # the event loop draws the key's first character meanwhile, the GIL its own
+                        if self._lock.wait_for(self._superseded, FIRST_PAUSE):
+                            return
+                else:
+                    time.sleep(0)  # hand the GIL to the event loop, so that it draws what was posted
                 if burst and not self._still():
                     return
         send(True)
