@@ -176,6 +176,7 @@ def figures(sessions: list[dict], headless_speed: float) -> dict:
         "keystrokes": len(lat),
         "keystroke_p50_ms": round(percentile(lat, 50), 1),
         "keystroke_p95_ms": round(percentile(lat, 95), 1),
+        "keystroke_p95_ms_by_session": [round(percentile([x * 1e3 for x in s["latencies"]], 95), 1) for s in sessions],
         "loop_lag_p99_ms": round(percentile(lag, 99), 1),
         "app_chars_per_s": round(app_speed),
         "headless_chars_per_s": round(headless_speed),
