@@ -17,7 +17,7 @@ The thread answers with messages posted to the playground:
 - `Generated`: an edit of the coloured text, "keep the first `keep` tokens shown, then append
   these". The engine knows what it has sent, so a message carries only what is new: after a
   keystroke the one new prompt token and the first generated character, then the continuation's
-  new characters about every POST_EVERY seconds. Nothing is ever O(prompt) but a new prompt.
+  new characters about every POST_EVERY seconds. Only new weights send the whole prompt again.
 
 After a keystroke the first character goes at once (the playground waits for it, `first`, so
 that it shows in the key's own frame), then the first FIRST_BURST; the rest follows when the
