@@ -1,7 +1,8 @@
-"""Shared helpers: machine description, JSON lines and a short table."""
+"""Shared helpers: machine description, JSON lines and a short table; the app benchmarks' command line."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Sequence
 from datetime import date
 from importlib.metadata import version
 from pathlib import Path
@@ -35,6 +37,52 @@ def smoke_corpus(data: Path = SHAKESPEARE) -> Path:
     path = Path(tempfile.mkdtemp(prefix="rnn-tui-smoke-")) / "slice.txt"
     path.write_text(text)
     return path
+
+
+# The model and text of an app benchmark's --smoke run: a tiny model on a slice of the text.
+SMOKE_FLAGS = ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "32", "--eval-chars", "2000"]
+MODEL_FLAGS = ("--hidden", "--layers", "--embedding")
+TRAIN_FLAGS = ("--batch-size", "--seq-len", "--eval-chars", "--eval-every", "--sample-every", "--checkpoint-every")
+
+
+def typing_options(p: argparse.ArgumentParser, seconds: float = 60, help: str = "seconds of typing") -> None:
+    """The options of a benchmark that types into the app while it trains (benchmarks/app_latency.py)."""
+    p.add_argument("--seconds", type=float, default=seconds, help=help)
+    p.add_argument("--burst", type=int, default=20, help="keys per burst of typing")
+    p.add_argument("--read", type=float, default=5.0, help="seconds of reading after each burst")
+
+
+def app_arguments(
+    doc: str,
+    options: Callable[[argparse.ArgumentParser], object],
+    smoke: dict,
+    smoke_flags: Sequence[str] = (),
+    argv: Sequence[str] | None = None,
+) -> argparse.Namespace:
+    """The command line of a benchmark that runs the app with its trainer (app_latency, contention, soak).
+
+    `options` adds the benchmark's own; --smoke sets `smoke`'s values over them and trains a tiny model
+    (SMOKE_FLAGS, then `smoke_flags`) on a slice of the text. `args.flags` are the trainer's flags and
+    `args.data` its text.
+    """
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
+    options(p)
+    p.add_argument("--smoke", action="store_true", help="a few seconds on a tiny model: does it still run?")
+    args = p.parse_args(argv)
+    args.flags, args.data = [], SHAKESPEARE
+    if args.smoke:
+        vars(args).update(smoke)
+        args.data = smoke_corpus()
+        args.flags = [*SMOKE_FLAGS, *smoke_flags]
+    return args
+
+
+def app_request(args: argparse.Namespace, checkpoint_dir: str, run_name: str, **train: int) -> RunSpec:
+    """The run an app benchmark trains: `args.data` with the model and training flags of `args.flags`."""
+    flags = dict(zip(args.flags[::2], args.flags[1::2], strict=True))
+    model = {k.lstrip("-"): int(v) for k, v in flags.items() if k in MODEL_FLAGS}
+    settings = {k.lstrip("-").replace("-", "_"): int(v) for k, v in flags.items() if k in TRAIN_FLAGS}
+    return run_spec(str(args.data), checkpoint_dir, run_name, model, settings | train)
 
 
 def machine() -> dict:
@@ -111,11 +159,15 @@ def precisions(device: str = "cpu") -> tuple[str, ...]:
     return ("bf16", "fp32") if device == "cuda" or cpu_has_native_bf16() else ("fp32",)
 
 
-def train_json(*flags: str) -> list[dict]:
-    """Run `rnn-tui train --json FLAGS` (into a throwaway checkpoint folder); return its events."""
+def train_json(*flags: str, env: dict | None = None) -> list[dict]:
+    """Run `rnn-tui train --json FLAGS` (into a throwaway checkpoint folder); return its events.
+
+    With `env` it runs from that folder, so that `env`'s PYTHONPATH alone decides which tree it runs
+    (`python -m` puts the working folder first); its paths must then be absolute."""
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "rnn_tui", "train", "--json", "--checkpoint-dir", tmp, *flags]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        cwd = tmp if env is not None else None
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=env, cwd=cwd).stdout
     return [json.loads(line) for line in out.splitlines()]
 
 

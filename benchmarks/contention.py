@@ -24,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 
-from _common import SHAKESPEARE, emit, machine, percentile, smoke_corpus, steady_speed, table
+from _common import app_arguments, emit, machine, percentile, steady_speed, table, typing_options
 from app_latency import in_app
 
 from rnn_tui.priority import Priority
@@ -67,20 +67,15 @@ def headless(args, seconds: float, priority: Priority | None) -> float:
     return steady_speed([json.loads(line) for line in out.splitlines()])
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--candidates", nargs="+", default=CANDIDATES, help="trainer priorities to compare")
-    p.add_argument("--seconds", type=float, default=60, help="per measurement")
-    p.add_argument("--burst", type=int, default=20, help="keys per burst of typing, in the app")
-    p.add_argument("--read", type=float, default=5.0, help="seconds of reading after each burst")
-    p.add_argument("--smoke", action="store_true")
-    args = p.parse_args()
-    args.flags, args.data = [], SHAKESPEARE
-    if args.smoke:
-        args.data = smoke_corpus()
-        args.seconds, args.burst, args.read = 2, 5, 0.5
-        args.candidates = args.candidates[:1] if args.candidates == CANDIDATES else args.candidates
-        args.flags = ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "32", "--eval-chars", "2000"]
+    typing_options(p, help="seconds per measurement")
+
+
+def main() -> None:
+    args = app_arguments(__doc__, options, smoke={"seconds": 2, "burst": 5, "read": 0.5})
+    if args.smoke and args.candidates == CANDIDATES:
+        args.candidates = args.candidates[:1]
     candidates = [Priority.parse(c) for c in args.candidates]
     info = machine()
     tmp = tempfile.mkdtemp(prefix="rnn-tui-bench-")

@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import SHAKESPEARE, emit, machine, run_spec, smoke_corpus, table
+from _common import app_arguments, app_request, emit, machine, table
 
 from rnn_tui.runs import plan
 from rnn_tui.session import LocalSession
@@ -68,7 +68,7 @@ def sample(app: RnnTuiApp, session: LocalSession, t0: float) -> dict:
     rss, fds, threads = proc_stats(os.getpid())
     t_rss, t_fds, t_threads = proc_stats(session.pid)
     try:
-        events_queue = session._child.events.qsize()
+        events_queue = session._child.events.qsize()  # the child of this start
     except (NotImplementedError, AttributeError):  # macOS has no qsize
         events_queue = -1
     chart = app.query_one(LossChart)
@@ -92,18 +92,14 @@ def sample(app: RnnTuiApp, session: LocalSession, t0: float) -> dict:
 
 
 async def soak(args, tmp: str) -> list[dict]:
-    flags = dict(zip(args.flags[::2], args.flags[1::2], strict=True))
-    model = {k.lstrip("-"): int(v) for k, v in flags.items() if k in ("--hidden", "--layers", "--embedding")}
-    train = {k.lstrip("-").replace("-", "_"): int(v) for k, v in flags.items() if k in ("--batch-size", "--seq-len",
-             "--eval-chars", "--eval-every", "--sample-every", "--checkpoint-every")}  # fmt: skip
-    request = run_spec(str(args.data), tmp, "soak", model, train)
+    request = app_request(args, tmp, "soak")
     session = LocalSession(plan(request), log_path=Path(tmp) / "soak" / "train.log")
     app = RnnTuiApp(session)
     rng = random.Random(1)
     samples: list[dict] = []
     try:
         async with app.run_test(size=(160, 48)) as pilot:
-            while app.query_one(Playground).generator is None:
+            while app.query_one(Playground).weights is None:
                 await pilot.pause(0.2)
             t0 = time.monotonic()
             end, next_sample, next_type = t0 + args.minutes * 60, t0, t0
@@ -175,21 +171,21 @@ def plot(samples: list[dict], out: Path) -> None:
         subprocess.run(["rsvg-convert", str(out / "soak.svg"), "-o", str(out / "soak.png")], check=True)
 
 
-def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--minutes", type=float, default=30)
     p.add_argument("--warmup", type=float, default=5, help="minutes before the figures must stay flat")
     p.add_argument("--sample-every", type=float, default=30, help="seconds")
     p.add_argument("--type-every", type=float, default=3, help="seconds between bursts of typing")
     p.add_argument("--out", type=Path, default=Path("soak"))
-    p.add_argument("--smoke", action="store_true")
-    args = p.parse_args()
-    args.flags, args.data = [], SHAKESPEARE
-    if args.smoke:
-        args.data = smoke_corpus()
-        args.minutes, args.warmup, args.sample_every, args.type_every = 0.15, 0.05, 2, 1
-        args.flags = ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "32", "--eval-chars", "2000",
-                      "--eval-every", "100", "--sample-every", "50", "--checkpoint-every", "200"]  # fmt: skip
+
+
+def main() -> None:
+    args = app_arguments(
+        __doc__,
+        options,
+        smoke={"minutes": 0.15, "warmup": 0.05, "sample_every": 2, "type_every": 1},
+        smoke_flags=["--eval-every", "100", "--sample-every", "50", "--checkpoint-every", "200"],
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="rnn-tui-soak-")
     samples = asyncio.run(soak(args, tmp))

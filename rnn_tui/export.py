@@ -22,6 +22,7 @@ from rnn_tui import palette
 from rnn_tui.errors import UserError
 
 FORMATS = (".html", ".svg", ".txt")
+EXPORTS = Path("rnn-tui-exports")  # where the app saves the view on screen (ctrl+e)
 CONFIDENCE_NOTE = "colour = p(char | text before it) at T=1"
 
 
@@ -50,7 +51,7 @@ def confidence_text(
     for a, b in pairwise([0, *(np.flatnonzero(np.diff(key)) + 1).tolist(), len(key)]):
         k = int(key[a])
         if k not in styles:
-            style = palette.UNKNOWN if k < 0 else palette.style_of(palette.EDGES[k >> 1] + 1e-9, color_system)
+            style = palette.bin_style(None if k < 0 else k >> 1, color_system)
             styles[k] = f"{style} underline" if k & 1 else style
         if styles[k]:
             spans.append(Span(a, b, styles[k]))
@@ -63,7 +64,7 @@ def confidence_legend(
     """What the colours mean: the eight bins from sure to surprised, unknown characters, and the prompt."""
     text = Text("sure ")
     for i, label in enumerate(palette.LABELS):
-        text.append(label, style=palette.style_of(palette.EDGES[i] + 1e-9, color_system))
+        text.append(label, style=palette.bin_style(i, color_system))
         text.append(" ")
     text.append("surprised  ")
     text.append("?", style=palette.UNKNOWN)

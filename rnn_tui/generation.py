@@ -88,14 +88,15 @@ class Generator:
 
     # ---------------------------------------------------------------- the prompt cache
 
-    def priming(self, text: str, chunk: int | None = None) -> Iterator[int]:
+    def priming(self, text: str, chunk: int | None = None, cached: int | None = None) -> Iterator[int]:
         """Bring the cache to `text`, `chunk` characters at a time (default PRIME_CHUNK), yielding how many
         characters of `text` are scored after each.
 
         The longest cached prefix is reused: appending a character costs one step. Stopping early
         leaves the cache whole, at a prefix of `text`, so a later call carries on from there.
+        `cached`: `cached_prefix(text)`, where the caller has it already (a long text's is not free).
         """
-        n = _common_prefix(self._text, text)
+        n = _common_prefix(self._text, text) if cached is None else cached
         for i in [i for i in self._states if i > n]:
             del self._states[i]
         start = max(self._states)
@@ -184,9 +185,9 @@ class Generator:
         self._prime(text)
         return self.scored()
 
-    def scored(self) -> list[Token]:
-        """The tokens of the text the cache holds now (while `priming`, what is scored so far)."""
-        return list(self._tokens)
+    def scored(self, start: int = 0) -> list[Token]:
+        """The tokens of the text the cache holds now (while `priming`, what is scored so far), from `start` on."""
+        return self._tokens[start:]
 
     def surprise(self, text: str, progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Bits of surprise of each character of `text`: -log2 p(char | text before it), at temperature 1.
@@ -218,9 +219,15 @@ class Generator:
         self, prompt: str = "", n: int = 200, temperature: float = 1.0, top_k: int = 0, seed: int | None = None
     ) -> Iterator[Token]:
         """Yield `n` generated characters after `prompt`, one at a time."""
-        rng = np.random.default_rng(seed)
         self._prime(prompt)
-        logits, state = self._logits[len(prompt)], self._states[len(prompt)]
+        return self.continuation(n, temperature, top_k, seed)
+
+    def continuation(
+        self, n: int = 200, temperature: float = 1.0, top_k: int = 0, seed: int | None = None
+    ) -> Iterator[Token]:
+        """`stream` after the text the cache holds (what `priming` brought it to), without looking at a prompt."""
+        rng = np.random.default_rng(seed)
+        logits, state = self._logits[len(self._text)], self._states[len(self._text)]
         for _ in range(n):
             cid = self._draw(logits, temperature, top_k, rng)
             yield self._token(self.vocab.char(cid), logits, generated=True)

@@ -7,9 +7,9 @@ embedding is folded into the first layer's input weights, so a character's input
 projection is a table lookup.
 
 Each cell in config.CELLS has a kernel here: how to lay out its weights, one step, and
-which part of its state the neuron view shows. A step works on one state of shape (width,)
-or on a batch of them, (B, width): then its products are matrix-matrix products, which
-read the weights once for the whole batch.
+which part of its state the neuron view shows (`shown`, and `shows`: that part in words).
+A step works on one state of shape (width,) or on a batch of them, (B, width): then its
+products are matrix-matrix products, which read the weights once for the whole batch.
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ Layer = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # w_ih, w_hh, b_i
 class LSTMKernel:
     """State [h, c]. Gates are reordered from PyTorch's (i, f, g, o) to (i, f, o, g), and the rows of
     the three sigmoid gates are halved: sigmoid(x) = (1 + tanh(x / 2)) / 2, so one tanh does all four."""
+
+    shows = "tanh of the cell state"  # what `shown` gives, in the neuron view's words
 
     @staticmethod
     def layout(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray, h: int) -> Layer:
@@ -61,6 +63,8 @@ class LSTMKernel:
 
 class GRUKernel:
     """State h. b_hh stays apart: it sits inside r * (W_hn h + b_hn)."""
+
+    shows = "the hidden state"
 
     @staticmethod
     def layout(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray, h: int) -> Layer:

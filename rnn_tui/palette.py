@@ -27,9 +27,13 @@ def bin_of(prob: float) -> int:
 
 def style_of(prob: float | None, color_system: str | None = "truecolor") -> str:
     """A rich/Textual style string for a character of probability `prob` (None: unknown character)."""
-    if prob is None:
+    return UNKNOWN if prob is None else bin_style(bin_of(prob), color_system)
+
+
+def bin_style(b: int | None, color_system: str | None = "truecolor") -> str:
+    """The style of confidence bin `b` (None: a character unknown to the model), as `style_of` gives it."""
+    if b is None:
         return UNKNOWN
-    b = bin_of(prob)
     if color_system == "standard":
         return ANSI16[b]
     if color_system is None:  # no colour at all: keep the two ends apart

@@ -4,12 +4,14 @@ import contextlib
 import time
 
 import pytest
+from textual import events
+from textual.widgets import Tabs
 from textual.worker import WorkerCancelled
 
 from rnn_tui.events import Finished, Notice
-from rnn_tui.tui import app as app_module
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.playground import playground as playground_module
 from rnn_tui.tui.widgets.playground.controls import Controls
 from rnn_tui.tui.widgets.playground.inspector import Inspector
 from rnn_tui.tui.widgets.playground.playground import Playground
@@ -24,20 +26,32 @@ SIZE = (140, 44)
 
 
 async def settle(pilot, timeout: float = 15.0) -> None:
-    """Wait until the app has drained its session, taken the weights it follows, and finished generating."""
+    """Wait until the app has drained its session, taken the weights it follows, and finished generating:
+    the generation engine has nothing left to answer, and what it posted has been shown."""
     app = pilot.app
     session = app.session
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         await pilot.pause(0.02)
-        with contextlib.suppress(WorkerCancelled):  # a newer generation replaced one: look again
+        with contextlib.suppress(WorkerCancelled):  # a newer worker replaced one: look again
             await app.workers.wait_for_complete()
+        playground = app.query_one_optional(Playground)  # None: the main screen is still being composed
+        if playground is None:
+            continue
+        generated = playground.idle  # then the pause below handles every message it posted
         await pilot.pause()
-        following = app.query_one(Playground).controls.follow
-        weights_taken = session.weights_seen or not following
-        if session.started and not session.inbox and weights_taken and not any(w.is_running for w in app.workers):
+        weights_taken = session.weights_seen or not playground.controls.follow
+        workers_done = not any(w.is_running for w in app.workers)
+        if generated and playground.idle and session.started and not session.inbox and weights_taken and workers_done:
             return
     raise AssertionError("the app did not settle")
+
+
+async def until(pilot, predicate, what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await pilot.pause(0.02)
 
 
 async def polls(pilot, n: int = 2) -> None:
@@ -246,7 +260,7 @@ async def test_the_trainers_death_is_shown_and_the_playground_goes_on():
 
 
 async def test_frozen_weights_stay_put(monkeypatch):
-    monkeypatch.setattr(app_module, "FOLLOW_INTERVAL", 0.0)
+    monkeypatch.setattr(playground_module, "FOLLOW_INTERVAL", 0.0)
     session = FakeSession()
     app = RnnTuiApp(session)
     async with app.run_test(size=SIZE) as pilot:
@@ -274,6 +288,12 @@ async def test_narrow_terminals_get_tabs():
         await pilot.press("ctrl+t")
         await settle(pilot)
         assert app.query_one("#training").display and not app.query_one("#playground").display
+        app.query_one(Tabs).focus()  # the keyboard leaves the playground (a click on a tab)
+        await pilot.press("ctrl+t")
+        await settle(pilot)
+        assert app.query_one("#playground").display and app.focused is app.query_one(PromptArea)  # it comes back
+        await pilot.press("f3")  # and with it the playground's keys
+        assert app.query_one(Controls).value("temperature") == pytest.approx(0.9)
 
 
 async def test_playground_only_opens_a_saved_run_with_its_history():
@@ -317,25 +337,35 @@ async def test_outside_text_is_shown_as_text_not_markup():
         await settle(pilot)
         session.inbox += [Notice(300, m) for m in messages]
         await settle(pilot)
-        shown = [n.message for n in app._notifications]
-        for message in messages:
-            assert message in shown
+        toasts = app.screen.query("Toast")
+        await until(pilot, lambda: len(toasts) == len(messages), "the toasts")
+        drawn = [toast.render().plain for toast in toasts]  # what each toast draws: its title, then the message
+        assert sorted(drawn) == sorted(f"Training\n{m}" for m in messages)  # the brackets drawn, not read as markup
+
+
+class FirstFrameWatcher(FakeSession):
+    """Notes, when the app starts it, whether the app had drawn its first frame (Textual's Ready comes after it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.drawn = False
+        self.drawn_when_started: bool | None = None
+
+    def hook(self, message) -> None:
+        self.drawn = self.drawn or isinstance(message, events.Ready)
+
+    def start(self) -> None:
+        if self.drawn_when_started is None:
+            self.drawn_when_started = self.drawn
+        super().start()
 
 
 async def test_the_session_starts_after_the_first_frame():
-    session = FakeSession()
+    session = FirstFrameWatcher()
     app = RnnTuiApp(session)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, message_hook=session.hook) as pilot:
         await settle(pilot)
-        assert session.started
-
-
-async def test_command_palette_offers_the_actions():
-    app = RnnTuiApp(FakeSession())
-    async with app.run_test(size=SIZE):
-        titles = [c.title for c in app.get_system_commands(app.screen)]
-        for wanted in ("Pause / resume training", "Save checkpoint", "New sampling seed", "Save and quit"):
-            assert wanted in titles
+        assert session.drawn_when_started is True
 
 
 @pytest.mark.parametrize(
@@ -374,7 +404,8 @@ async def test_generation_streams_partial_results():
         seen.clear()
         await pilot.press("x")
         await settle(pilot)
-    ours = [m for m in seen if "".join(t.char for t in m.prompt) == "x"]
-    assert ours[0].generated and not ours[0].done  # the first character is shown before the rest exists
-    assert ours[-1].done and len(ours[-1].generated) == 3000
-    assert len(ours) > 2
+    first, *rest = seen
+    assert (first.keep, first.n_prompt, [t.char for t in first.tokens[:1]]) == (0, 1, ["x"])
+    assert len(first.tokens) == 2 and not first.done  # the first character is shown before the rest exists
+    assert len(rest) > 2 and rest[-1].done
+    assert all(m.n_prompt == 1 for m in rest) and sum(len(m.tokens) for m in rest) == 3000 - 1  # only what is new

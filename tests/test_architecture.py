@@ -43,7 +43,7 @@ APP_WITH_A_TRAINER = textwrap.dedent("""
         app = RnnTuiApp(session)
         async with app.run_test() as pilot:
             for _ in range(1200):
-                if any(isinstance(e, Progress) for e in seen) and app.query_one("#playground").generator:
+                if any(isinstance(e, Progress) for e in seen) and app.query_one("#playground").weights:
                     break
                 await pilot.pause(0.05)
             await pilot.press(*"abc")

@@ -227,6 +227,19 @@ def test_priming_can_stop_between_chunks_and_carry_on(gen):
     _close(g.score(text), Generator(m.cfg, VOCAB, numpy_weights(m)).score(text))
 
 
+def test_the_continuation_follows_the_primed_text_and_scored_gives_the_tail(gen):
+    """What the playground's engine uses: prime once, then the continuation and the new tokens only."""
+    _, m = gen
+    g = Generator(m.cfg, VOCAB, numpy_weights(m))
+    g.score("abc de")
+    n = g.cached_prefix("abc def")
+    assert n == 6
+    assert list(g.priming("abc def", cached=n)) == [7]  # only the new character is fed
+    assert [t.char for t in g.scored(5)] == ["e", "f"] and g.scored(5)[0] is g.scored()[5]  # the same tokens
+    want = Generator(m.cfg, VOCAB, numpy_weights(m)).sample("abc def", 30, 0.8, seed=3)
+    assert "".join(t.char for t in g.continuation(30, 0.8, seed=3)) == want
+
+
 def test_kept_states_do_not_pin_whole_chunks(gen):
     """A long prompt keeps some states: each must be its own small array, not a view of a chunk's states."""
     _, m = gen

@@ -62,6 +62,7 @@ def test_the_cell_table_describes_the_torch_model(cell):
     assert {k: tuple(v.shape) for k, v in m.state_dict().items()} == param_shapes(cfg)
     assert count_params(cfg) == m.num_params()
     assert cell in KERNELS  # every cell can run in the playground
+    assert KERNELS[cell].shows  # and the neuron view says what it colours
 
 
 def test_unknown_id_has_a_zero_embedding():

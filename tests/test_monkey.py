@@ -110,7 +110,7 @@ async def test_two_thousand_random_actions_with_the_trainer_running(text_file, t
     app = RnnTuiApp(session)
     try:
         async with app.run_test(size=(112, 32)) as pilot:
-            await wait_until(pilot, lambda: app.query_one(Playground).generator is not None, 120, "the weights")
+            await wait_until(pilot, lambda: app.query_one(Playground).weights is not None, 120, "the weights")
             done = await monkey(pilot, rng, ACTIONS)
             print(f"monkey (seed {seed}): {done}")
             assert sum(done.values()) >= ACTIONS and all(done.values()), done

@@ -60,3 +60,10 @@ def test_a_view_with_an_unknown_format_is_refused(tmp_path):
 
     with pytest.raises(UserError, match=".html, .svg or .txt"):
         save_view(tmp_path / "view.pdf", Text("x"))
+
+
+@pytest.mark.parametrize("system", ["truecolor", "256", "standard", None])
+def test_a_bin_is_styled_as_its_probabilities_are(system):
+    for b, edge in enumerate(palette.EDGES):
+        assert palette.bin_style(b, system) == palette.style_of(edge, system) == palette.style_of(edge + 0.009, system)
+    assert palette.bin_style(None, system) == palette.style_of(None, system) == palette.UNKNOWN

@@ -14,6 +14,7 @@ from rnn_tui.tui.screens.open_file import OpenFileScreen
 from rnn_tui.tui.screens.temperatures import TEMPERATURES, TemperaturesScreen
 from rnn_tui.tui.screens.timeline import TimelineScreen
 from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.playground import engine as engine_module
 from rnn_tui.tui.widgets.playground import playground as playground_module
 from rnn_tui.tui.widgets.playground.inspector import Inspector
 from rnn_tui.tui.widgets.playground.playground import Playground
@@ -213,10 +214,10 @@ async def test_a_file_that_cannot_be_opened_is_a_one_line_notice(tmp_path, name,
 
 
 async def test_a_long_prompt_is_scored_with_progress_and_new_weights_wait(tmp_path, monkeypatch):
-    monkeypatch.setattr(playground_module, "LONG_PROMPT", 1000)
-    monkeypatch.setattr(playground_module, "PROGRESS_EVERY", 0.0)
-    monkeypatch.setattr(playground_module, "PRIME_CHUNK", 64)
-    monkeypatch.setattr(app_module, "FOLLOW_INTERVAL", 0.0)
+    monkeypatch.setattr(engine_module, "LONG_PROMPT", 1000)
+    monkeypatch.setattr(engine_module, "PROGRESS_EVERY", 0.0)
+    monkeypatch.setattr(engine_module, "PRIME_CHUNK", 64)
+    monkeypatch.setattr(playground_module, "FOLLOW_INTERVAL", 0.0)
     text = "the cat sat on the mat. the dog sat on the log.\n" * 400
     (tmp_path / "long.txt").write_text(text)
     session = FakeSession()

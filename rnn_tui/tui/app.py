@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
-import random
 import signal
-import time
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -21,42 +18,29 @@ from rich.console import RenderableType
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.screen import Screen
-from textual.widgets import Footer, Tab, Tabs, TextArea
+from textual.widgets import Footer, Tab, Tabs
 from threadpoolctl import threadpool_limits
 
-from rnn_tui.config import ModelConfig
+from rnn_tui import events as ev
+from rnn_tui.checkpoint import CHECKPOINT_DIR
 from rnn_tui.errors import UserError
-from rnn_tui.events import (
-    CheckpointSaved,
-    Evaluation,
-    Event,
-    Finished,
-    History,
-    Notice,
-    Progress,
-    RunStarted,
-    Sample,
-    TrainerFailed,
-    TrainerState,
-)
-from rnn_tui.export import save_all
-from rnn_tui.session import Session, Weights
+from rnn_tui.export import EXPORTS, save_all
+from rnn_tui.session import Session
 from rnn_tui.stdio import private_terminal, stdin_hung_up
-from rnn_tui.tui.messages import OpenRun
-from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
+from rnn_tui.tui import actions
+from rnn_tui.tui.messages import OpenRun, ShownRun
+from rnn_tui.tui.screens.main import MainScreen
 from rnn_tui.tui.widgets.playground.playground import Playground
-from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from rnn_tui.tui.widgets.run_header import RunHeader
 from rnn_tui.tui.widgets.training.panel import TrainingPanel
 
 POLL_INTERVAL = 0.1  # 10 Hz
-FOLLOW_INTERVAL = 10.0  # seconds between weight refreshes of the playground while following
 NARROW = 110  # columns below which the two panels become tabs
-EXPORTS = Path("rnn-tui-exports")  # where ctrl+e saves the view on screen
 QUIT_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STOPPED = {"title": "Training stopped", "severity": "error", "timeout": 30}
+DIVERGED = "Training diverged: the loss kept going non-finite. The playground keeps the last good weights."
 # The screens' ids. Each screen's module is imported when it first opens (together about 80 ms of start-up).
 NEURONS, RUNS, TIMELINE = "neurons", "runs-screen", "timeline-screen"
 
@@ -64,32 +48,14 @@ NEURONS, RUNS, TIMELINE = "neurons", "runs-screen", "timeline-screen"
 class RnnTuiApp(App):
     CSS_PATH = ["app.tcss", "training.tcss", "playground.tcss", "neurons.tcss", "views.tcss", "runs.tcss"]
     TITLE = "rnn-tui"
-    BINDINGS = [
-        Binding("ctrl+q", "quit", "Quit", priority=True),
-        Binding("p", "toggle_pause", "Pause"),
-        Binding("s,ctrl+s", "save", "Save"),
-        Binding("r,ctrl+r", "restart", "Restart", show=False),
-        Binding("f2", "temperature(-0.1)", "Temp−"),
-        Binding("f3", "temperature(0.1)", "Temp+"),
-        Binding("f4", "new_seed", "Seed"),
-        Binding("f5", "regenerate", "Again"),
-        Binding("f6", "neurons", "Neurons", priority=True),  # before the prompt's own f6 (select line)
-        Binding("f8", "toggle_follow", "Follow/freeze"),
-        Binding("ctrl+t", "switch_tab", "Switch panel", show=False),
-        Binding("f7", "timeline", "Timeline", show=False, priority=True),  # the prompt would select all
-        Binding("f9", "temperatures", "Temperatures", show=False),
-        Binding("ctrl+g", "toggle_prediction", "Guesses", show=False),
-        Binding("ctrl+o", "open_file", "Open file", show=False),
-        Binding("ctrl+e", "export_view", "Export", show=False, priority=True),  # before the prompt's end-of-line
-        Binding("f10", "runs", "Runs", show=False),
-    ]
+    BINDINGS = actions.bindings(actions.APP, actions.TRAINING)
 
     def __init__(
         self,
         session: Session,
         *,
         prompt: str = "",
-        checkpoint_dir: Path | str = "checkpoints",
+        checkpoint_dir: Path | str = CHECKPOINT_DIR,
         handle_signals: bool = False,
     ) -> None:
         super().__init__()
@@ -100,44 +66,43 @@ class RnnTuiApp(App):
         self.state = "starting"
         self.paused = False
         self.quitting = False
-        self.failed: TrainerFailed | None = None
-        self._last_follow = -math.inf
+        self.failed: ev.TrainerFailed | None = None
         self.run_dir: Path | None = None
-        self._session_weights: Weights | None = None  # the newest the session gave, kept while another run is shown
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen(id="_default")
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
         yield Tabs(Tab("Playground", id="tab-playground"), Tab("Training", id="tab-training"), id="tabs")
         with Horizontal(id="main"):
             yield TrainingPanel(id="training", classes="panel")
-            yield Playground(prompt=self.initial_prompt, id="playground", classes="panel")
+            live = self.session.controllable or not self.session.finished  # False: a saved run, nothing to follow
+            yield Playground(prompt=self.initial_prompt, live=live, id="playground", classes="panel")
         yield Footer()
 
     def on_mount(self) -> None:
         # Generation runs on one core beside the trainer: a BLAS thread pool would fight it for the other.
         self._blas_threads = threadpool_limits(limits=1, user_api="blas")
-        self.query_one(PromptArea).focus()
-        self._fit_layout(self.size.width)
+        self.set_class(self.size.width < NARROW, "-narrow")
         if not self.session.controllable:  # a saved run, or one another process trains (watch)
-            live = not self.session.finished
-            self._set_state("watching" if live else "playground")
-            self.query_one(Playground).controls.live = live
+            self._set_state("playground" if self.session.finished else "watching")
         self.call_after_refresh(self._start_session)
         if self.handle_signals:
-            self._take_signals()
+            self._quit_on_signals(True)
 
-    def _take_signals(self) -> None:
+    def on_unmount(self) -> None:
+        if self.handle_signals:
+            self._quit_on_signals(False)
+
+    def _quit_on_signals(self, take: bool) -> None:
         """SIGTERM and SIGINT (`kill`, a shutdown) quit as ctrl+q does: the trainer saves, then the app exits."""
         loop = asyncio.get_running_loop()
         for sig in QUIT_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # Windows; not the main thread
-                loop.add_signal_handler(sig, self.call_later, self.action_quit)
-
-    def on_unmount(self) -> None:
-        if self.handle_signals:
-            loop = asyncio.get_running_loop()
-            for sig in QUIT_SIGNALS:
-                with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                if take:
+                    loop.add_signal_handler(sig, self.call_later, self.action_quit)
+                else:
                     loop.remove_signal_handler(sig)
 
     def _start_session(self) -> None:
@@ -145,37 +110,13 @@ class RnnTuiApp(App):
         try:
             self.session.start()
         except UserError as exc:  # e.g. a run record from a newer rnn-tui
-            self._trainer_failed(TrainerFailed(str(exc)))
+            self._trainer_failed(ev.TrainerFailed(str(exc)))
             return
         self.poll_session()
         self.set_interval(POLL_INTERVAL, self.poll_session)
 
-    # ------------------------------------------------------------ layout
-
     def on_resize(self, event) -> None:
-        self._fit_layout(event.size.width)
-
-    def _fit_layout(self, width: int) -> None:
-        narrow = width < NARROW
-        self.set_class(narrow, "-narrow")
-        if narrow:
-            self._show_tab(self.query_one(Tabs).active)
-        else:
-            self.query_one(TrainingPanel).display = True
-            self.query_one(Playground).display = True
-
-    @on(Tabs.TabActivated)
-    def _tab_activated(self, event: Tabs.TabActivated) -> None:
-        if self.has_class("-narrow"):
-            self._show_tab(event.tab.id)
-
-    def _show_tab(self, tab_id: str | None) -> None:
-        self.query_one(TrainingPanel).display = tab_id == "tab-training"
-        self.query_one(Playground).display = tab_id != "tab-training"
-
-    def action_switch_tab(self) -> None:
-        tabs = self.query_one(Tabs)
-        tabs.active = "tab-training" if tabs.active == "tab-playground" else "tab-playground"
+        self.set_class(event.size.width < NARROW, "-narrow")  # app.tcss, and the main screen's tabs
 
     # ------------------------------------------------------------ the session
 
@@ -191,98 +132,62 @@ class RnnTuiApp(App):
             self.route(event)
         if events:
             self.query_one(TrainingPanel).show()
-        self._follow_weights(time.monotonic())
+        self.query_one(Playground).follow(self.session.weights)
 
-    def route(self, event: Event) -> None:
+    def route(self, event: ev.Event) -> None:
         """One event to where it belongs."""
         panel, header = self.query_one(TrainingPanel), self.query_one(RunHeader)
         match event:
-            case History():
+            case ev.History():
                 panel.load(event.events)
                 for past in event.events:
-                    if isinstance(past, RunStarted):
+                    if isinstance(past, ev.RunStarted):
                         self._run_started(past)
-                    if isinstance(past, Progress):
+                    if isinstance(past, ev.Progress):
                         header.step = past.step
-            case RunStarted():
+            case ev.RunStarted():
                 self._run_started(event)
                 if self.session.controllable:
                     self._set_state("training")
-            case Progress():
+            case ev.Progress():
                 panel.add(event)
                 header.step = event.step
                 if self.state == "starting" and not self.paused:
                     self._set_state("training")
-            case Evaluation() | Sample():
+            case ev.Evaluation() | ev.Sample():
                 panel.add(event)
-            case TrainerState():
+            case ev.TrainerState():
                 self.paused = event.state == "paused"
                 self._set_state(event.state)
-            case CheckpointSaved() if not event.best:
+            case ev.CheckpointSaved() if not event.best:
                 self.notify(f"Saved step {event.step:,} to {event.path}", timeout=3, markup=False)
-            case Notice():
+            case ev.Notice():
                 severity = {"error": "error", "information": "information"}.get(event.level, "warning")
                 self.notify(event.message, title="Training", severity=severity, timeout=8, markup=False)
-            case Finished():
+            case ev.Finished():
                 self._finished(event)
-            case TrainerFailed():
+            case ev.TrainerFailed():
                 self._trainer_failed(event)
 
-    def _run_started(self, event: RunStarted) -> None:
-        model = ModelConfig.from_dict(event.model)
-        c = event.corpus
-        header = self.query_one(RunHeader)
-        header.info = (
-            f"{model.summary()} ({event.params / 1e6:.2f}M) on {event.device} │ "
-            f"{c.get('name', '?')} ({c.get('chars', 0) / 1e6:.1f}M chars) │ {Path(event.run_dir).name}"
-        )
-        header.step = event.step
+    def _run_started(self, event: ev.RunStarted) -> None:
+        self.query_one(RunHeader).started(event)
         self.run_dir = Path(event.run_dir)
 
-    def _finished(self, event: Finished) -> None:
+    def _finished(self, event: ev.Finished) -> None:
         self._set_state("diverged" if event.reason == "diverged" else "done")
         self.query_one(RunHeader).step = event.step  # the last steps may not have had a progress event
         if event.reason == "diverged":
-            self.notify(
-                "Training diverged: the loss kept going non-finite. The playground keeps the last good weights.",
-                title="Training stopped",
-                severity="error",
-                timeout=30,
-            )
+            self.notify(DIVERGED, **STOPPED)
         if self.quitting:
             self.exit()
 
-    def _trainer_failed(self, event: TrainerFailed) -> None:
+    def _trainer_failed(self, event: ev.TrainerFailed) -> None:
         self.failed = event
         self._set_state("failed")
         again = " Press ctrl+r to restart it from the last checkpoint." if event.restartable else ""
-        self.notify(
-            f"{event.message}. The playground keeps the last weights.{again}",
-            title="Training stopped",
-            severity="error",
-            timeout=30,
-            markup=False,
-        )
+        self.notify(f"{event.message}. The playground keeps the last weights.{again}", markup=False, **STOPPED)
         if self.quitting:
             self.exit()
-
-    def _follow_weights(self, now: float) -> None:
-        """Hand the newest weights to the playground every few seconds while it follows training.
-
-        Not while the user inspects the output (the text under the cursor would change), nor while
-        a long prompt is being scored (new weights would start it again).
-        """
-        playground = self.query_one(Playground)
-        if playground.generator is not None:
-            if not playground.controls.follow or now - self._last_follow < FOLLOW_INTERVAL or playground.busy:
-                return
-            if self.focused is self.query_one(ConfidenceText):
-                return
-        weights = self.session.weights()
-        if weights is not None:
-            self._session_weights = weights
-            playground.offer_weights(weights)
-            self._last_follow = now
 
     def _set_state(self, state: str) -> None:
         self.state = state
@@ -306,11 +211,9 @@ class RnnTuiApp(App):
             self._set_state("saving")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Pause, save and restart are offered only where this app trains; the playground's keys only with it."""
-        if action in ("toggle_pause", "save", "restart"):
+        """The TRAINING rows of the action table (pause, save, restart) are offered only where this app trains."""
+        if any(row.action == action for row in actions.rows(actions.TRAINING)):
             return self.session.controllable
-        if action in ("temperature", "new_seed", "regenerate", "toggle_follow"):
-            return self.screen.id != RUNS
         return True
 
     def action_runs(self) -> None:
@@ -322,14 +225,14 @@ class RnnTuiApp(App):
 
     @on(OpenRun)
     def show_run(self, message: OpenRun) -> None:
-        """Another run's weights in the playground, frozen, and the header says whose they are (f8 goes back)."""
+        """Another run's weights in the playground (frozen); the header says whose they are."""
         if self.screen.id == RUNS:
             self.pop_screen()
-        playground = self.query_one(Playground)
-        playground.controls.follow = False
-        playground.offer_weights(message.weights, force=True)
-        self.query_one(RunHeader).playground = f"{message.name} at step {message.weights.step:,}"
-        self.notify(f"The playground shows {message.name}; f8 goes back to this run", timeout=4, markup=False)
+        self.query_one(Playground).show_run(message.name, message.weights)
+
+    @on(ShownRun)
+    def _shown_run(self, message: ShownRun) -> None:
+        self.query_one(RunHeader).playground = message.label
 
     def action_restart(self) -> None:
         """After the trainer died: start it again from the run's last checkpoint."""
@@ -355,44 +258,20 @@ class RnnTuiApp(App):
         self.notify("Saving a checkpoint, then quitting… (ctrl+q again to quit at once)", timeout=30)
         self.session.stop()
 
-    def action_temperature(self, delta: float) -> None:
-        self.query_one(Playground).controls.nudge("temperature", delta)
-
-    def action_new_seed(self) -> None:
-        self.query_one(Playground).controls.set_value("seed", random.randrange(2**32))
-
-    def action_regenerate(self) -> None:
-        self.query_one(Playground).regenerate()
-
-    def action_toggle_follow(self) -> None:
-        playground = self.query_one(Playground)
-        controls = playground.controls
-        controls.follow = not controls.follow
-        self._last_follow = -math.inf
-        header = self.query_one(RunHeader)
-        if controls.follow and header.playground:  # from another run back to this one
-            header.playground = ""
-            if self._session_weights is not None:
-                playground.offer_weights(self._session_weights)
-        self.notify(
-            "Following training" if controls.follow else "Frozen: the playground keeps these weights", timeout=2
-        )
-
     def action_neurons(self) -> None:
         """The neuron view (F6 opens and closes it): the model's cells on the playground's text or validation text."""
         if self.screen.id == NEURONS:
             self.screen.dismiss()
             return
-        weights = self.query_one(Playground).weights
-        if weights is None:
+        shown = self.query_one(Playground).snapshot()
+        if shown.weights is None:
             self.notify("No weights yet: the model is still starting", severity="warning", timeout=3)
             return
         if not self.is_screen_installed(NEURONS):
             from rnn_tui.tui.screens.neurons import NeuronScreen
 
             self.install_screen(NeuronScreen(id=NEURONS), NEURONS)
-        text = "".join(t.char for t in self.query_one(ConfidenceText).tokens)
-        self.get_screen(NEURONS).offer(weights, text, self.run_dir)
+        self.get_screen(NEURONS).offer(shown.weights, shown.text, self.run_dir)
         self.push_screen(NEURONS)
 
     # ------------------------------------------------------------ views
@@ -405,26 +284,10 @@ class RnnTuiApp(App):
 
             self.push_screen(TimelineScreen(self.query_one(TrainingPanel), id=TIMELINE))
 
-    def action_temperatures(self) -> None:
-        playground = self.query_one(Playground)
-        settings = playground.controls.settings
-        if settings is None:
-            self.notify("Fix the sampling settings first", severity="warning", timeout=3)
-            return
-        from rnn_tui.tui.screens.temperatures import TemperaturesScreen
-
-        self.push_screen(TemperaturesScreen(playground.weights, playground.prompt, settings))
-
-    def action_toggle_prediction(self) -> None:
-        self.query_one(Playground).toggle_prediction()
-
-    def action_open_file(self) -> None:
-        self.query_one(Playground).ask_for_file()
-
     def action_export_view(self) -> None:
-        """Save the view on screen (the playground on the main screen) as HTML, SVG and text."""
-        source = self.screen if hasattr(self.screen, "export_view") else self.query_one(Playground)
-        body, legend, title = source.export_view()
+        """Save the view on screen (or the main screen's, the playground) as HTML, SVG and text."""
+        screen = self.screen if hasattr(self.screen, "export_view") else self.default_screen
+        body, legend, title = screen.export_view()
         self._export(body, legend, title)
 
     @work(thread=True, group="export")
@@ -436,56 +299,12 @@ class RnnTuiApp(App):
             return
         self.call_from_thread(self.notify, f"Saved {stem}.html, .svg and .txt", title="Export", markup=False)
 
-    @on(TextArea.SelectionChanged, "#prompt")
-    def _prompt_cursor(self, event: TextArea.SelectionChanged) -> None:
-        """The inspector follows the prompt's cursor: it shows the character just before it."""
-        area = event.text_area
-        if not area.has_focus:  # a late message after the keyboard moved on
-            return
-        self.query_one(ConfidenceText).track(area.document.get_index_from_location(event.selection.end) - 1)
-
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        if self.session.controllable:
-            yield SystemCommand("Pause / resume training", "Pause training, or carry on", self.action_toggle_pause)
-            yield SystemCommand("Save checkpoint", "Save the run now", self.action_save)
-            yield SystemCommand(
-                "Restart training", "Start the trainer again from the last checkpoint", self.action_restart
-            )
-        yield SystemCommand("Temperature up", "Sample more adventurously (+0.1)", lambda: self.action_temperature(0.1))
-        yield SystemCommand(
-            "Temperature down", "Sample more conservatively (−0.1)", lambda: self.action_temperature(-0.1)
-        )
-        yield SystemCommand("New sampling seed", "Draw a new random seed", self.action_new_seed)
-        yield SystemCommand("Regenerate", "Generate the continuation again", self.action_regenerate)
-        yield SystemCommand(
-            "Follow training / freeze weights", "Toggle which weights the playground uses", self.action_toggle_follow
-        )
-        yield SystemCommand("Neuron view", "Colour text by one cell; find cells tracking quotes…", self.action_neurons)
-        if screen.id == NEURONS:
-            yield from screen.system_commands()
-        yield SystemCommand("Timeline of samples", "The run's samples in order (F7)", self.action_timeline)
-        yield SystemCommand(
-            "Temperatures side by side",
-            "The prompt at 0.2, 0.5, 1.0 and 1.5 in one batch (F9)",
-            self.action_temperatures,
-        )
-        yield SystemCommand(
-            "Prediction figure",
-            "The top 5 guesses under the cursor's line, or the inspector (ctrl+g)",
-            self.action_toggle_prediction,
-        )
-        yield SystemCommand("Open a file as the prompt", "Continue a text file (ctrl+o)", self.action_open_file)
-        yield SystemCommand(
-            "Export this view", f"Save it as HTML, SVG and text in {EXPORTS}/ (ctrl+e)", self.action_export_view
-        )
-        yield SystemCommand(
-            "Runs", "Compare the runs in the checkpoint folder, open one in the playground (f10)", self.action_runs
-        )
-        yield SystemCommand("Save and quit", "Save a checkpoint, then quit", self.action_quit)
+        yield from actions.commands(self, screen)
 
 
-def run_app(session: Session, checkpoint_dir: Path | str = "checkpoints") -> int:
+def run_app(session: Session, checkpoint_dir: Path | str = CHECKPOINT_DIR) -> int:
     """Run the app on a session, and stop the session when the app exits.
 
     Only the app draws: everything else that writes to fds 1 and 2 (a library, the trainer's

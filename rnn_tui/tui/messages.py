@@ -12,12 +12,14 @@ from rnn_tui.session import Weights
 
 @dataclass
 class Generated(Message):
-    """A (partial) result of generation: the prompt's tokens and what has been generated so far."""
+    """A (partial) result of generation, as an edit of the coloured text: keep its first `keep` tokens and
+    append `tokens`; then its first `n_prompt` tokens are the prompt's, the rest generated. `done`: the
+    continuation is complete."""
 
-    prompt: list[Token]
-    generated: list[Token]
+    keep: int
+    tokens: list[Token]
+    n_prompt: int
     done: bool
-    started: float  # time.perf_counter() when the change that caused it arrived
 
 
 @dataclass
@@ -35,10 +37,31 @@ class SettingsChanged(Message):
 
 @dataclass
 class Priming(Message):
-    """Progress through a long prompt: `done` of `total` characters scored."""
+    """Progress through a long prompt: `done` of `total` characters scored (done >= total: none under way)."""
 
     done: int
     total: int
+
+
+@dataclass
+class WeightsTaken(Message):
+    """The generation engine generates with these weights from now on."""
+
+    weights: Weights
+
+
+@dataclass
+class EngineFailed(Message):
+    """The generation engine's thread stopped on an error (a bug): the playground raises it."""
+
+    error: Exception
+
+
+@dataclass
+class ShownRun(Message):
+    """Whose weights the playground shows: another run's ("name at step N"), or "" for this session's."""
+
+    label: str
 
 
 @dataclass

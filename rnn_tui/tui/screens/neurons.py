@@ -16,14 +16,12 @@ the weights the app hands over (those the playground uses).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 from rich.text import Text
 from textual import on, work
-from textual.app import ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
@@ -32,9 +30,10 @@ from textual.worker import get_current_worker
 from rnn_tui import palette
 from rnn_tui.config import CellsConfig
 from rnn_tui.errors import UserError
-from rnn_tui.inference import Stepper
+from rnn_tui.inference import KERNELS, Stepper
 from rnn_tui.neurons import Analysis, Ranking, Trace, validation_text
 from rnn_tui.session import Weights
+from rnn_tui.tui.actions import NEURONS, bindings
 from rnn_tui.tui.messages import CursorMoved
 from rnn_tui.tui.widgets.chargrid.activation_text import ActivationText
 from rnn_tui.tui.widgets.neurons.cell_bar import CellBar
@@ -43,23 +42,12 @@ from rnn_tui.tui.widgets.neurons.legend import ActivationLegend, legend_text
 from rnn_tui.tui.widgets.neurons.messages import Ablated, CellsFound, Failed, Traced, Working
 
 VIEW_CHARS = 3000  # characters of validation text shown (find cells reads CellsConfig.chars)
-SHOWN = {"lstm": "tanh of the cell state", "gru": "the hidden state", "rnn": "the hidden state"}
 
 
 class NeuronScreen(Screen):
     AUTO_FOCUS = "ActivationText"
-    BINDINGS = [
-        Binding("escape", "close", "Back"),
-        Binding("left_square_bracket", "cell(-1)", "Cell−", key_display="["),
-        Binding("right_square_bracket", "cell(1)", "Cell+", key_display="]"),
-        Binding("left_curly_bracket", "layer(-1)", "Layer−", key_display="{"),
-        Binding("right_curly_bracket", "layer(1)", "Layer+", key_display="}"),
-        Binding("less_than_sign", "cell(-10)", "Cell−10", show=False),
-        Binding("greater_than_sign", "cell(10)", "Cell+10", show=False),
-        Binding("t", "toggle_text", "Text"),
-        Binding("f", "find", "Find cells"),
-        Binding("f", "cancel_find", "Cancel find"),
-    ]
+    SCOPE = NEURONS
+    BINDINGS = bindings(SCOPE)
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -152,7 +140,7 @@ class NeuronScreen(Screen):
         cfg = message.trace.stepper.cfg
         self.current = (min(self.current[0], cfg.layers - 1), min(self.current[1], cfg.hidden - 1))
         self.query_one(ActivationText).show(message.trace.text, self._values())
-        self.query_one(ActivationLegend).redraw(SHOWN[cfg.cell])
+        self.query_one(ActivationLegend).redraw(message.trace.stepper.kernel.shows)
         self._show_title()
         self._show_cell()
 
@@ -316,14 +304,8 @@ class NeuronScreen(Screen):
             for char, b in zip(self.trace.text, bins.tolist(), strict=True):
                 body.append(char, palette.activation_style(b, "truecolor", dark))
         cfg = self.weights.config if self.weights is not None else None
-        shown = SHOWN[cfg.cell] if cfg is not None else "the cell's value"
+        shown = KERNELS[cfg.cell].shows if cfg is not None else "the cell's value"
         layer, cell = self.current
         legend = Text(f"layer {layer}, cell {cell}\n")
         legend.append_text(legend_text("truecolor", dark, shown))
         return body, legend, f"rnn-tui neurons: layer {layer}, cell {cell}"
-
-    def system_commands(self) -> Iterable[SystemCommand]:
-        """This screen's entries in the command palette."""
-        yield SystemCommand("Find cells", "Rank every cell by the features it follows", self.action_find)
-        yield SystemCommand("Cancel find cells", "Stop the search for cells", self.action_cancel_find)
-        yield SystemCommand("Switch text", "The playground's text or validation text", self.action_toggle_text)

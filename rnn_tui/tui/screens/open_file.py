@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label
+
+from rnn_tui.tui.actions import OPEN_FILE, bindings
 
 
 class OpenFileScreen(ModalScreen[str | None]):
     """Dismissed with the path typed (Enter), or None (Escape)."""
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    SCOPE = OPEN_FILE
+    BINDINGS = bindings(SCOPE)
 
     def compose(self) -> ComposeResult:
         with Vertical(id="open-file"):

@@ -9,7 +9,6 @@ from pathlib import Path
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
@@ -17,6 +16,7 @@ from textual.widgets import DataTable, Footer, Static
 from rnn_tui import checkpoint, record
 from rnn_tui.errors import UserError
 from rnn_tui.session import Weights
+from rnn_tui.tui.actions import RUNS, bindings
 from rnn_tui.tui.messages import OpenRun
 from rnn_tui.tui.widgets.runs.compare_chart import CompareChart, Curves
 from rnn_tui.tui.widgets.runs.runs_table import RunsTable
@@ -45,12 +45,8 @@ class CurvesRead(Message):
 
 
 class RunsScreen(Screen):
-    BINDINGS = [
-        Binding("escape,f10", "back", "Back"),
-        Binding("space", "mark", "Compare"),
-        Binding("t", "toggle_axis", "Step/time"),
-        Binding("o", "open", "Open in playground"),
-    ]
+    SCOPE = RUNS
+    BINDINGS = bindings(SCOPE)
 
     def __init__(self, checkpoint_dir: Path, id: str | None = None) -> None:
         super().__init__(id=id)

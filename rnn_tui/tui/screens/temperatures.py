@@ -18,7 +18,6 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
@@ -29,6 +28,7 @@ from rnn_tui.config import SampleConfig
 from rnn_tui.export import confidence_legend, confidence_text
 from rnn_tui.generation import Generator, Token
 from rnn_tui.session import Weights
+from rnn_tui.tui import actions
 from rnn_tui.tui.messages import CursorMoved
 from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.chargrid.legend import NOTE, Legend
@@ -48,11 +48,8 @@ class Columns(Message):
 
 
 class TemperaturesScreen(Screen):
-    BINDINGS = [
-        Binding("escape,f9", "app.pop_screen", "Back"),
-        Binding("f5", "generate", "Again"),
-        Binding("f4", "new_seed", "Seed"),
-    ]
+    SCOPE = actions.TEMPERATURES
+    BINDINGS = actions.bindings(SCOPE)
 
     def __init__(self, weights: Weights | None, prompt: str, settings: SampleConfig) -> None:
         super().__init__()

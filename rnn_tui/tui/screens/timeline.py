@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from rnn_tui.tui.actions import TIMELINE, bindings
 from rnn_tui.tui.widgets.timeline.sample_timeline import SampleTimeline
 from rnn_tui.tui.widgets.training.panel import TrainingPanel
 
@@ -20,7 +20,8 @@ CATCH_UP = 0.5  # seconds between looks for new samples
 
 
 class TimelineScreen(Screen):
-    BINDINGS = [Binding("escape", "app.pop_screen", "Back")]  # F7 (the app's) closes it too
+    SCOPE = TIMELINE
+    BINDINGS = bindings(SCOPE)  # F7 (the app's) closes it too
 
     def __init__(self, panel: TrainingPanel, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
+
+from rnn_tui.config import ModelConfig
+from rnn_tui.events import RunStarted
 
 STATE_STYLES = {
     "starting": "bold",
@@ -27,6 +32,15 @@ class RunHeader(Static):
     step: reactive[int | None] = reactive(None)
     info: reactive[str] = reactive("")
     playground: reactive[str] = reactive("")  # another run shown in the playground, if any
+
+    def started(self, event: RunStarted) -> None:
+        """A run started (or resumed): its model, device, text and name, and its step."""
+        model, c = ModelConfig.from_dict(event.model), event.corpus
+        self.info = (
+            f"{model.summary()} ({event.params / 1e6:.2f}M) on {event.device} │ "
+            f"{c.get('name', '?')} ({c.get('chars', 0) / 1e6:.1f}M chars) │ {Path(event.run_dir).name}"
+        )
+        self.step = event.step
 
     def render(self) -> Text:
         """The state comes first, so it survives a narrow terminal."""

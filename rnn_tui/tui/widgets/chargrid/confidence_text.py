@@ -11,6 +11,7 @@ are cached, and only the lines that changed are redrawn.
 
 from __future__ import annotations
 
+import bisect
 import unicodedata
 from functools import lru_cache
 
@@ -18,7 +19,6 @@ from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding
 from textual.geometry import Region
 from textual.reactive import reactive
 from textual.strip import Strip
@@ -26,6 +26,7 @@ from textual.widget import Widget
 
 from rnn_tui import palette
 from rnn_tui.generation import Token
+from rnn_tui.tui.actions import OUTPUT, bindings
 from rnn_tui.tui.messages import CursorMoved
 
 TAB = 4
@@ -46,8 +47,7 @@ def display(char: str) -> str:
 @lru_cache(maxsize=256)
 def token_style(bin_: int | None, color_system: str | None, prompt: bool, cursor: bool, base: Style) -> Style:
     """The style of a character in confidence bin `bin_` (None: unknown to the model)."""
-    prob = None if bin_ is None else palette.EDGES[bin_] + 1e-9
-    style = base + Style.parse(palette.style_of(prob, color_system) or "none")
+    style = base + Style.parse(palette.bin_style(bin_, color_system) or "none")
     if prompt:
         style += Style(underline=True)
     if cursor:
@@ -56,16 +56,8 @@ def token_style(bin_: int | None, color_system: str | None, prompt: bool, cursor
 
 
 class ConfidenceText(Widget, can_focus=True):
-    BINDINGS = [
-        Binding("left", "move(-1)", "Prev char", show=False),
-        Binding("right", "move(1)", "Next char", show=False),
-        Binding("up", "move_line(-1)", "Line up", show=False),
-        Binding("down", "move_line(1)", "Line down", show=False),
-        Binding("home", "move_to(0)", "First", show=False),
-        Binding("end", "move_to(-1)", "Last", show=False),
-        Binding("pageup", "scroll_lines(-10)", "Page up", show=False),
-        Binding("pagedown", "scroll_lines(10)", "Page down", show=False),
-    ]
+    SCOPE = OUTPUT
+    BINDINGS = bindings(SCOPE)
 
     cursor: reactive[int] = reactive(-1, always_update=False)
 
@@ -78,41 +70,50 @@ class ConfidenceText(Widget, can_focus=True):
         self._strips: dict[int, Strip] = {}  # rendered lines, by line number
         self._width = 0
         self._tracked = -1  # the prompt character just before the prompt's cursor
-        self._prompt: list[Token] | None = None  # the last prompt list: while it is the same, only the rest changes
 
     # ------------------------------------------------------------ content
 
-    def set_tokens(self, prompt: list[Token], generated: list[Token]) -> None:
+    def edit(self, keep: int, tokens: list[Token], n_prompt: int) -> None:
+        """Keep the first `keep` tokens, append `tokens`; the first `n_prompt` are then the prompt's.
+
+        The one list is edited in place, and only the lines from token `keep` on are wrapped again and
+        redrawn, so an edit costs what it adds (the generation engine's messages are such edits).
+        """
         following = self.top + self.size.height >= len(self._lines)
-        old = self.tokens
-        self.tokens = [*prompt, *generated]
-        self.n_prompt = len(prompt)
-        # Tokens are shared between updates: the first new object is the first change.
-        changed = len(prompt) if prompt is self._prompt and len(old) >= len(prompt) else 0
-        self._prompt = prompt
-        while changed < min(len(old), len(self.tokens)) and old[changed] is self.tokens[changed]:
-            changed += 1
-        self._layout(changed)
+        del self.tokens[keep:]
+        self.tokens.extend(tokens)
+        self.n_prompt = n_prompt
+        self._layout(keep)
         if not self.has_focus and 0 <= self._tracked < self.n_prompt:
             self.cursor = self._tracked
         elif self.cursor >= len(self.tokens):
             self.cursor = len(self.tokens) - 1
-        elif self.cursor >= 0:  # the same place may hold a new character now
+        elif self.cursor >= 0:  # the same place may hold a new character now, or its line more of them
             self.post_message(CursorMoved(self.cursor, self.tokens[self.cursor]))
         if following:
             self._scroll_to(max(0, len(self._lines) - self.size.height))
+
+    def set_tokens(self, prompt: list[Token], generated: list[Token]) -> None:
+        """Show `prompt` and `generated`: an `edit` from the first token that is not the same object as before
+        (a view that sends whole lists, such as the temperatures' columns, shares the tokens between them)."""
+        new = [*prompt, *generated]
+        keep = 0
+        while keep < min(len(self.tokens), len(new)) and self.tokens[keep] is new[keep]:
+            keep += 1
+        self.edit(keep, new[keep:], len(prompt))
 
     def _layout(self, changed: int = 0) -> None:
         """Wrap the tokens into screen lines, redoing only the lines from token `changed` on."""
         width = max(1, self.size.width or 80)
         if width != self._width:
             self._width, changed = width, 0
-        keep = 0  # lines that end before the change are done (the last line may still grow)
-        while keep < len(self._lines) - 1 and self._lines[keep][1] < changed:
-            keep += 1
-        lines = self._lines[:keep]
-        start = lines[-1][1] if lines else 0
+        # Lines that end before the change are done (the last line may still grow).
+        keep = bisect.bisect_left(self._lines, changed, hi=len(self._lines) - 1, key=lambda line: line[1])
+        old = len(self._lines)
+        del self._lines[keep:]
+        start = self._lines[-1][1] if self._lines else 0
         col = 0
+        lines = self._lines
         for i in range(start, len(self.tokens)):
             char = self.tokens[i].char
             w = cell_len(display(char))
@@ -126,10 +127,8 @@ class ConfidenceText(Widget, can_focus=True):
         lines.append((start, len(self.tokens)))
         for n in [n for n in self._strips if n >= keep]:
             del self._strips[n]
-        redraw = max(len(lines), len(self._lines))
-        self._lines = lines
         # Only the lines from `keep` on are new: redraw those that are on screen.
-        first, last = max(keep, self.top), min(redraw, self.top + self.size.height)
+        first, last = max(keep, self.top), min(max(len(lines), old), self.top + self.size.height)
         if first < last:
             self.refresh(Region(0, first - self.top, self.size.width, last - first))
 

@@ -6,18 +6,16 @@ mistake gets the same message in both.
 
 from __future__ import annotations
 
-from textual.binding import Binding
 from textual.widgets import Input
 
 from rnn_tui import config
 from rnn_tui.errors import UserError
+from rnn_tui.tui.actions import NUMBER, bindings
 
 
 class NumberInput(Input):
-    BINDINGS = [
-        Binding("up", "nudge(1)", "More", show=False),
-        Binding("down", "nudge(-1)", "Less", show=False),
-    ]
+    SCOPE = NUMBER
+    BINDINGS = bindings(SCOPE)
 
     def __init__(self, cls: type, name: str, value: float, *, step: float) -> None:
         self.cls, self.setting, self.step = cls, name, step

@@ -1,67 +1,86 @@
 """Type a prompt; the model continues it as you type, every character coloured by confidence.
 
-Each change starts an exclusive thread worker at once: the previous one is cancelled at
-its next character, and the prompt's cached prefix states make a keystroke cost one model
-step (a long prompt, such as an opened file, is scored a chunk at a time, with its progress in
-the panel's border and the coloured text filling in). While you type, only the first
-characters of the continuation are generated at once;
-the rest follows when the prompt has been still for a moment (a debounce on the tail, not
-on the first character), so fast typing does not starve training of CPU. Partial results
-are posted about every 30 ms. The worker holds a lock on the generator (it is not
-thread-safe) and swaps in newer weights between runs.
+The playground owns everything of it: the prompt and its cursor, the sampling controls, its keys
+(the action table's PLAYGROUND rows), which weights it uses (following training every few
+seconds, frozen, or another run's), and the generation engine (engine.py), the one thread that
+generates. Every change (a key, a setting, new weights, an opened file) is a request to the
+engine, and its messages edit the coloured text. The app hands it the session's newest weights
+(`follow`) and another run's (`show_run`), and the views get its weights and text (`snapshot`).
 """
 
 from __future__ import annotations
 
-import threading
+import math
+import random
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import TextArea
-from textual.worker import get_current_worker
 
 from rnn_tui.config import SampleConfig
 from rnn_tui.errors import UserError
 from rnn_tui.export import confidence_legend, confidence_text
-from rnn_tui.generation import Generator, Token
+from rnn_tui.generation import Token
 from rnn_tui.session import Weights
 from rnn_tui.text.sources import read_text
-from rnn_tui.tui.messages import CursorMoved, Generated, Priming, SettingsChanged
+from rnn_tui.tui.actions import PLAYGROUND, bindings
+from rnn_tui.tui.messages import (
+    CursorMoved,
+    EngineFailed,
+    Generated,
+    Priming,
+    SettingsChanged,
+    ShownRun,
+    WeightsTaken,
+)
 from rnn_tui.tui.screens.open_file import OpenFileScreen
 from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.chargrid.legend import NOTE, Legend
 from rnn_tui.tui.widgets.playground.controls import Controls
+from rnn_tui.tui.widgets.playground.engine import Engine
 from rnn_tui.tui.widgets.playground.inspector import Inspector
 from rnn_tui.tui.widgets.playground.prediction import PredictionView
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 
-POST_EVERY = 0.03  # seconds between partial results
-PRIME_CHUNK = 256  # prompt characters scored between cancellation checks
-LONG_PROMPT = 4096  # characters left to score above which progress is shown
-PROGRESS_EVERY = 0.25  # seconds between progress reports (and partial colouring) of a long prompt
+FOLLOW_INTERVAL = 10.0  # seconds between weight refreshes while following training
+FIRST_WAIT = 0.01  # seconds a keystroke waits for the engine's first character (two model steps, usually ~1 ms)
 MAX_PROMPT = 250_000  # characters: the prompt cache keeps every position's prediction
 TOO_LONG = f"the playground opens files up to {MAX_PROMPT:,} characters; score longer ones with rnn-tui score"
-FIRST_BURST = 8  # characters generated at once after a keystroke
-TAIL_DELAY = 0.4  # seconds the prompt must be still before the rest is generated
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """What the playground uses and shows, for the views that open from it."""
+
+    weights: Weights | None  # the weights it generates with (None: none yet)
+    prompt: str
+    text: str  # the prompt and its continuation, as shown
+    settings: SampleConfig | None  # None while a field holds an invalid value
 
 
 class Playground(Vertical):
-    def __init__(self, *, prompt: str = "", id: str | None = None, classes: str | None = None) -> None:
+    SCOPE = PLAYGROUND
+    BINDINGS = bindings(SCOPE)
+
+    def __init__(
+        self, *, prompt: str = "", live: bool = True, id: str | None = None, classes: str | None = None
+    ) -> None:
         super().__init__(id=id, classes=classes)
         self.border_title = "Playground"
         self.initial_prompt = prompt
-        self.generator: Generator | None = None
-        self._lock = threading.Lock()  # the generator: one worker at a time
-        self._pending_lock = threading.Lock()  # new weights handed over by the UI thread
-        self._pending: Weights | None = None
-        self._superseded = threading.Event()  # set when a newer generation replaces the running one
-        self._scoring_long = False  # a worker is scoring a long prompt (new weights would start it over)
-        self.last_result: Generated | None = None
-        self.weights: Weights | None = None  # the weights the generator has now
+        self.live = live  # False: a saved run, nothing to follow
+        self.weights: Weights | None = None  # the weights the engine generates with
+        self.engine = Engine(self.post_message)
+        self._offered = False  # weights were handed to the engine
+        self._last_follow = -math.inf
+        self._session_weights: Weights | None = None  # the session's newest, kept while another run is shown
+        self._other_run = False  # another run's weights are shown
 
     def compose(self) -> ComposeResult:
         yield PromptArea(self.initial_prompt, id="prompt", soft_wrap=True, placeholder="Type a prompt…")
@@ -71,6 +90,21 @@ class Playground(Vertical):
         yield PredictionView(id="prediction")
         yield Legend(id="legend")
 
+    def on_mount(self) -> None:
+        self.controls.live = self.live
+        self.engine.start()
+        self.engine.settings(self.controls.settings or SampleConfig())
+        self.engine.prompt(self.prompt)
+        self.query_one(PromptArea).focus()
+
+    def on_show(self) -> None:
+        """Shown again (its tab, on a narrow terminal): the keyboard comes back to it, and with it its keys."""
+        if not self.has_focus_within:
+            self.query_one(PromptArea).focus()
+
+    def on_unmount(self) -> None:
+        self.engine.close()
+
     @property
     def controls(self) -> Controls:
         return self.query_one(Controls)
@@ -79,138 +113,89 @@ class Playground(Vertical):
     def prompt(self) -> str:
         return self.query_one(PromptArea).text
 
-    # ------------------------------------------------------------ weights
-
-    def offer_weights(self, weights: Weights, *, force: bool = False) -> bool:
-        """New weights from training: taken unless the playground is frozen (or `force`). Returns if taken."""
-        if not (self.controls.follow or force or (self.generator is None and self._pending is None)):
-            return False
-        with self._pending_lock:
-            self._pending = weights
-        self.controls.weights_step = weights.step
-        self.regenerate()
-        return True
-
     @property
-    def busy(self) -> bool:
-        """A long prompt is not scored yet: newer weights would only start it again, so they wait."""
-        if self._scoring_long:
-            return True
-        gen = self.generator
-        return gen is not None and len(self.prompt) - gen.cached_prefix(self.prompt) > LONG_PROMPT
+    def idle(self) -> bool:
+        """The engine has posted everything the requests so far call for."""
+        return self.engine.idle
+
+    def snapshot(self) -> Snapshot:
+        out = self.query_one(ConfidenceText)
+        return Snapshot(self.weights, self.prompt, "".join(t.char for t in out.tokens), self.controls.settings)
+
+    # ------------------------------------------------------------ which weights
+
+    def follow(self, newest: Callable[[], Weights | None]) -> None:
+        """At each look at the session: take its newest weights (`newest()`) every FOLLOW_INTERVAL while following.
+
+        Not while frozen, nor while the user inspects the output (the text under the cursor would change).
+        The first weights are always taken. A long prompt being scored is the engine's to wait for.
+        """
+        now = time.monotonic()
+        if self._offered:
+            if not self.controls.follow or now - self._last_follow < FOLLOW_INTERVAL:
+                return
+            if self.query_one(ConfidenceText).has_focus:
+                return
+        weights = newest()
+        if weights is not None:
+            self._session_weights = weights
+            self._use(weights)
+            self._last_follow = now
+
+    def show_run(self, name: str, weights: Weights) -> None:
+        """Another run's weights, frozen; f8 goes back to the session's."""
+        self.controls.follow, self._other_run = False, True
+        self._use(weights)
+        self.post_message(ShownRun(f"{name} at step {weights.step:,}"))
+        self.notify(f"The playground shows {name}; f8 goes back to this run", timeout=4, markup=False)
+
+    def _use(self, weights: Weights) -> None:
+        self._offered = True
+        self.engine.weights(weights)
+
+    @on(WeightsTaken)
+    def _taken(self, message: WeightsTaken) -> None:
+        message.stop()
+        self.weights = message.weights
+        self.controls.weights_step = message.weights.step
 
     # ------------------------------------------------------------ generation
 
     @on(TextArea.Changed, "#prompt")
     def _prompt_changed(self, event: TextArea.Changed) -> None:
-        self.regenerate(typing=True)
+        self.engine.prompt(event.text_area.text, typing=True)
+        self.engine.first(FIRST_WAIT)  # the first character, drawn in the same frame as the key when it can be
 
     @on(SettingsChanged)
     def _settings_changed(self) -> None:
-        self.regenerate()
-
-    def regenerate(self, typing: bool = False) -> None:
         settings = self.controls.settings
-        if settings is None or (self.generator is None and self._pending is None):
-            return
-        self._superseded.set()  # wakes a worker that waits to finish its tail
-        self._superseded = threading.Event()
-        started = time.perf_counter()
-        if typing:
-            self._first_character(self.prompt, settings, started)
-        self._generate(self.prompt, settings, started, typing, self._superseded)
-
-    def _first_character(self, prompt: str, settings: SampleConfig, started: float) -> None:
-        """Answer a keystroke on the spot: when the generator is free and the prompt grew by a key or
-        two, score it and draw the first character here (two model steps), without waiting for a thread."""
-        gen = self.generator
-        if gen is None or self._pending is not None or len(prompt) - gen.cached_prefix(prompt) > 2:
-            return
-        if not self._lock.acquire(timeout=0.002):
-            return
-        try:
-            tokens = gen.score(prompt)
-            first = next(gen.stream(prompt, 1, settings.temperature, settings.top_k, settings.seed))
-        finally:
-            self._lock.release()
-        self._show(Generated(tokens, [first], False, started))
-
-    @work(thread=True, exclusive=True, group="generate")
-    def _generate(
-        self, prompt: str, settings: SampleConfig, started: float, typing: bool, superseded: threading.Event
-    ) -> None:
-        worker = get_current_worker()
-
-        def stop() -> bool:
-            return worker.is_cancelled or superseded.is_set()
-
-        held = self._lock.acquire()
-        try:
-            if stop():
-                return
-            with self._pending_lock:
-                pending, self._pending = self._pending, None
-            if pending is not None:
-                gen = self.generator
-                if gen is not None and gen.cfg == pending.config and gen.vocab == pending.vocab:
-                    gen.set_weights(pending.tensors)
-                else:
-                    self.generator = Generator(pending.config, pending.vocab, pending.tensors)
-                self.weights = pending
-            gen = self.generator
-            long = self._scoring_long = len(prompt) - gen.cached_prefix(prompt) > LONG_PROMPT
-            last = time.perf_counter()
-            for done in gen.priming(prompt, PRIME_CHUNK):  # a chunk at a time: long prompts stay cancellable
-                if stop():
-                    return
-                if long and time.perf_counter() - last >= PROGRESS_EVERY:
-                    self.post_message(Priming(done, len(prompt)))
-                    if pending is None:  # a new prompt fills in as it is scored; new weights show when done
-                        self.post_message(Generated(gen.scored(), [], False, started))
-                    last = time.perf_counter()
-            if long:
-                self.post_message(Priming(len(prompt), len(prompt)))
-                self._scoring_long = False
-            tokens = gen.score(prompt)
-            out: list = []
-            last = 0.0
-            for tok in gen.stream(prompt, settings.length, settings.temperature, settings.top_k, settings.seed):
-                if stop():
-                    return
-                out.append(tok)
-                now = time.perf_counter()
-                if len(out) == 1 or now - last >= POST_EVERY:
-                    self.post_message(Generated(tokens, list(out), False, started))
-                    last = now
-                    time.sleep(0)  # hand the GIL to the event loop, so it can draw what we posted
-                if typing and len(out) == FIRST_BURST < settings.length:
-                    self.post_message(Generated(tokens, list(out), False, started))
-                    self._lock.release()  # the next keystroke may use the generator meanwhile
-                    held = False
-                    if superseded.wait(TAIL_DELAY):  # another key came: this continuation is stale
-                        return
-                    held = self._lock.acquire()
-                    if stop():
-                        return
-            self.post_message(Generated(tokens, out, True, started))
-        finally:
-            self._scoring_long = False
-            if held:
-                self._lock.release()
+        if settings is not None:
+            self.engine.settings(settings)
 
     @on(Generated)
     def _show(self, message: Generated) -> None:
         message.stop()
-        if self.last_result is not None and message.started < self.last_result.started:
-            return  # from a generation that a newer one replaced
-        self.last_result = message
-        self.query_one(ConfidenceText).set_tokens(message.prompt, message.generated)
+        self.query_one(ConfidenceText).edit(message.keep, message.tokens, message.n_prompt)
 
     @on(Priming)
     def _priming(self, message: Priming) -> None:
         message.stop()
         done = message.done >= message.total
         self.border_subtitle = "" if done else f"scoring the prompt: {message.done:,} of {message.total:,} characters"
+
+    @on(EngineFailed)
+    def _failed(self, message: EngineFailed) -> None:
+        raise message.error
+
+    # ------------------------------------------------------------ the cursor
+
+    @on(TextArea.SelectionChanged, "#prompt")
+    def _prompt_cursor(self, event: TextArea.SelectionChanged) -> None:
+        """The inspector follows the prompt's cursor: it shows the character just before it."""
+        area = event.text_area
+        if not area.has_focus:  # a late message after the keyboard moved on
+            return
+        self.query_one(ConfidenceText).track(area.document.get_index_from_location(event.selection.end) - 1)
 
     @on(CursorMoved)
     def _inspect(self, message: CursorMoved) -> None:
@@ -233,17 +218,50 @@ class Playground(Vertical):
         else:
             self.query_one(Inspector).show(token, where)
 
-    def toggle_prediction(self) -> bool:
-        """Show the prediction figure in the inspector's place, or the inspector again. Returns if shown."""
+    # ------------------------------------------------------------ actions (the action table's PLAYGROUND rows)
+
+    def action_temperature(self, delta: float) -> None:
+        self.controls.nudge("temperature", delta)
+
+    def action_new_seed(self) -> None:
+        self.controls.set_value("seed", random.randrange(2**32))
+
+    def action_regenerate(self) -> None:
+        self.engine.again()
+
+    def action_toggle_follow(self) -> None:
+        controls = self.controls
+        controls.follow = not controls.follow
+        self._last_follow = -math.inf
+        if controls.follow and self._other_run:  # from another run back to this one
+            self._other_run = False
+            self.post_message(ShownRun(""))
+            if self._session_weights is not None:
+                self._use(self._session_weights)
+        self.notify(
+            "Following training" if controls.follow else "Frozen: the playground keeps these weights", timeout=2
+        )
+
+    def action_temperatures(self) -> None:
+        """The prompt at four temperatures, side by side, in a screen of its own."""
+        settings = self.controls.settings
+        if settings is None:
+            self.notify("Fix the sampling settings first", severity="warning", timeout=3)
+            return
+        from rnn_tui.tui.screens.temperatures import TemperaturesScreen
+
+        self.app.push_screen(TemperaturesScreen(self.weights, self.prompt, settings))
+
+    def action_toggle_prediction(self) -> None:
+        """Show the prediction figure in the inspector's place, or the inspector again."""
         prediction, inspector = self.query_one(PredictionView), self.query_one(Inspector)
         prediction.display = not prediction.display
         inspector.display = not prediction.display
         out = self.query_one(ConfidenceText)
         index = out.cursor if 0 <= out.cursor < len(out.tokens) else -1
         self._show_cursor(index, out.tokens[index] if index >= 0 else None)
-        return prediction.display
 
-    def ask_for_file(self) -> None:
+    def action_open_file(self) -> None:
         """Ask for a file's path, then open it as the prompt."""
         self.app.push_screen(OpenFileScreen(), self.open_file)
 
@@ -260,13 +278,13 @@ class Playground(Vertical):
                 raise UserError(f"{path} has {len(text):,} characters; {TOO_LONG}")
         except (UserError, OSError) as exc:
             message = str(exc) if isinstance(exc, UserError) else f"cannot open {path}: {exc.strerror or exc}"
-            self.app.notify(message, title="Open", severity="error", timeout=8, markup=False)
+            self.notify(message, title="Open", severity="error", timeout=8, markup=False)
             return
         area = self.query_one(PromptArea)
         area.load_text(text)
         area.move_cursor(area.document.end)
         area.focus()
-        self.app.notify(f"Opened {path} ({len(text):,} characters) as the prompt", timeout=4, markup=False)
+        self.notify(f"Opened {path} ({len(text):,} characters) as the prompt", timeout=4, markup=False)
 
     def export_view(self) -> tuple[Text, Text, str]:
         """The coloured text with its legend (and the prediction figure, when it is shown), for saving."""

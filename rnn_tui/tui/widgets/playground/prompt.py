@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from textual.binding import Binding
 from textual.widgets import TextArea
 
+from rnn_tui.tui.actions import PROMPT, bindings
 from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
 
 
 class PromptArea(TextArea):
-    BINDINGS = [Binding("escape", "inspect", "Inspect output")]
+    SCOPE = PROMPT
+    BINDINGS = bindings(SCOPE)
 
     def action_inspect(self) -> None:
         self.app.query_one(ConfidenceText).focus()

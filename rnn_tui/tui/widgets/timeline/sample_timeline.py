@@ -14,24 +14,20 @@ import math
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.binding import Binding
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from rnn_tui.events import Sample
 from rnn_tui.export import visible
+from rnn_tui.tui.actions import SAMPLES, bindings
 
 TAB = "    "
 
 
 class SampleTimeline(ScrollView, can_focus=True):
-    BINDINGS = [
-        Binding("j,]", "jump(1)", "Next sample"),
-        Binding("k,[", "jump(-1)", "Previous sample"),
-        Binding("home", "jump_to(0)", "First", show=False),
-        Binding("end", "jump_to(-1)", "Last", show=False),
-    ]
+    SCOPE = SAMPLES
+    BINDINGS = bindings(SCOPE)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)

@@ -1,0 +1,177 @@
+"""The action table: each key is defined once, and the bindings, the command palette and the footer come from it.
+And app.py only routes and opens screens."""
+
+import ast
+from pathlib import Path
+
+import pytest
+from textual.actions import parse
+from textual.app import App
+
+import rnn_tui
+from rnn_tui.tui import actions
+from rnn_tui.tui.actions import TABLE
+from rnn_tui.tui.app import RnnTuiApp
+from rnn_tui.tui.messages import Generated
+from rnn_tui.tui.screens.main import MainScreen
+from rnn_tui.tui.screens.neurons import NeuronScreen
+from rnn_tui.tui.screens.open_file import OpenFileScreen
+from rnn_tui.tui.screens.runs import RunsScreen
+from rnn_tui.tui.screens.temperatures import TemperaturesScreen
+from rnn_tui.tui.screens.timeline import TimelineScreen
+from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
+from rnn_tui.tui.widgets.playground.controls import Controls
+from rnn_tui.tui.widgets.playground.number_input import NumberInput
+from rnn_tui.tui.widgets.playground.playground import Playground
+from rnn_tui.tui.widgets.playground.prediction import PredictionView
+from rnn_tui.tui.widgets.playground.prompt import PromptArea
+from rnn_tui.tui.widgets.timeline.sample_timeline import SampleTimeline
+from tests.fakes import FakeFolder, FakeSession
+from tests.test_app import SIZE, settle, until
+
+PACKAGE = Path(rnn_tui.__file__).parent
+HANDLERS = {  # the class that handles each scope's keys
+    actions.APP: RnnTuiApp,
+    actions.TRAINING: RnnTuiApp,
+    actions.MAIN: MainScreen,
+    actions.PLAYGROUND: Playground,
+    actions.PROMPT: PromptArea,
+    actions.OUTPUT: ConfidenceText,
+    actions.NUMBER: NumberInput,
+    actions.NEURONS: NeuronScreen,
+    actions.TIMELINE: TimelineScreen,
+    actions.SAMPLES: SampleTimeline,
+    actions.TEMPERATURES: TemperaturesScreen,
+    actions.RUNS: RunsScreen,
+    actions.OPEN_FILE: OpenFileScreen,
+}
+
+
+def described(bindings) -> list[tuple]:
+    return [(b.key, b.action, b.description, b.show, b.priority, b.key_display) for b in bindings]
+
+
+def test_every_class_with_keys_takes_them_from_the_table():
+    assert set(HANDLERS) == set(actions.SCOPES) == {row.scope for row in TABLE}
+    for cls in set(HANDLERS.values()):
+        scopes = [scope for scope, handler in HANDLERS.items() if handler is cls]
+        assert described(cls.BINDINGS) == described(actions.bindings(*scopes)), cls
+        if cls is not RnnTuiApp:
+            assert scopes[0] == cls.SCOPE
+
+
+def test_every_action_is_a_method_of_its_scopes_class():
+    for row in TABLE:
+        namespace, name, _ = parse(row.action)
+        cls = App if namespace == "app" else HANDLERS[row.scope]
+        assert callable(getattr(cls, f"action_{name}", None)), row
+
+
+def test_no_key_is_bound_outside_the_table():
+    for path in PACKAGE.rglob("*.py"):
+        if path.name != "actions.py":
+            assert "Binding(" not in path.read_text(encoding="utf-8"), path
+
+
+def test_a_key_means_one_thing_in_a_scope():
+    for scope, rows in actions.by_scope().items():
+        keys = [(key, row.action) for row in rows for key in row.keys.split(",")]
+        # Two rows may share a key only when check_action offers one at a time (find / cancel find).
+        shared = {key for key, _ in keys if [k for k, _ in keys].count(key) > 1}
+        assert shared <= ({"f"} if scope == actions.NEURONS else set()), scope
+    assert sum(len(rows) for rows in actions.by_scope().values()) == len(TABLE)  # every row, once
+
+
+def table_commands(app, screen) -> list:
+    titles = {row.title for row in TABLE if row.title}
+    return [c for c in app.get_system_commands(screen) if c.title in titles]
+
+
+async def test_the_palette_lists_the_table_with_its_keys_and_runs_each_where_it_belongs():
+    app = RnnTuiApp(FakeSession())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        commands = table_commands(app, app.screen)
+        rows = [r for r in TABLE if r.title and r.scope in (actions.APP, actions.TRAINING, actions.PLAYGROUND)]
+        assert [c.title for c in commands] == [r.title for r in rows]
+        assert [c.help for c in commands] == [f"{r.description} ({r.keys_shown})" for r in rows]
+        assert dict((c.title, c.help) for c in commands)["Prediction figure"].endswith("(ctrl+g)")
+        next(c for c in commands if c.title == "Temperature up").callback()  # the playground's action
+        await settle(pilot)
+        assert app.query_one(Controls).value("temperature") == pytest.approx(0.9)
+        next(c for c in commands if c.title == "Neuron view").callback()  # the app's
+        await until(pilot, lambda: isinstance(app.screen, NeuronScreen), "the neuron view")
+        await until(pilot, lambda: app.screen.trace is not None, "its trace")
+        titles = [c.title for c in table_commands(app, app.screen)]
+        assert "Find cells" in titles and "Switch text" in titles  # the screen's own
+        assert "Cancel find cells" not in titles  # offered once a search runs (check_action)
+        assert "Temperature up" not in titles  # the playground is not on this screen
+        assert "Save and quit" in titles
+
+
+async def test_a_saved_run_offers_no_training_commands():
+    app = RnnTuiApp(FakeFolder())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        titles = [c.title for c in table_commands(app, app.screen)]
+        assert not {r.title for r in actions.rows(actions.TRAINING)} & set(titles)
+        assert "Regenerate" in titles and "Save and quit" in titles
+        footer = {b.binding.action for b in app.screen.active_bindings.values()}
+        assert "toggle_pause" not in footer and "temperature(0.1)" in footer
+
+
+async def test_the_playground_keys_do_what_the_table_says():
+    generated: list[Generated] = []
+    app = RnnTuiApp(FakeSession())
+
+    def hook(message) -> None:
+        if isinstance(message, Generated) and message.done:
+            generated.append(message)
+
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await settle(pilot)
+        await pilot.press(*"the")
+        await settle(pilot)
+        controls = app.query_one(Controls)
+
+        checks = {
+            "temperature(-0.1)": lambda: controls.value("temperature") == pytest.approx(0.7),
+            "temperature(0.1)": lambda: controls.value("temperature") == pytest.approx(0.8),
+            "new_seed": lambda: controls.value("seed") != 42,
+            "regenerate": lambda: len(generated) > done_before,
+            "toggle_follow": lambda: not controls.follow,
+            "temperatures": lambda: isinstance(app.screen, TemperaturesScreen),
+            "toggle_prediction": lambda: app.query_one(PredictionView).display,
+            "open_file": lambda: isinstance(app.screen, OpenFileScreen),
+        }
+        assert set(checks) == {row.action for row in actions.rows(actions.PLAYGROUND)}  # a new row needs a check
+        for row in actions.rows(actions.PLAYGROUND):
+            await settle(pilot)
+            done_before = len(generated)
+            await pilot.press(row.keys.split(",")[0])
+            await until(pilot, checks[row.action], row.action)
+            if app.screen is not app.default_screen:
+                await pilot.press("escape")
+                await until(pilot, lambda: app.screen is app.default_screen, "the main screen")
+                app.query_one(PromptArea).focus()
+        assert app.query_one(PromptArea).text == "the"  # none of them typed into the prompt
+
+
+def test_app_py_routes_and_opens_screens():
+    """At most about 300 lines, and three uses of the playground, all through its public methods."""
+    source = (PACKAGE / "tui" / "app.py").read_text(encoding="utf-8")
+    assert len(source.splitlines()) <= 320
+    tree = ast.parse(source)
+    uses = [
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Call)
+        and getattr(node.value.func, "attr", "") == "query_one"
+        and [getattr(a, "id", None) for a in node.value.args] == ["Playground"]
+    ]
+    assert sorted(uses) == ["follow", "show_run", "snapshot"]
+    assert source.count("query_one(Playground)") == len(uses) and source.count("Playground(") == 1  # and compose
+    inside = {"ConfidenceText", "PromptArea", "Controls", "Inspector", "PredictionView", "Engine", "Generator"}
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
+    assert not names & inside
