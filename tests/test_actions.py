@@ -13,6 +13,7 @@ from rnn_tui.tui import actions
 from rnn_tui.tui.actions import TABLE
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.messages import Generated
+from rnn_tui.tui.screens.lesson import LessonApp, LessonScreen
 from rnn_tui.tui.screens.main import MainScreen
 from rnn_tui.tui.screens.neurons import NeuronScreen
 from rnn_tui.tui.screens.open_file import OpenFileScreen
@@ -44,6 +45,8 @@ HANDLERS = {  # the class that handles each scope's keys
     actions.TEMPERATURES: TemperaturesScreen,
     actions.RUNS: RunsScreen,
     actions.OPEN_FILE: OpenFileScreen,
+    actions.LESSON: LessonScreen,
+    actions.LESSON_APP: LessonApp,
 }
 
 

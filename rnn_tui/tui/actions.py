@@ -45,6 +45,8 @@ SCOPES = {
     "temperatures": "Temperatures side by side (F9)",
     "runs": "The runs (F10)",
     "open-file": "Opening a file",
+    "lesson": "The lesson (rnn-tui lesson)",
+    "lesson-app": "The lesson's app",
 }
 APP, TRAINING, MAIN, PLAYGROUND = "app", "training", "main", "playground"
 PROMPT, OUTPUT, NUMBER = "prompt", "output", "number"
@@ -56,6 +58,9 @@ NEURONS, TIMELINE, SAMPLES, TEMPERATURES, RUNS, OPEN_FILE = (
     "runs",
     "open-file",
 )
+LESSON, LESSON_APP = "lesson", "lesson-app"
+# Footer groups: their keys share one label ("←→ Time step").
+GROUPS = {name: Binding.Group(name, compact=True) for name in ("Time step", "Speed")}
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ class Action:
     show: bool = True  # in the footer
     priority: bool = False  # before the focused widget's own keys (the prompt's f6, f7 and ctrl+e)
     key_display: str | None = None
+    group: str = ""  # a footer group of GROUPS ("": none)
 
     @property
     def keys_shown(self) -> str:
@@ -76,7 +82,13 @@ class Action:
 
     def binding(self) -> Binding:
         return Binding(
-            self.keys, self.action, self.label, show=self.show, priority=self.priority, key_display=self.key_display
+            self.keys,
+            self.action,
+            self.label,
+            show=self.show,
+            priority=self.priority,
+            key_display=self.key_display,
+            group=GROUPS[self.group] if self.group else None,
         )
 
 
@@ -150,6 +162,19 @@ TABLE = (
     Action(RUNS, "o", "open", "Open in playground"),
     # Opening a file.
     Action(OPEN_FILE, "escape", "cancel", "Cancel"),
+    # The lesson, its own app (rnn-tui lesson).
+    Action(LESSON, "space", "update", "Update"),
+    Action(LESSON, "enter", "run", "Run/pause"),
+    Action(LESSON, "left", "choose(-1)", "Earlier step", group="Time step"),
+    Action(LESSON, "right", "choose(1)", "Later step", group="Time step"),
+    Action(LESSON, "c", "cell", "Cell"),
+    Action(LESSON, "r", "restart", "Restart"),
+    Action(LESSON, "ctrl+e", "export", "Export"),
+    Action(LESSON, "minus", "speed(-1)", "Slower", group="Speed"),
+    Action(LESSON, "plus,equals_sign", "speed(1)", "Faster", group="Speed"),
+    Action(LESSON, "home", "choose_at(0)", "First step", show=False),
+    Action(LESSON, "end", "choose_at(-1)", "Last step", show=False),
+    Action(LESSON_APP, "q,ctrl+q", "quit", "Quit", priority=True),
 )
 # fmt: on
 

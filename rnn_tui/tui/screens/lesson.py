@@ -15,7 +15,6 @@ from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import App, ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.timer import Timer
@@ -24,6 +23,7 @@ from textual.widgets import Footer, Static
 from rnn_tui.errors import UserError
 from rnn_tui.export import save_all
 from rnn_tui.lesson import CELLS, Lesson
+from rnn_tui.tui.actions import LESSON, LESSON_APP, bindings
 from rnn_tui.tui.widgets.lesson.figure import Figure, figure_text
 from rnn_tui.tui.widgets.lesson.look import char_label, score_style
 from rnn_tui.tui.widgets.lesson.loss_curve import LossCurve
@@ -35,8 +35,6 @@ DEFAULT_SPEED = SPEEDS.index(5)  # slow enough to see the targets win one by one
 TICK = 0.05  # seconds: at most 20 redraws a second, several updates a tick when faster
 LOSS_WIDTH = 18  # the loss curve's least width, in cells
 EXPORTS = Path("rnn-tui-exports")  # where ctrl+e saves the figure (as the main app does)
-STEP_KEYS = Binding.Group("Time step", compact=True)
-SPEED_KEYS = Binding.Group("Speed", compact=True)
 
 
 def legend(color_system: str | None = "truecolor") -> Text:
@@ -51,19 +49,8 @@ def legend(color_system: str | None = "truecolor") -> Text:
 
 class LessonScreen(Screen):
     CSS_PATH = "../lesson.tcss"
-    BINDINGS = [
-        Binding("space", "update", "Update"),
-        Binding("enter", "run", "Run/pause"),
-        Binding("left", "choose(-1)", "Earlier step", group=STEP_KEYS),
-        Binding("right", "choose(1)", "Later step", group=STEP_KEYS),
-        Binding("c", "cell", "Cell"),
-        Binding("r", "restart", "Restart"),
-        Binding("ctrl+e", "export", "Export"),
-        Binding("minus", "speed(-1)", "Slower", group=SPEED_KEYS),
-        Binding("plus,equals_sign", "speed(1)", "Faster", group=SPEED_KEYS),
-        Binding("home", "choose_at(0)", "First step", show=False),
-        Binding("end", "choose_at(-1)", "Last step", show=False),
-    ]
+    SCOPE = LESSON
+    BINDINGS = bindings(SCOPE)
 
     def __init__(self, lesson: Lesson) -> None:
         super().__init__()
@@ -234,7 +221,8 @@ def _width(text: Text) -> int:
 
 class LessonApp(App):
     TITLE = "rnn-tui lesson"
-    BINDINGS = [Binding("q,ctrl+q", "quit", "Quit", priority=True)]
+    SCOPE = LESSON_APP
+    BINDINGS = bindings(SCOPE)
 
     def __init__(self, lesson: Lesson) -> None:
         super().__init__()
