@@ -1,4 +1,9 @@
+import contextlib
+import multiprocessing.process
+import multiprocessing.util
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +15,73 @@ torch.set_num_threads(1)
 # The terminal's colour depth decides the palette: pin it, so snapshots do not depend on the machine.
 os.environ["COLORTERM"] = "truecolor"
 os.environ.pop("NO_COLOR", None)
+
+
+# Where a library starts a process for its own innocent reasons, outside any test's intent: (file, function).
+INNOCENT = {
+    ("platform.py", "from_subprocess"),  # platform.processor() runs `uname -p` once, then caches it
+}
+
+# The ways a test's code could start a process, and the calls that start one.
+SPAWNERS = [
+    (subprocess.Popen, "_execute_child"),  # subprocess.run/Popen/check_output, asyncio's subprocesses, os.popen
+    (multiprocessing.process.BaseProcess, "start"),  # every multiprocessing context: fork, spawn, forkserver
+    (multiprocessing.util, "spawnv_passfds"),  # multiprocessing's helpers (the resource tracker, the forkserver)
+    *((os, name) for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system") if hasattr(os, name)),
+]
+
+
+def _innocent() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        code = frame.f_code
+        if (os.path.basename(code.co_filename), code.co_name) in INNOCENT:
+            return True
+        frame = frame.f_back
+    return False
+
+
+@contextlib.contextmanager
+def _refusing_processes(item: pytest.Item):
+    """Unless `item` is marked `process`, starting a process fails it (with its fixtures, whatever their scope)."""
+    if item.get_closest_marker("process"):
+        yield
+        return
+    refused: list[str] = []
+
+    def refuse(owner, name, original):
+        def guarded(*args, **kwargs):
+            if _innocent():
+                return original(*args, **kwargs)
+            refused.append(f"{getattr(owner, '__name__', owner)}.{name}")
+            pytest.fail(f"{item.nodeid} started a process ({refused[-1]}): mark this test process")
+
+        return guarded
+
+    with pytest.MonkeyPatch.context() as patch:
+        for owner, name in SPAWNERS:
+            patch.setattr(owner, name, refuse(owner, name, getattr(owner, name)))
+        yield
+    if refused:  # refused in another thread (an app's worker), or the refusal was caught
+        pytest.fail(f"{item.nodeid} started a process ({', '.join(refused)}): mark this test process")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    with _refusing_processes(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    with _refusing_processes(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    with _refusing_processes(item):
+        return (yield)
 
 
 @pytest.fixture(autouse=True)

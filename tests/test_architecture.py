@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import cli_env
 
+pytestmark = pytest.mark.process  # lint-imports, and an app with its trainer
+
 ROOT = Path(__file__).resolve().parents[1]
 
 

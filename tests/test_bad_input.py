@@ -156,6 +156,7 @@ def test_the_table_is_big_enough():
     assert len(CLI_CASES) + len(PROMPTS) + len(FIELD_CASES) >= 40
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("command", ["train", "launch"])
 def test_a_fifo_as_data_does_not_hang(place, command):
     proc = subprocess.run(

@@ -52,6 +52,7 @@ def smokes(request, tmp_path_factory):
         yield {s: pool.submit(_smoke, s, tmp_path_factory.mktemp(s.removesuffix(".py"))) for s in chosen}
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_benchmark_smoke(script, smokes):
     proc = smokes[script].result()

@@ -7,6 +7,8 @@ import pytest
 from rnn_tui.neurons import FEATURES
 from tests.test_cli import TINY, _assert_user_error, rnn_tui
 
+pytestmark = pytest.mark.process  # the real `rnn-tui cells`
+
 LINES = [f"the {w} sat on the mat and the {w} was happy.\n" for w in ("cat", "dog", "bird", "fox", "owl")]
 TEXT = "".join(LINES) * 200
 

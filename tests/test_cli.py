@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import TINY_FLAGS, cli_env
 
+pytestmark = pytest.mark.process
+
 TINY = [*TINY_FLAGS, "--eval-every", "20", "--sample-every", "20"]
 
 

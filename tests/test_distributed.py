@@ -99,6 +99,7 @@ def test_a_lost_peer_is_one_line_and_other_failures_stay_what_they_are():
 # --------------------------------------------------------------------------- torchrun
 
 
+@pytest.mark.process
 def test_two_ranks_hold_the_same_weights_as_one_process(text_file, tmp_path):
     flags = ["--data", text_file, *FLAGS, "--max-steps", "30", "--checkpoint-dir", tmp_path / "ck", "--run-name", "p"]
     proc = torchrun(2, PROBE, tmp_path, *flags, cwd=tmp_path)
@@ -132,6 +133,7 @@ if "RANK" in os.environ:
 """
 
 
+@pytest.mark.process
 def test_a_run_goes_from_one_process_to_two_nodes_and_back_and_only_rank_0_writes(text_file, tmp_path):
     ck, alone = tmp_path / "ck", tmp_path / "alone"
     for folder in (ck, alone):
@@ -191,6 +193,7 @@ def test_a_run_goes_from_one_process_to_two_nodes_and_back_and_only_rank_0_write
     ]
 
 
+@pytest.mark.process
 def test_a_batch_that_does_not_split_is_refused_once(text_file, tmp_path):
     args = ["-m", "rnn_tui", "train", "--data", text_file, *FLAGS, "--batch-size", "7", "--checkpoint-dir", "ck"]
     proc = torchrun(2, *args, cwd=tmp_path)
@@ -214,6 +217,7 @@ def _rank_pid(launcher: int, rank: int) -> int | None:
     return None
 
 
+@pytest.mark.process
 def test_when_a_rank_dies_the_others_stop_and_the_checkpoint_stays_whole(text_file, tmp_path):
     args = ["-m", "rnn_tui", "train", "--data", text_file, *FLAGS, "--checkpoint-every", "10", "--run-name", "dies"]
     job = torchrun(2, *args, "--max-steps", "100000", cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -234,6 +238,7 @@ def test_when_a_rank_dies_the_others_stop_and_the_checkpoint_stays_whole(text_fi
         assert t.run().step == ckpt.step + 5
 
 
+@pytest.mark.process
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_nccl_without_a_gpu_is_one_line_and_exit_2(text_file, tmp_path):
     env = cli_env(

@@ -167,6 +167,7 @@ def read_only_folder():
         shutil.rmtree(top, ignore_errors=True)
 
 
+@pytest.mark.process
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
 def test_a_read_only_checkpoint_folder_is_refused_before_training(text_file):
     with read_only_folder() as (folder, unprivileged):
@@ -255,6 +256,7 @@ def start_trainer(text_file: Path, folder: Path, *flags: str) -> subprocess.Pope
     )
 
 
+@pytest.mark.process
 def test_a_second_train_or_launch_is_refused_and_a_crash_frees_the_run(text_file, tmp_path, capsys):
     trainer = start_trainer(text_file, tmp_path, "--checkpoint-every", "5")
     try:
@@ -282,6 +284,7 @@ def test_a_new_run_that_has_not_saved_yet_is_still_locked(text_file, tmp_path):
         plan(tiny_request(text_file, tmp_path))
 
 
+@pytest.mark.process
 def test_readers_never_see_a_half_written_checkpoint(text_file, tmp_path, capsys):
     """`sample` and the checkpoint reader in a loop, while a trainer saves after every step; then SIGTERM saves."""
     trainer = start_trainer(text_file, tmp_path, "--checkpoint-every", "1")

@@ -14,6 +14,7 @@ import random
 import time
 from unittest import mock
 
+import pytest
 from textual import events
 from textual.command import CommandPalette
 from textual.errors import NoWidget
@@ -103,6 +104,7 @@ async def _monkey(pilot, rng: random.Random, n: int) -> dict[str, int]:
     return done
 
 
+@pytest.mark.process
 async def test_two_thousand_random_actions_with_the_trainer_running(text_file, tmp_path):
     seed = int(os.environ.get("RNN_TUI_MONKEY_SEED", "2024"))
     rng = random.Random(seed)

@@ -50,6 +50,7 @@ def row(table: RunsTable, index: int) -> list[str]:
     return [str(cell) for cell in table.get_row_at(index)]
 
 
+@pytest.mark.process
 async def test_the_runs_are_listed_as_rnn_tui_runs_lists_them(runs, tmp_path):
     app = RnnTuiApp(FakeSession(), checkpoint_dir=runs)
     async with app.run_test(size=SIZE) as pilot:

@@ -146,6 +146,7 @@ async def _two_tabs(served: Served) -> None:
     wait_for(lambda: not served.apps(), timeout=120, what="the apps to quit when their tabs closed")
 
 
+@pytest.mark.process
 def test_each_tab_gets_its_own_app_and_the_keys_reach_the_playground(served):
     asyncio.run(_two_tabs(served))
     # The trainers behave as in the terminal: when their app quits, they save first.
@@ -156,6 +157,7 @@ def test_each_tab_gets_its_own_app_and_the_keys_reach_the_playground(served):
     assert not re.search(r'File "[^"]*rnn_tui', log), log
 
 
+@pytest.mark.process
 @pytest.mark.skipif(browser.chromium() is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
 def test_the_app_in_headless_chromium(served, tmp_path):
     shot = tmp_path / "browser.png"
@@ -188,6 +190,7 @@ def test_listening_beyond_loopback_is_said_out_loud():
         assert "no password" in exposure_warning(host, 8000)
 
 
+@pytest.mark.process
 def test_serve_checks_the_launch_flags_before_it_listens(tmp_path):
     for args, words in (
         (["--", "--hidden", "0"], "--hidden"),
@@ -197,6 +200,7 @@ def test_serve_checks_the_launch_flags_before_it_listens(tmp_path):
         _assert_user_error(rnn_tui("serve", "--port", free_port(), *args, cwd=tmp_path), words)
 
 
+@pytest.mark.process
 def test_a_port_in_use_is_one_line(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -230,6 +234,7 @@ def packets(data: bytes) -> list[tuple[bytes, bytes]]:
     return out
 
 
+@pytest.mark.process
 def test_nothing_but_the_app_writes_to_its_stdout(tmp_path, text_file):
     """Every child of the app (the trainer, multiprocessing's helper) speaks at once on fds 1 and 2, before
     any of our code runs in it; none of it may reach the app's stdout, which textual-serve reads."""

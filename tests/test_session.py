@@ -29,6 +29,7 @@ def drain_until(session, predicate, timeout=60.0):
     raise AssertionError(f"timed out; saw {[type(m).__name__ for m in seen]}")
 
 
+@pytest.mark.process
 def test_session_trains_pauses_saves_and_stops(text_file, tmp_path):
     plan = tiny_plan(text_file, tmp_path, max_steps=None, eval_every=40, sample_every=40)
     session = LocalSession(plan, log_path=tmp_path / "tiny" / "train.log")
@@ -60,6 +61,7 @@ def test_session_trains_pauses_saves_and_stops(text_file, tmp_path):
     assert "rnn-tui trainer" in log  # the child's output went to the log, not the screen
 
 
+@pytest.mark.process
 def test_a_bad_corpus_is_reported_not_raised(tmp_path):
     (tmp_path / "small.txt").write_text("too small")
     session = LocalSession(tiny_plan(tmp_path / "small.txt", tmp_path))
@@ -71,6 +73,7 @@ def test_a_bad_corpus_is_reported_not_raised(tmp_path):
         session.close()
 
 
+@pytest.mark.process
 def test_a_killed_trainer_is_noticed(text_file, tmp_path):
     session = LocalSession(tiny_plan(text_file, tmp_path, max_steps=None, checkpoint_every=10))
     session.start()
@@ -89,6 +92,7 @@ def test_a_killed_trainer_is_noticed(text_file, tmp_path):
         session.close()
 
 
+@pytest.mark.process
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_the_trainer_saves_and_exits_when_its_parent_dies(text_file, tmp_path):
     parent = textwrap.dedent(f"""
@@ -128,6 +132,7 @@ def test_the_trainer_saves_and_exits_when_its_parent_dies(text_file, tmp_path):
     assert (tmp_path / "tiny" / "meta.json").exists()
 
 
+@pytest.mark.process
 def test_a_resumed_session_starts_with_its_history(text_file, tmp_path):
     with prepare(tiny_plan(text_file, tmp_path, max_steps=40, eval_every=10)) as t:
         t.run()

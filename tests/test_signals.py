@@ -61,6 +61,7 @@ def shown_step(screen: str) -> int:
     return int(found[1].replace(",", "")) if found else -1
 
 
+@pytest.mark.process
 def test_a_killed_trainer_restarts_with_one_key_and_sigterm_quits_cleanly(text_file, tmp_path):
     tmux, done = Tmux(tmp_path), tmp_path / "exit-code"
     app = launch(tmux, tmp_path, text_file, done, "sig")
@@ -90,6 +91,7 @@ def test_a_killed_trainer_restarts_with_one_key_and_sigterm_quits_cleanly(text_f
         tmux("kill-server")
 
 
+@pytest.mark.process
 def test_a_trainer_whose_app_is_killed_saves_and_exits_within_seconds(text_file, tmp_path):
     tmux, done = Tmux(tmp_path), tmp_path / "exit-code"
     app = launch(tmux, tmp_path, text_file, done, "orphan")

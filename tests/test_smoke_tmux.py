@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import TINY_FLAGS, alive
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+pytestmark = [pytest.mark.process, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
 
 STEP = re.compile(r"step (\d[\d,]*)")
 

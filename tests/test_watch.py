@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from rnn_tui import checkpoint, fsutil, record
 from rnn_tui.config import param_shapes
 from rnn_tui.events import Evaluation, Finished, History, Notice, Progress, TrainerState
@@ -88,6 +90,7 @@ def files(folder: Path) -> dict[str, int]:
 # --------------------------------------------------------------------------- the session on its own
 
 
+@pytest.mark.process
 def test_watching_a_headless_trainer(text_file, tmp_path, monkeypatch):
     with headless_trainer(text_file, tmp_path, *LIVE) as proc:
         run = tmp_path / "checkpoints" / "live"
@@ -113,6 +116,7 @@ def test_watching_a_headless_trainer(text_file, tmp_path, monkeypatch):
                 session.close()
 
 
+@pytest.mark.process
 def test_a_killed_trainer_is_shown_as_gone(text_file, tmp_path):
     with headless_trainer(text_file, tmp_path, *LIVE) as proc:
         run = tmp_path / "checkpoints" / "live"
@@ -271,6 +275,7 @@ async def until(pilot, predicate, what: str, timeout: float = 60.0) -> None:
         await pilot.pause(0.05)
 
 
+@pytest.mark.process
 async def test_the_app_watches_a_headless_trainer(text_file, tmp_path, monkeypatch):
     monkeypatch.setattr(app_module, "FOLLOW_INTERVAL", 0.0)
     with headless_trainer(text_file, tmp_path, *LIVE) as proc:
@@ -325,5 +330,6 @@ async def test_the_app_shows_a_deleted_folder_and_a_rewritten_record(tmp_path):
         await until(pilot, lambda: header.state == "trainer gone" and chart.train[-1][0] == 500, "the folder back")
 
 
+@pytest.mark.process
 def test_watch_on_the_command_line_refuses_a_folder_that_is_not_a_run(tmp_path):
     _assert_user_error(rnn_tui("watch", "nothing-here", cwd=tmp_path), "no run named 'nothing-here'")
