@@ -1,9 +1,11 @@
+import asyncio
 import contextlib
 import multiprocessing.process
 import multiprocessing.util
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -141,10 +143,8 @@ def resume_plan(ckpt_dir: Path, run: str = "tiny", **train):
     return plan(RunRequest(checkpoint_dir=str(ckpt_dir), resume=run, train=train))
 
 
-def wait_for(predicate, timeout: float = 60.0, what: str = "the condition", every: float = 0.05):
-    """Poll `predicate` until it is true; fail after `timeout` seconds."""
-    import time
-
+def wait_for(predicate, what: str = "the condition", timeout: float = 60.0, every: float = 0.05):
+    """Poll `predicate` until it is true and return its value; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -152,6 +152,57 @@ def wait_for(predicate, timeout: float = 60.0, what: str = "the condition", ever
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+async def until(pilot, predicate, what: str = "the condition", timeout: float = 60.0) -> None:
+    """Let the app under `pilot` run until `predicate()` is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        await pilot.pause(0.02)
+
+
+@pytest.fixture
+async def settled():
+    """Runs apps under Pilot and lets them settle: `pilot = await settled(app)` returns once the app has started,
+    routed its session's first events and put the weights in the playground (tests.helpers.settle). Keyword
+    arguments go to `app.run_test` (the size is tests.helpers.SIZE unless given). The apps stop after the test.
+
+    Each app runs in a task of its own, from start to stop: Textual's run_test sets context variables that must be
+    reset in the context that set them, and a fixture's teardown runs in another."""
+    from tests.helpers import SIZE, settle
+
+    stop = asyncio.Event()
+    running: list[asyncio.Task] = []
+
+    async def start(app, **run_test):
+        ready: asyncio.Future = asyncio.get_running_loop().create_future()
+
+        async def hold() -> None:
+            try:
+                async with app.run_test(**{"size": SIZE, **run_test}) as pilot:
+                    await settle(pilot)
+                    ready.set_result(pilot)
+                    await stop.wait()
+            except BaseException as exc:
+                if not ready.done():
+                    ready.set_exception(exc)
+                raise
+
+        task = asyncio.create_task(hold())
+        try:
+            pilot = await ready
+        except BaseException:
+            with contextlib.suppress(BaseException):  # the test gets the error: it need not come twice
+                await task
+            raise
+        running.append(task)
+        return pilot
+
+    yield start
+    stop.set()
+    for task in running:
+        await task  # the app stops; what made it fail (run_test re-raises it) fails the test here
 
 
 @pytest.fixture

@@ -1,10 +1,8 @@
 """The app under Pilot, with a scripted session standing in for the trainer's process."""
 
-import contextlib
 import time
 
 import pytest
-from textual.worker import WorkerCancelled
 
 from rnn_tui.events import Finished, Notice
 from rnn_tui.tui import app as app_module
@@ -19,25 +17,7 @@ from rnn_tui.tui.widgets.training.loss_chart import LossChart
 from rnn_tui.tui.widgets.training.sample_feed import SampleFeed
 from rnn_tui.tui.widgets.training.stats import TrainingStats
 from tests.fakes import FakeFolder, FakeSession, tiny_weights
-
-SIZE = (140, 44)
-
-
-async def settle(pilot, timeout: float = 15.0) -> None:
-    """Wait until the app has drained its session, taken the weights it follows, and finished generating."""
-    app = pilot.app
-    session = app.session
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await pilot.pause(0.02)
-        with contextlib.suppress(WorkerCancelled):  # a newer generation replaced one: look again
-            await app.workers.wait_for_complete()
-        await pilot.pause()
-        following = app.query_one(Playground).controls.follow
-        weights_taken = session.weights_seen or not following
-        if session.started and not session.inbox and weights_taken and not any(w.is_running for w in app.workers):
-            return
-    raise AssertionError("the app did not settle")
+from tests.helpers import SIZE, output, settle
 
 
 async def polls(pilot, n: int = 2) -> None:
@@ -48,10 +28,6 @@ async def polls(pilot, n: int = 2) -> None:
     while session.polls < target:
         assert time.monotonic() < deadline, "the app stopped draining its session"
         await pilot.pause(0.02)
-
-
-def output(app) -> ConfidenceText:
-    return app.query_one(ConfidenceText)
 
 
 def generated_text(app) -> str:

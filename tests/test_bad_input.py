@@ -22,7 +22,7 @@ from rnn_tui.tui.widgets.playground.number_input import NumberInput
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from tests.conftest import TINY_FLAGS, cli_env, tiny_plan
 from tests.fakes import FakeSession
-from tests.test_app import SIZE, output, settle
+from tests.helpers import SIZE, output, settle
 
 try:
     import torch

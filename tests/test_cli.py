@@ -8,32 +8,10 @@ import time
 
 import pytest
 
-from tests.conftest import TINY_FLAGS, cli_env
+from tests.conftest import cli_env
+from tests.helpers import TINY, assert_user_error, rnn_tui
 
 pytestmark = pytest.mark.process
-
-TINY = [*TINY_FLAGS, "--eval-every", "20", "--sample-every", "20"]
-
-
-def rnn_tui(*args, cwd, input=None, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", "rnn_tui", *map(str, args)],
-        cwd=cwd,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=input,
-    )
-
-
-def _assert_user_error(proc, *words):
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    for w in words:
-        assert w in lines[0]
 
 
 @pytest.fixture
@@ -120,7 +98,7 @@ def test_a_gpu_run_moved_to_another_folder_resumes_on_the_cpu(trained, text_file
     meta["source"]["data"] = str(elsewhere / "gone.txt")
     meta_path.write_text(json.dumps(meta))
     proc = rnn_tui("train", "--resume", "demo", "--max-steps", "50", cwd=trained)
-    _assert_user_error(proc, "gone.txt", "not there", "--data")
+    assert_user_error(proc, "gone.txt", "not there", "--data")
     proc = rnn_tui("train", "--resume", "demo", "--max-steps", "50", "--data", text_file, "--json", cwd=trained)
     assert proc.returncode == 0, proc.stderr
 
@@ -144,7 +122,7 @@ def test_user_mistakes_are_one_line_with_exit_code_2(text_file, tmp_path, traine
         (["frobnicate"], ["invalid choice"]),
     ]
     for args, words in cases:
-        _assert_user_error(rnn_tui(*args, cwd=trained), *words)
+        assert_user_error(rnn_tui(*args, cwd=trained), *words)
 
 
 def test_offline_named_corpus_suggests_data(tmp_path):
@@ -156,7 +134,7 @@ def test_offline_named_corpus_suggests_data(tmp_path):
         text=True,
         timeout=60,
     )
-    _assert_user_error(proc, "could not download", "--data")
+    assert_user_error(proc, "could not download", "--data")
 
 
 def test_ctrl_c_saves_and_exits_cleanly(text_file, tmp_path):

@@ -87,7 +87,7 @@ def test_non_finite_weights_are_never_saved(text_file, tmp_path, monkeypatch):
 async def test_the_app_shows_a_rollback(text_file, tmp_path):
     from rnn_tui.tui.app import RnnTuiApp
     from tests.fakes import FakeSession
-    from tests.test_app import SIZE, settle
+    from tests.helpers import SIZE, settle
 
     events = []
     with prepare(tiny_plan(text_file, tmp_path, max_steps=30, lr=100.0, eval_every=1000), events.append) as t:

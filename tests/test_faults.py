@@ -116,7 +116,7 @@ async def test_the_app_says_that_saving_failed(text_file, tmp_path, monkeypatch)
     """The trainer's own notice, shown by the app as an error."""
     from rnn_tui.tui.app import RnnTuiApp
     from tests.fakes import FakeSession
-    from tests.test_app import SIZE, settle
+    from tests.helpers import SIZE, settle
 
     events = []
     with prepare(tiny_plan(text_file, tmp_path, max_steps=10, eval_every=1000), events.append) as t:
@@ -319,7 +319,7 @@ def test_readers_never_see_a_half_written_checkpoint(text_file, tmp_path, capsys
 async def test_a_restart_that_is_refused_is_shown_and_can_be_tried_again():
     from rnn_tui.tui.app import RnnTuiApp
     from tests.fakes import FakeSession
-    from tests.test_app import SIZE, settle
+    from tests.helpers import SIZE, settle
 
     class Taken(FakeSession):
         def restart(self):
@@ -344,7 +344,7 @@ async def test_a_restart_that_is_refused_is_shown_and_can_be_tried_again():
 async def test_a_session_that_cannot_start_is_shown_not_raised():
     from rnn_tui.tui.app import RnnTuiApp
     from tests.fakes import FakeSession
-    from tests.test_app import SIZE
+    from tests.helpers import SIZE
 
     class Newer(FakeSession):
         def start(self):

@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import os
 import random
-import time
 from unittest import mock
 
 import pytest
@@ -26,8 +25,8 @@ from rnn_tui.tui.widgets.playground.controls import FIELDS, Controls
 from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from rnn_tui.tui.widgets.run_header import RunHeader
-from tests.conftest import tiny_plan
-from tests.test_app import output
+from tests.conftest import tiny_plan, until
+from tests.helpers import output
 
 ACTIONS = 2000
 KEYS = [
@@ -51,13 +50,6 @@ SIZES = [(140, 44), (80, 24), (60, 16), (200, 60), (110, 30)]
 # options, which the command palette's list hits in the first moments after ctrl+p. No person types that fast;
 # the monkey waits this long after opening the palette (a Textual bug, not ours: see the report).
 PALETTE_FRAME = 0.05
-
-
-async def wait_until(pilot, predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)
 
 
 async def _yield(*args, **kwargs) -> None:
@@ -112,7 +104,7 @@ async def test_two_thousand_random_actions_with_the_trainer_running(text_file, t
     app = RnnTuiApp(session)
     try:
         async with app.run_test(size=(112, 32)) as pilot:
-            await wait_until(pilot, lambda: app.query_one(Playground).generator is not None, 120, "the weights")
+            await until(pilot, lambda: app.query_one(Playground).generator is not None, "the weights", timeout=120)
             done = await monkey(pilot, rng, ACTIONS)
             print(f"monkey (seed {seed}): {done}")
             assert sum(done.values()) >= ACTIONS and all(done.values()), done
@@ -132,13 +124,13 @@ async def test_two_thousand_random_actions_with_the_trainer_running(text_file, t
             prompt.clear()
             await pilot.press(*"the cat")
             out = output(app)
-            await wait_until(
+            await until(
                 pilot,
                 lambda: out.n_prompt == 7 and len(out.tokens) == 7 + 300,
-                30,
                 f"the playground to continue the prompt (seed {seed}): prompt {prompt.text!r}, "
                 f"{out.n_prompt} + {len(out.tokens) - out.n_prompt} shown, settings {controls.settings}, "
                 f"screen {app.screen}, focus {app.focused}",
+                timeout=30,
             )
 
             # And training goes on (resumed if the monkey left it paused, restarted if it died).
@@ -147,9 +139,7 @@ async def test_two_thousand_random_actions_with_the_trainer_running(text_file, t
             elif app.state == "failed":
                 await pilot.press("ctrl+r")
             step = app.query_one(RunHeader).step
-            await wait_until(
-                pilot, lambda: app.query_one(RunHeader).step > step, 60, f"training to go on (seed {seed})"
-            )
+            await until(pilot, lambda: app.query_one(RunHeader).step > step, f"training to go on (seed {seed})")
     finally:
         session.close()
     assert not session.alive

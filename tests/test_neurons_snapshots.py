@@ -2,8 +2,9 @@
 
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.screens.neurons import NeuronScreen
-from tests.test_app import settle
-from tests.test_neurons_app import run_folder, session_for, until
+from tests.conftest import until
+from tests.fakes import run_folder, session_for
+from tests.helpers import settle
 
 
 async def find_and_choose(pilot) -> None:

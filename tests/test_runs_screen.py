@@ -1,7 +1,6 @@
 """The runs screen (f10): the runs in the checkpoint folder, their curves overlaid, one opened in the playground."""
 
 import json
-import time
 
 import pytest
 
@@ -13,11 +12,9 @@ from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.run_header import RunHeader
 from rnn_tui.tui.widgets.runs.compare_chart import CompareChart
 from rnn_tui.tui.widgets.runs.runs_table import RunsTable
+from tests.conftest import until
 from tests.fakes import FakeSession, make_run
-from tests.test_app import settle
-from tests.test_cli import rnn_tui
-
-SIZE = (140, 44)
+from tests.helpers import SIZE, rnn_tui, settle
 
 
 @pytest.fixture
@@ -28,13 +25,6 @@ def runs(tmp_path):
     make_run(root, "big-slow", steps=600, seed=1, rate=0.996, seconds_per_step=1.1)
     make_run(root, "[b]not markup", steps=300, seed=2, rate=0.99, seconds_per_step=0.7)
     return root
-
-
-async def until(pilot, predicate, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.02)
 
 
 async def open_runs(pilot) -> RunsScreen:

@@ -7,7 +7,7 @@ import pytest
 
 from rnn_tui import scoring
 from tests.conftest import TINY_FLAGS
-from tests.test_cli import _assert_user_error, rnn_tui
+from tests.helpers import assert_user_error, rnn_tui
 
 JUNK = "xfbg lpyw xgfb lwpy gxbf"  # letters the training text has, in an order it never has
 
@@ -79,13 +79,13 @@ def test_unknown_characters_are_counted_and_charged(run_dir):
 
 @pytest.mark.process
 def test_mistakes_are_one_line(run_dir):
-    _assert_user_error(rnn_tui("score", "demo", "missing.txt", cwd=run_dir), "no such file", "missing.txt")
-    _assert_user_error(rnn_tui("score", "demo", ".", cwd=run_dir), "is a folder")
-    _assert_user_error(rnn_tui("score", "demo", "planted.txt", "--top", "0", cwd=run_dir), "--top")
-    _assert_user_error(rnn_tui("score", "demo", "planted.txt", "--svg", "x.png", cwd=run_dir), "ending in .svg")
+    assert_user_error(rnn_tui("score", "demo", "missing.txt", cwd=run_dir), "no such file", "missing.txt")
+    assert_user_error(rnn_tui("score", "demo", ".", cwd=run_dir), "is a folder")
+    assert_user_error(rnn_tui("score", "demo", "planted.txt", "--top", "0", cwd=run_dir), "--top")
+    assert_user_error(rnn_tui("score", "demo", "planted.txt", "--svg", "x.png", cwd=run_dir), "ending in .svg")
     (run_dir / "bin.dat").write_bytes(b"\0\1\2binary")
-    _assert_user_error(rnn_tui("score", "demo", "bin.dat", cwd=run_dir), "not a text file")
-    _assert_user_error(rnn_tui("score", "nope", "planted.txt", cwd=run_dir), "nope")
+    assert_user_error(rnn_tui("score", "demo", "bin.dat", cwd=run_dir), "not a text file")
+    assert_user_error(rnn_tui("score", "nope", "planted.txt", cwd=run_dir), "nope")
 
 
 def test_line_scores_split_at_newlines():

@@ -18,7 +18,7 @@ import pytest
 from rnn_tui.cli import exposure_warning
 from tests import browser
 from tests.conftest import TINY_FLAGS, cli_env, wait_for
-from tests.test_cli import _assert_user_error, rnn_tui
+from tests.helpers import assert_user_error, rnn_tui
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_SHOT = os.environ.get("RNN_TUI_BROWSER_SHOT")  # where to keep a copy of the screenshot (the README's)
@@ -197,7 +197,7 @@ def test_serve_checks_the_launch_flags_before_it_listens(tmp_path):
         (["--", "--data", "missing.txt"], "missing.txt"),
         (["--", "train"], "not a flag of rnn-tui launch"),
     ):
-        _assert_user_error(rnn_tui("serve", "--port", free_port(), *args, cwd=tmp_path), words)
+        assert_user_error(rnn_tui("serve", "--port", free_port(), *args, cwd=tmp_path), words)
 
 
 @pytest.mark.process
@@ -207,7 +207,7 @@ def test_a_port_in_use_is_one_line(tmp_path):
         taken.listen()
         port = taken.getsockname()[1]
         proc = rnn_tui("serve", "--port", port, cwd=tmp_path)
-    _assert_user_error(proc, f"cannot listen on 127.0.0.1:{port}")
+    assert_user_error(proc, f"cannot listen on 127.0.0.1:{port}")
 
 
 # --------------------------------------------------------------------------- the app's stdout is the protocol

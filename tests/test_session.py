@@ -15,18 +15,7 @@ from rnn_tui.events import CheckpointSaved, Finished, History, Progress, RunStar
 from rnn_tui.session import FolderSession, LocalSession
 from rnn_tui.train.loop import prepare
 from tests.conftest import alive, cli_env, resume_plan, tiny_plan, wait_for
-
-
-def drain_until(session, predicate, timeout=60.0):
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        msgs = session.poll()
-        seen.extend(msgs)
-        if any(predicate(m) for m in msgs):
-            return seen
-        time.sleep(0.05)
-    raise AssertionError(f"timed out; saw {[type(m).__name__ for m in seen]}")
+from tests.helpers import drain_until
 
 
 @pytest.mark.process

@@ -16,8 +16,7 @@ import pytest
 from rnn_tui.tui.app import RnnTuiApp
 from tests.conftest import TINY_FLAGS, alive
 from tests.fakes import FakeSession
-from tests.test_app import SIZE, settle
-from tests.test_smoke_tmux import STEP, Tmux, descendants
+from tests.helpers import SIZE, STEP, Tmux, descendants, settle
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 

@@ -25,12 +25,9 @@ from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.run_header import RunHeader
 from rnn_tui.tui.widgets.training.loss_chart import LossChart
 from rnn_tui.tui.widgets.training.stats import TrainingStats
-from tests.conftest import TINY_FLAGS, cli_env, wait_for
+from tests.conftest import TINY_FLAGS, cli_env, until, wait_for
 from tests.fakes import make_run, scripted_run, tiny_weights
-from tests.test_cli import _assert_user_error, rnn_tui
-from tests.test_session import drain_until
-
-SIZE = (140, 44)
+from tests.helpers import SIZE, assert_user_error, drain_until, rnn_tui
 
 
 @contextlib.contextmanager
@@ -268,13 +265,6 @@ def test_watch_finds_a_run_before_its_first_checkpoint(tmp_path):
 # --------------------------------------------------------------------------- the app
 
 
-async def until(pilot, predicate, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)
-
-
 @pytest.mark.process
 async def test_the_app_watches_a_headless_trainer(text_file, tmp_path, monkeypatch):
     monkeypatch.setattr(app_module, "FOLLOW_INTERVAL", 0.0)
@@ -332,4 +322,4 @@ async def test_the_app_shows_a_deleted_folder_and_a_rewritten_record(tmp_path):
 
 @pytest.mark.process
 def test_watch_on_the_command_line_refuses_a_folder_that_is_not_a_run(tmp_path):
-    _assert_user_error(rnn_tui("watch", "nothing-here", cwd=tmp_path), "no run named 'nothing-here'")
+    assert_user_error(rnn_tui("watch", "nothing-here", cwd=tmp_path), "no run named 'nothing-here'")
