@@ -5,9 +5,11 @@ trainer's process in fakes.py."""
 from __future__ import annotations
 
 import contextlib
+import queue
 import re
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -72,6 +74,45 @@ def assert_user_error(proc: subprocess.CompletedProcess, *words: str) -> None:
     assert len(lines) == 1, proc.stderr
     for w in words:
         assert w in lines[0]
+
+
+class LineReader:
+    """A subprocess's text output, read line by line in a thread: waiting for a line has a deadline, even where
+    the process falls silent without closing its end."""
+
+    def __init__(self, stream):
+        self.lines: list[str] = []  # what was taken so far
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, args=(stream,), daemon=True).start()
+
+    def _read(self, stream) -> None:
+        for line in stream:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def _next(self, deadline: float, what: str) -> str | None:
+        try:
+            line = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            raise AssertionError(f"timed out waiting for {what}; the output ends with {self.lines[-5:]}") from None
+        if line is not None:
+            self.lines.append(line)
+        return line
+
+    def wait_for(self, predicate: Callable[[str], object], what: str, timeout: float = 60.0) -> str:
+        """The first line from here on that satisfies `predicate`; fail if none comes within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while (line := self._next(deadline, what)) is not None:
+            if predicate(line):
+                return line
+        raise AssertionError(f"the output ended before {what}; it ends with {self.lines[-5:]}")
+
+    def rest(self, timeout: float = 60.0) -> str:
+        """The lines from here to the end of the output, which must come within `timeout` seconds."""
+        deadline, start = time.monotonic() + timeout, len(self.lines)
+        while self._next(deadline, "the end of the output") is not None:
+            pass
+        return "".join(self.lines[start:])
 
 
 # --------------------------------------------------------------------------- a session's events

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.conftest import cli_env
-from tests.helpers import TINY, assert_user_error, rnn_tui
+from tests.helpers import TINY, LineReader, assert_user_error, rnn_tui
 
 pytestmark = pytest.mark.process
 
@@ -146,12 +146,14 @@ def test_ctrl_c_saves_and_exits_cleanly(text_file, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    for line in proc.stdout:  # wait until it is training
-        if '"progress"' in line:
-            break
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    try:
+        lines = LineReader(proc.stdout)
+        lines.wait_for(lambda line: '"progress"' in line, "training to start")
+        proc.send_signal(signal.SIGINT)
+        out = lines.rest(timeout=60)
+        assert proc.wait(60) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
     assert '"reason": "stopped"' in out
     assert (tmp_path / "checkpoints" / "stopme" / "meta.json").exists()
 

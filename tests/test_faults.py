@@ -24,7 +24,7 @@ from rnn_tui.errors import UserError
 from rnn_tui.events import CheckpointSaved, Notice
 from rnn_tui.runs import plan
 from rnn_tui.train.loop import prepare
-from tests.conftest import TINY_FLAGS, cli_env, resume_plan, tiny_plan, tiny_request, wait_for
+from tests.conftest import TINY_FLAGS, cli_env, resume_plan, tiny_plan, tiny_request, until, wait_for
 
 # --------------------------------------------------------------------------- a disk that fills up
 
@@ -352,8 +352,6 @@ async def test_a_session_that_cannot_start_is_shown_not_raised():
 
     app = RnnTuiApp(Newer())
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        deadline = time.monotonic() + 15  # the notice is a message: wait for it, not for a fixed time
-        while not any("upgrade" in n.message for n in app._notifications):
-            assert time.monotonic() < deadline, "the failed start was never shown"
-            await pilot.pause(0.05)
+        # The notice is a message: wait for it, not for a fixed time.
+        await until(pilot, lambda: any("upgrade" in n.message for n in app._notifications), "the failed start", 15)
         assert app.state == "failed" and app.is_running

@@ -96,7 +96,8 @@ async def test_f6_shows_the_playground_text_coloured_by_a_cell():
         assert not isinstance(app.screen, NeuronScreen)
         traced = screen.trace
         await pilot.press("f6")  # the same view again, nothing to recompute
-        await pilot.pause(0.2)
+        await until(pilot, lambda: app.screen is screen and all(w.is_finished for w in screen.workers), "the view")
+        await pilot.pause()  # and what any worker posted has arrived
         assert app.screen is screen and screen.trace is traced and screen.current == (1, 31)
         await pilot.press("f6")  # F6 also closes it
         assert not isinstance(app.screen, NeuronScreen)

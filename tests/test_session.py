@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
@@ -15,7 +14,7 @@ from rnn_tui.events import CheckpointSaved, Finished, History, Progress, RunStar
 from rnn_tui.session import FolderSession, LocalSession
 from rnn_tui.train.loop import prepare
 from tests.conftest import alive, cli_env, resume_plan, tiny_plan, wait_for
-from tests.helpers import drain_until
+from tests.helpers import LineReader, drain_until
 
 
 @pytest.mark.process
@@ -36,8 +35,17 @@ def test_session_trains_pauses_saves_and_stops(text_file, tmp_path):
         session.save()
         seen = drain_until(session, lambda m: isinstance(m, CheckpointSaved))
         paused_at = next(m for m in seen if isinstance(m, CheckpointSaved)).step
-        time.sleep(0.5)
-        assert not [m for m in session.poll() if isinstance(m, Progress)]  # paused means paused
+        session.save()  # again: a paused trainer answers from its pause, at the same step
+        after: list = []  # from the second checkpoint to the state the trainer reports next
+
+        def answered(m) -> bool:
+            if after or isinstance(m, CheckpointSaved):
+                after.append(m)
+            return len(after) > 1 and isinstance(m, TrainerState)
+
+        seen = drain_until(session, answered)
+        assert after[0].step == paused_at and after[-1].state == "paused"
+        assert not [m for m in seen if isinstance(m, Progress)]  # paused means paused
         session.resume()
         drain_until(session, lambda m: isinstance(m, Progress) and m.step > paused_at)
         session.stop()
@@ -105,12 +113,9 @@ def test_the_trainer_saves_and_exits_when_its_parent_dies(text_file, tmp_path):
         cwd=os.path.dirname(os.path.dirname(__file__)),
     )
     try:
-        child = int(proc.stdout.readline())
-        for line in proc.stdout:  # the child without a log shares our stdout
-            if line.strip() == "training":
-                break
-        else:
-            raise AssertionError(f"the parent exited before training started (code {proc.wait()})")
+        out = LineReader(proc.stdout)  # the child without a log shares our stdout
+        child = int(out.wait_for(lambda line: True, "the trainer's pid"))
+        out.wait_for(lambda line: line.strip() == "training", "training to start")
         proc.kill()
         proc.wait()
         wait_for(lambda: not alive(child), timeout=30, what="the trainer to exit after its parent died")

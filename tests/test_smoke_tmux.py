@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.conftest import TINY_FLAGS, alive
+from tests.conftest import TINY_FLAGS, alive, wait_for
 from tests.helpers import STEP, Tmux, descendants
 
 pytestmark = [pytest.mark.process, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
@@ -57,8 +57,7 @@ def test_launch_trains_colours_and_quits_cleanly(text_file, tmp_path):
             time.sleep(0.25)
         assert done.exists(), tmux.screen()
         assert done.read_text().strip() == "0"
-        time.sleep(0.5)
-        assert not [pid for pid in trainer if alive(pid)], "no trainer process may outlive the app"
+        wait_for(lambda: not [pid for pid in trainer if alive(pid)], "the trainer's processes to end with the app", 5)
         assert (tmp_path / "checkpoints" / "smoke" / "meta.json").exists()  # quitting saved
     finally:
         tmux("kill-server")
