@@ -23,8 +23,11 @@ from rnn_tui.train.loop import prepare
 from tests.conftest import TINY_FLAGS, cli_env, resume_plan, tiny_request, wait_for
 
 PROBE = Path(__file__).with_name("ddp_probe.py")
-# Dropout 0, so one process and two take exactly the same steps (up to the order of float sums).
+# Dropout 0, so one process and two take exactly the same steps (up to the order of float sums); fp32, because
+# precision "auto" is bf16 where the CPU multiplies it, and there two ranks' half batches round otherwise than one
+# whole batch. The precision belongs to the machine: a resume is given it again.
 FLAGS = [*TINY_FLAGS, "--dropout", "0", "--eval-every", "10", "--sample-every", "1000", "--eval-chars", "2000"]
+FLAGS += ["--precision", "fp32"]
 
 
 def torchrun(n: int, *args, cwd, env=None, timeout=240, nodes=("--standalone",), **popen):
@@ -37,7 +40,9 @@ def torchrun(n: int, *args, cwd, env=None, timeout=240, nodes=("--standalone",),
 
 def one_process(text_file, ckpt_dir, steps: int):
     """The same run as FLAGS, trained in this process."""
-    req = tiny_request(text_file, ckpt_dir, max_steps=steps, eval_every=10, sample_every=1000, dropout=0)
+    req = tiny_request(
+        text_file, ckpt_dir, max_steps=steps, eval_every=10, sample_every=1000, dropout=0, precision="fp32"
+    )
     req.model["dropout"] = req.train.pop("dropout")
     with prepare(plan(req)) as t:
         t.run()
@@ -151,6 +156,7 @@ def test_a_run_goes_from_one_process_to_two_nodes_and_back_and_only_rank_0_write
         port = s.getsockname()[1]
     node = ["--nnodes", "2", "--rdzv_endpoint", f"127.0.0.1:{port}", "--node_rank"]
     args = ["-m", "rnn_tui", "train", "--resume", "tiny", "--checkpoint-dir", ck, "--max-steps", "30", "--json"]
+    args += ["--precision", "fp32"]
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
     second = torchrun(1, *args, cwd=tmp_path, env=env, nodes=[*node, "1"], **pipes)
     try:
@@ -169,7 +175,7 @@ def test_a_run_goes_from_one_process_to_two_nodes_and_back_and_only_rank_0_write
     written = {r: (tmp_path / f"audit.{r}").read_text().splitlines() for r in ("0", "1")}
     assert any("model.safetensors" in w for w in written["0"]) and any("events.jsonl" in w for w in written["0"])
     assert written["1"] == []  # rank 1 never wrote, renamed, made or removed anything in the run folder
-    with prepare(resume_plan(alone, max_steps=30)) as t:
+    with prepare(resume_plan(alone, max_steps=30, precision="fp32")) as t:
         t.run()  # the same ten steps in one process
     two, one = checkpoint.load(ck / "tiny"), checkpoint.load(alone / "tiny")
     assert_close(two.model, one.model)
@@ -180,7 +186,7 @@ def test_a_run_goes_from_one_process_to_two_nodes_and_back_and_only_rank_0_write
     # The folder is a plain run folder: one process carries on from both, and they stay together.
     finals = []
     for folder in (ck, alone):
-        with prepare(resume_plan(folder, max_steps=40)) as t:
+        with prepare(resume_plan(folder, max_steps=40, precision="fp32")) as t:
             assert t.step == 30 and t.carried[0].shape[1] == 8  # the whole batch's hidden state, gathered
             t.run()
         finals.append((train_state.model_arrays(t.model), t.best_val_loss))
