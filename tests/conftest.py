@@ -1,4 +1,3 @@
-import asyncio
 import contextlib
 import gc
 import multiprocessing.process
@@ -167,46 +166,19 @@ async def until(pilot, predicate, what: str = "the condition", timeout: float = 
 
 
 @pytest.fixture
-async def settled():
-    """Runs apps under Pilot and lets them settle: `pilot = await settled(app)` returns once the app has started,
+def settled():
+    """Runs an app under Pilot, settled: `async with settled(app) as pilot:` starts the app and waits until it has
     routed its session's first events and put the weights in the playground (tests.helpers.settle). Keyword
-    arguments go to `app.run_test` (the size is tests.helpers.SIZE unless given). The apps stop after the test.
-
-    Each app runs in a task of its own, from start to stop: Textual's run_test sets context variables that must be
-    reset in the context that set them, and a fixture's teardown runs in another."""
+    arguments go to `app.run_test`; the size is tests.helpers.SIZE unless given."""
     from tests.helpers import SIZE, settle
 
-    stop = asyncio.Event()
-    running: list[asyncio.Task] = []
+    @contextlib.asynccontextmanager
+    async def run(app, **run_test):
+        async with app.run_test(**{"size": SIZE, **run_test}) as pilot:
+            await settle(pilot)
+            yield pilot
 
-    async def start(app, **run_test):
-        ready: asyncio.Future = asyncio.get_running_loop().create_future()
-
-        async def hold() -> None:
-            try:
-                async with app.run_test(**{"size": SIZE, **run_test}) as pilot:
-                    await settle(pilot)
-                    ready.set_result(pilot)
-                    await stop.wait()
-            except BaseException as exc:
-                if not ready.done():
-                    ready.set_exception(exc)
-                raise
-
-        task = asyncio.create_task(hold())
-        try:
-            pilot = await ready
-        except BaseException:
-            with contextlib.suppress(BaseException):  # the test gets the error: it need not come twice
-                await task
-            raise
-        running.append(task)
-        return pilot
-
-    yield start
-    stop.set()
-    for task in running:
-        await task  # the app stops; what made it fail (run_test re-raises it) fails the test here
+    return run
 
 
 @pytest.fixture

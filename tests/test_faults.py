@@ -112,11 +112,11 @@ def test_a_failing_fsync_or_rename_keeps_the_last_checkpoint(text_file, tmp_path
             assert not (t.run_dir / ".pending").exists()
 
 
-async def test_the_app_says_that_saving_failed(text_file, tmp_path, monkeypatch):
+async def test_the_app_says_that_saving_failed(text_file, tmp_path, monkeypatch, settled):
     """The trainer's own notice, shown by the app as an error."""
     from rnn_tui.tui.app import RnnTuiApp
     from tests.fakes import FakeSession
-    from tests.helpers import SIZE, settle
+    from tests.helpers import settle
 
     events = []
     with prepare(tiny_plan(text_file, tmp_path, max_steps=10, eval_every=1000), events.append) as t:
@@ -126,8 +126,7 @@ async def test_the_app_says_that_saving_failed(text_file, tmp_path, monkeypatch)
     notice = next(e for e in events if isinstance(e, Notice) and e.level == "error")
     session = FakeSession()
     app = RnnTuiApp(session)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await settle(pilot)
+    async with settled(app, notifications=True) as pilot:
         session.inbox.append(notice)
         await settle(pilot)
         shown = [n for n in app._notifications if "saving the checkpoint failed" in n.message]
@@ -316,10 +315,10 @@ def test_readers_never_see_a_half_written_checkpoint(text_file, tmp_path, capsys
     assert meta["step"] >= steps[-1]
 
 
-async def test_a_restart_that_is_refused_is_shown_and_can_be_tried_again():
+async def test_a_restart_that_is_refused_is_shown_and_can_be_tried_again(settled):
     from rnn_tui.tui.app import RnnTuiApp
     from tests.fakes import FakeSession
-    from tests.helpers import SIZE, settle
+    from tests.helpers import settle
 
     class Taken(FakeSession):
         def restart(self):
@@ -328,8 +327,7 @@ async def test_a_restart_that_is_refused_is_shown_and_can_be_tried_again():
 
     session = Taken()
     app = RnnTuiApp(session)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await settle(pilot)
+    async with settled(app, notifications=True) as pilot:
         session.die()
         await settle(pilot)
         await pilot.press("ctrl+r")
