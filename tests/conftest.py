@@ -25,6 +25,8 @@ os.environ.pop("NO_COLOR", None)
 # Where a library starts a process for its own innocent reasons, outside any test's intent: (file, function).
 INNOCENT = {
     ("platform.py", "from_subprocess"),  # platform.processor() runs `uname -p` once, then caches it
+    # multiprocessing's resource tracker, started once for the whole session by the first shared memory
+    ("resource_tracker.py", "ensure_running"),
 }
 
 # The ways a test's code could start a process, and the calls that start one.
