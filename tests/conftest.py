@@ -159,12 +159,12 @@ def wait_for(predicate, what: str = "the condition", timeout: float = 60.0, ever
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
-async def until(pilot, predicate, what: str = "the condition", timeout: float = 60.0) -> None:
+async def until(pilot, predicate, what: str = "the condition", timeout: float = 60.0, every: float = 0.02) -> None:
     """Let the app under `pilot` run until `predicate()` is true; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        await pilot.pause(0.02)
+        await pilot.pause(every)
 
 
 @pytest.fixture

@@ -50,6 +50,7 @@ SIZES = [(140, 44), (80, 24), (60, 16), (200, 60), (110, 30)]
 # options, which the command palette's list hits in the first moments after ctrl+p. No person types that fast;
 # the monkey waits this long after opening the palette (a Textual bug, not ours: see the report).
 PALETTE_FRAME = 0.05
+WAIT = 0.05  # seconds between looks while waiting: the app shares the CPU with its trainer, which runs at nice 19
 
 
 async def _yield(*args, **kwargs) -> None:
@@ -104,7 +105,7 @@ async def test_two_thousand_random_actions_with_the_trainer_running(text_file, t
     app = RnnTuiApp(session)
     try:
         async with app.run_test(size=(112, 32)) as pilot:
-            await until(pilot, lambda: app.query_one(Playground).generator is not None, "the weights", timeout=120)
+            await until(pilot, lambda: app.query_one(Playground).generator is not None, "the weights", 120, WAIT)
             done = await monkey(pilot, rng, ACTIONS)
             print(f"monkey (seed {seed}): {done}")
             assert sum(done.values()) >= ACTIONS and all(done.values()), done
@@ -130,7 +131,8 @@ async def test_two_thousand_random_actions_with_the_trainer_running(text_file, t
                 f"the playground to continue the prompt (seed {seed}): prompt {prompt.text!r}, "
                 f"{out.n_prompt} + {len(out.tokens) - out.n_prompt} shown, settings {controls.settings}, "
                 f"screen {app.screen}, focus {app.focused}",
-                timeout=30,
+                30,
+                WAIT,
             )
 
             # And training goes on (resumed if the monkey left it paused, restarted if it died).
@@ -139,7 +141,9 @@ async def test_two_thousand_random_actions_with_the_trainer_running(text_file, t
             elif app.state == "failed":
                 await pilot.press("ctrl+r")
             step = app.query_one(RunHeader).step
-            await until(pilot, lambda: app.query_one(RunHeader).step > step, f"training to go on (seed {seed})")
+            await until(
+                pilot, lambda: app.query_one(RunHeader).step > step, f"training to go on (seed {seed})", 60, WAIT
+            )
     finally:
         session.close()
     assert not session.alive

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rnn_tui.tui.app import RnnTuiApp
-from tests.conftest import TINY_FLAGS, alive
+from tests.conftest import TINY_FLAGS, alive, wait_for
 from tests.fakes import FakeSession
 from tests.helpers import SIZE, STEP, Tmux, descendants, settle
 
@@ -42,7 +42,12 @@ def launch(tmux: Tmux, folder: Path, text_file: Path, done: Path, name: str) -> 
     tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "40", "-c", str(folder), "-e", "COLORTERM=truecolor",
          f"{command}; echo $? > {done}; echo SHELL-IS-BACK; sleep 120")  # fmt: skip
     shell = int(tmux("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
-    return int(subprocess.run(["pgrep", "-P", str(shell)], capture_output=True, text=True).stdout.split()[0])
+    children = wait_for(  # the shell may not have started it yet
+        lambda: subprocess.run(["pgrep", "-P", str(shell)], capture_output=True, text=True).stdout.split(),
+        "the app to start in the terminal",
+        30,
+    )
+    return int(children[0])
 
 
 def trainer_of(app_pid: int) -> int:
