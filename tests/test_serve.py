@@ -53,7 +53,11 @@ class Served:
             text=True,
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        wait_for(self._answers, timeout=60, what="the server to answer")
+        try:
+            wait_for(self._answers, timeout=60, what="the server to answer")
+        except BaseException:
+            print(self.stop())  # not left running: the fixture that would stop it never got it
+            raise
 
     def _answers(self) -> bool:
         assert self.proc.poll() is None, self.proc.stdout.read()

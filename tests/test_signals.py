@@ -68,9 +68,9 @@ def shown_step(screen: str) -> int:
 @pytest.mark.process
 def test_a_killed_trainer_restarts_with_one_key_and_sigterm_quits_cleanly(text_file, tmp_path):
     tmux, done = Tmux(tmp_path), tmp_path / "exit-code"
-    app = launch(tmux, tmp_path, text_file, done, "sig")
     run = tmp_path / "checkpoints" / "sig"
     try:
+        app = launch(tmux, tmp_path, text_file, done, "sig")
         tmux.wait_for(lambda s: shown_step(s) > 60, what="training past the first checkpoint")
         saved = json.loads((run / "meta.json").read_text())["step"]
         trainer = trainer_of(app)
@@ -98,8 +98,8 @@ def test_a_killed_trainer_restarts_with_one_key_and_sigterm_quits_cleanly(text_f
 @pytest.mark.process
 def test_a_trainer_whose_app_is_killed_saves_and_exits_within_seconds(text_file, tmp_path):
     tmux, done = Tmux(tmp_path), tmp_path / "exit-code"
-    app = launch(tmux, tmp_path, text_file, done, "orphan")
     try:
+        app = launch(tmux, tmp_path, text_file, done, "orphan")
         screen = tmux.wait_for(lambda s: shown_step(s) > 0, what="training to start")
         trainer = trainer_of(app)
         step = shown_step(tmux.wait_for(lambda s: shown_step(s) > shown_step(screen), what="more steps"))
