@@ -64,7 +64,7 @@ class Page:
         result = await self.call("Runtime.evaluate", expression=expression, returnByValue=True)
         return result.get("result", {}).get("value")
 
-    async def until(self, expression: str, timeout: float, what: str) -> None:
+    async def until(self, expression: str, what: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while not await self.evaluate(expression):
             if time.monotonic() > deadline:
@@ -122,7 +122,7 @@ async def _screenshot(
                     mobile=False,
                 )
                 await page.call("Page.navigate", url=url)
-                await page.until(APP_SHOWN, timeout, "the app's first screen in the page")
+                await page.until(APP_SHOWN, "the app's first screen in the page", timeout)
                 if ready is not None:
                     await ready()
                 if typed:  # into the terminal's keyboard (a click would move the app's focus)

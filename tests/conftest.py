@@ -1,4 +1,11 @@
+import contextlib
+import gc
+import multiprocessing.process
+import multiprocessing.util
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -7,9 +14,81 @@ import torch
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 
 torch.set_num_threads(1)
+# The Pilot tests leave Textual's caches full (a few hundred thousand objects), and the collector's full passes
+# over them took a quarter of the fast loop's time: let it make them a tenth as often.
+gc.set_threshold(700, 10, 100)
 # The terminal's colour depth decides the palette: pin it, so snapshots do not depend on the machine.
 os.environ["COLORTERM"] = "truecolor"
 os.environ.pop("NO_COLOR", None)
+
+
+# Where a library starts a process for its own innocent reasons, outside any test's intent: (file, function).
+INNOCENT = {
+    ("platform.py", "from_subprocess"),  # platform.processor() runs `uname -p` once, then caches it
+    # multiprocessing's resource tracker, started once for the whole session by the first shared memory
+    ("resource_tracker.py", "ensure_running"),
+}
+
+# The ways a test's code could start a process, and the calls that start one.
+SPAWNERS = [
+    (subprocess.Popen, "_execute_child"),  # subprocess.run/Popen/check_output, asyncio's subprocesses, os.popen
+    (multiprocessing.process.BaseProcess, "start"),  # every multiprocessing context: fork, spawn, forkserver
+    (multiprocessing.util, "spawnv_passfds"),  # multiprocessing's helpers (the resource tracker, the forkserver)
+    *((os, name) for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp", "system") if hasattr(os, name)),
+]
+
+
+def _innocent() -> bool:
+    frame = sys._getframe(2)
+    while frame is not None:
+        code = frame.f_code
+        if (os.path.basename(code.co_filename), code.co_name) in INNOCENT:
+            return True
+        frame = frame.f_back
+    return False
+
+
+@contextlib.contextmanager
+def _refusing_processes(item: pytest.Item):
+    """Unless `item` is marked `process`, starting a process fails it (with its fixtures, whatever their scope)."""
+    if item.get_closest_marker("process"):
+        yield
+        return
+    refused: list[str] = []
+
+    def refuse(owner, name, original):
+        def guarded(*args, **kwargs):
+            if _innocent():
+                return original(*args, **kwargs)
+            refused.append(f"{getattr(owner, '__name__', owner)}.{name}")
+            pytest.fail(f"{item.nodeid} started a process ({refused[-1]}): mark this test process")
+
+        return guarded
+
+    with pytest.MonkeyPatch.context() as patch:
+        for owner, name in SPAWNERS:
+            patch.setattr(owner, name, refuse(owner, name, getattr(owner, name)))
+        yield
+    if refused:  # refused in another thread (an app's worker), or the refusal was caught
+        pytest.fail(f"{item.nodeid} started a process ({', '.join(refused)}): mark this test process")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item):
+    with _refusing_processes(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    with _refusing_processes(item):
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    with _refusing_processes(item):
+        return (yield)
 
 
 @pytest.fixture(autouse=True)
@@ -72,10 +151,8 @@ def resume_plan(ckpt_dir: Path, run: str = "tiny", **train):
     return plan(RunSpec(checkpoint_dir=str(ckpt_dir), resume=run, train=Settings(TrainConfig, train)))
 
 
-def wait_for(predicate, timeout: float = 60.0, what: str = "the condition", every: float = 0.05):
-    """Poll `predicate` until it is true; fail after `timeout` seconds."""
-    import time
-
+def wait_for(predicate, what: str = "the condition", timeout: float = 60.0, every: float = 0.05):
+    """Poll `predicate` until it is true and return its value; fail after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -83,6 +160,30 @@ def wait_for(predicate, timeout: float = 60.0, what: str = "the condition", ever
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+async def until(pilot, predicate, what: str = "the condition", timeout: float = 60.0, every: float = 0.02) -> None:
+    """Let the app under `pilot` run until `predicate()` is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        await pilot.pause(every)
+
+
+@pytest.fixture
+def settled():
+    """Runs an app under Pilot, settled: `async with settled(app) as pilot:` starts the app and waits until it has
+    routed its session's first events and put the weights in the playground (tests.helpers.settle). Keyword
+    arguments go to `app.run_test`; the size is tests.helpers.SIZE unless given."""
+    from tests.helpers import SIZE, settle
+
+    @contextlib.asynccontextmanager
+    async def run(app, **run_test):
+        async with app.run_test(**{"size": SIZE, **run_test}) as pilot:
+            await settle(pilot)
+            yield pilot
+
+    return run
 
 
 @pytest.fixture

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import json
 from pathlib import Path
 
 import numpy as np
@@ -163,6 +165,14 @@ class FakeSession:
         self.alive = False
 
 
+def session_for(folder: Path | None = None) -> FakeSession:
+    """A scripted session whose run lives in `folder` (see run_folder), as the neuron view reads it."""
+    session = FakeSession()
+    if folder is not None:
+        session.inbox[0] = dataclasses.replace(session.inbox[0], run_dir=str(folder))
+    return session
+
+
 class FakeFolder(FakeSession):
     """A saved run opened without training (`launch --resume RUN --no-train`)."""
 
@@ -207,4 +217,25 @@ def make_run(
         "updated": f"2026-01-{1 + seed:02d}T12:00:00",
     }
     checkpoint.save(folder, tensors, {}, meta)
+    return folder
+
+
+# The neuron view's validation text: speech, quotes, brackets and indentation for its features to find.
+VALIDATION = 'ROMEO:\nthe cat (said) "so it is" to the dog.\n    and if (a [b] c): d\n' * 60
+
+
+def run_folder(tmp_path: Path) -> Path:
+    """A run folder with what the neuron view reads: meta.json naming the text, and the text."""
+    text = tmp_path / "plays.txt"
+    text.write_text(VALIDATION * 2)
+    folder = tmp_path / "run"
+    folder.mkdir()
+    meta = {
+        "format": "rnn-tui-run",
+        "format_version": 2,
+        "step": 300,
+        "source": {"data": str(text), "corpus": None, "globs": [], "encoding": "utf-8"},
+        "train": {"val_frac": 0.5},
+    }
+    (folder / "meta.json").write_text(json.dumps(meta))
     return folder

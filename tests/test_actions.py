@@ -27,8 +27,9 @@ from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.playground.prediction import PredictionView
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from rnn_tui.tui.widgets.timeline.sample_timeline import SampleTimeline
+from tests.conftest import until
 from tests.fakes import FakeFolder, FakeSession
-from tests.test_app import SIZE, settle, until
+from tests.helpers import SIZE, settle
 
 PACKAGE = Path(rnn_tui.__file__).parent
 HANDLERS = {  # the class that handles each scope's keys

@@ -1,12 +1,10 @@
 """The app under Pilot, with a scripted session standing in for the trainer's process."""
 
-import contextlib
 import time
 
 import pytest
 from textual import events
 from textual.widgets import Tabs
-from textual.worker import WorkerCancelled
 
 from rnn_tui.events import Finished, Notice
 from rnn_tui.tui.app import RnnTuiApp
@@ -20,38 +18,9 @@ from rnn_tui.tui.widgets.run_header import RunHeader
 from rnn_tui.tui.widgets.training.loss_chart import LossChart
 from rnn_tui.tui.widgets.training.sample_feed import SampleFeed
 from rnn_tui.tui.widgets.training.stats import TrainingStats
+from tests.conftest import until
 from tests.fakes import FakeFolder, FakeSession, tiny_weights
-
-SIZE = (140, 44)
-
-
-async def settle(pilot, timeout: float = 15.0) -> None:
-    """Wait until the app has drained its session, taken the weights it follows, and finished generating:
-    the generation engine has nothing left to answer, and what it posted has been shown."""
-    app = pilot.app
-    session = app.session
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        await pilot.pause(0.02)
-        with contextlib.suppress(WorkerCancelled):  # a newer worker replaced one: look again
-            await app.workers.wait_for_complete()
-        playground = app.query_one_optional(Playground)  # None: the main screen is still being composed
-        if playground is None:
-            continue
-        generated = playground.idle  # then the pause below handles every message it posted
-        await pilot.pause()
-        weights_taken = session.weights_seen or not playground.controls.follow
-        workers_done = not any(w.is_running for w in app.workers)
-        if generated and playground.idle and session.started and not session.inbox and weights_taken and workers_done:
-            return
-    raise AssertionError("the app did not settle")
-
-
-async def until(pilot, predicate, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.02)
+from tests.helpers import SIZE, output, settle
 
 
 async def polls(pilot, n: int = 2) -> None:
@@ -62,10 +31,6 @@ async def polls(pilot, n: int = 2) -> None:
     while session.polls < target:
         assert time.monotonic() < deadline, "the app stopped draining its session"
         await pilot.pause(0.02)
-
-
-def output(app) -> ConfidenceText:
-    return app.query_one(ConfidenceText)
 
 
 def generated_text(app) -> str:

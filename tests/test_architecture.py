@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import cli_env
 
+pytestmark = pytest.mark.process  # lint-imports, and an app with its trainer
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,12 +26,14 @@ APP_WITH_A_TRAINER = textwrap.dedent("""
     import asyncio, sys
     from rnn_tui.cli import main  # the whole command line, as `rnn-tui launch` imports it
     from rnn_tui.checkpoint import LOG
+    from rnn_tui.config import SampleConfig
     from rnn_tui.events import Progress
     from rnn_tui.config import ModelConfig, Settings, TrainConfig
     from rnn_tui.runs import RunSpec, plan
     from rnn_tui.session import LocalSession
     from rnn_tui.text.sources import SourceSpec
     from rnn_tui.tui.app import RnnTuiApp
+    from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
 
     run = plan(RunSpec(SourceSpec(sys.argv[1]), checkpoint_dir=sys.argv[2], run_name="tiny",
                        model=Settings(ModelConfig, {"hidden": 16, "layers": 1, "embedding": 4}),
@@ -47,7 +51,13 @@ APP_WITH_A_TRAINER = textwrap.dedent("""
                     break
                 await pilot.pause(0.05)
             await pilot.press(*"abc")
-            await pilot.pause(0.5)
+            out = app.query_one(ConfidenceText)
+            for _ in range(1200):  # until the playground has continued the prompt in full
+                if out.n_prompt == 3 and len(out.tokens) == 3 + SampleConfig().length:
+                    break
+                await pilot.pause(0.05)
+            else:
+                raise AssertionError("the playground never continued the prompt")
     try:
         asyncio.run(drive())
     finally:

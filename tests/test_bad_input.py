@@ -22,7 +22,7 @@ from rnn_tui.tui.widgets.playground.number_input import NumberInput
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from tests.conftest import TINY_FLAGS, cli_env, tiny_plan
 from tests.fakes import FakeSession
-from tests.test_app import SIZE, output, settle
+from tests.helpers import output, settle
 
 try:
     import torch
@@ -156,6 +156,7 @@ def test_the_table_is_big_enough():
     assert len(CLI_CASES) + len(PROMPTS) + len(FIELD_CASES) >= 40
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("command", ["train", "launch"])
 def test_a_fifo_as_data_does_not_hang(place, command):
     proc = subprocess.run(
@@ -184,10 +185,9 @@ PROMPTS = {
 }
 
 
-async def test_any_prompt_is_continued():
+async def test_any_prompt_is_continued(settled):
     app = RnnTuiApp(FakeSession())
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with settled(app) as pilot:
         prompt = app.query_one(PromptArea)
         for name, text in PROMPTS.items():
             prompt.clear()
@@ -229,10 +229,9 @@ FIELD_CASES = [
 PASTED = {"10000000"}
 
 
-async def test_garbage_in_a_field_is_named_and_generation_waits():
+async def test_garbage_in_a_field_is_named_and_generation_waits(settled):
     app = RnnTuiApp(FakeSession())
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with settled(app) as pilot:
         await pilot.press(*"ab")
         await settle(pilot)
         controls = app.query_one(Controls)

@@ -1,6 +1,9 @@
 """Every benchmark still runs (in its tiny smoke size). These check that they work, never how fast."""
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -9,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import cli_env
+from tests.helpers import descendants
 
 BENCH = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if not p.name.startswith("_") and p.name != "baselines.py")
@@ -33,14 +37,21 @@ def test_every_benchmark_is_covered():
 
 
 def _smoke(script: str, folder: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(BENCH / script), "--smoke"],
-        cwd=folder,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    cmd = [sys.executable, str(BENCH / script), "--smoke"]
+    with subprocess.Popen(
+        cmd, cwd=folder, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        try:
+            out, err = proc.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            # What it started (contention's busy competitor, a trainer) would outlive a killed benchmark, and keep a
+            # core busy for good: those first, while they are still its children.
+            for pid in descendants(proc.pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +63,7 @@ def smokes(request, tmp_path_factory):
         yield {s: pool.submit(_smoke, s, tmp_path_factory.mktemp(s.removesuffix(".py"))) for s in chosen}
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_benchmark_smoke(script, smokes):
     proc = smokes[script].result()

@@ -5,7 +5,9 @@ import json
 import pytest
 
 from rnn_tui.neurons import FEATURES
-from tests.test_cli import TINY, _assert_user_error, rnn_tui
+from tests.helpers import TINY, assert_user_error, rnn_tui
+
+pytestmark = pytest.mark.process  # the real `rnn-tui cells`
 
 LINES = [f"the {w} sat on the mat and the {w} was happy.\n" for w in ("cat", "dog", "bird", "fox", "owl")]
 TEXT = "".join(LINES) * 200
@@ -59,8 +61,8 @@ def test_cells_reads_a_given_text_and_prints_a_table(trained):
 
 
 def test_cells_mistakes_are_one_line(trained):
-    _assert_user_error(rnn_tui("cells", "nope", cwd=trained), "no run named 'nope'")
-    _assert_user_error(rnn_tui("cells", "demo", "--top", "0", cwd=trained), "--top 0 is too small")
-    _assert_user_error(rnn_tui("cells", "demo", "--text", "missing.txt", cwd=trained), "--text")
+    assert_user_error(rnn_tui("cells", "nope", cwd=trained), "no run named 'nope'")
+    assert_user_error(rnn_tui("cells", "demo", "--top", "0", cwd=trained), "--top 0 is too small")
+    assert_user_error(rnn_tui("cells", "demo", "--text", "missing.txt", cwd=trained), "--text")
     (trained / "empty.txt").write_text("")
-    _assert_user_error(rnn_tui("cells", "demo", "--text", "empty.txt", cwd=trained), "no text")
+    assert_user_error(rnn_tui("cells", "demo", "--text", "empty.txt", cwd=trained), "no text")

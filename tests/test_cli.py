@@ -8,30 +8,10 @@ import time
 
 import pytest
 
-from tests.conftest import TINY_FLAGS, cli_env
+from tests.conftest import cli_env
+from tests.helpers import TINY, LineReader, assert_user_error, rnn_tui
 
-TINY = [*TINY_FLAGS, "--eval-every", "20", "--sample-every", "20"]
-
-
-def rnn_tui(*args, cwd, input=None, timeout=120):
-    return subprocess.run(
-        [sys.executable, "-m", "rnn_tui", *map(str, args)],
-        cwd=cwd,
-        env=cli_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        input=input,
-    )
-
-
-def _assert_user_error(proc, *words):
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1, proc.stderr
-    for w in words:
-        assert w in lines[0]
+pytestmark = pytest.mark.process
 
 
 @pytest.fixture
@@ -118,7 +98,7 @@ def test_a_gpu_run_moved_to_another_folder_resumes_on_the_cpu(trained, text_file
     meta["source"]["data"] = str(elsewhere / "gone.txt")
     meta_path.write_text(json.dumps(meta))
     proc = rnn_tui("train", "--resume", "demo", "--max-steps", "50", cwd=trained)
-    _assert_user_error(proc, "gone.txt", "not there", "--data")
+    assert_user_error(proc, "gone.txt", "not there", "--data")
     proc = rnn_tui("train", "--resume", "demo", "--max-steps", "50", "--data", text_file, "--json", cwd=trained)
     assert proc.returncode == 0, proc.stderr
 
@@ -142,7 +122,7 @@ def test_user_mistakes_are_one_line_with_exit_code_2(text_file, tmp_path, traine
         (["frobnicate"], ["invalid choice"]),
     ]
     for args, words in cases:
-        _assert_user_error(rnn_tui(*args, cwd=trained), *words)
+        assert_user_error(rnn_tui(*args, cwd=trained), *words)
 
 
 def test_offline_named_corpus_suggests_data(tmp_path):
@@ -154,7 +134,7 @@ def test_offline_named_corpus_suggests_data(tmp_path):
         text=True,
         timeout=60,
     )
-    _assert_user_error(proc, "could not download", "--data")
+    assert_user_error(proc, "could not download", "--data")
 
 
 def test_ctrl_c_saves_and_exits_cleanly(text_file, tmp_path):
@@ -166,12 +146,14 @@ def test_ctrl_c_saves_and_exits_cleanly(text_file, tmp_path):
         stderr=subprocess.PIPE,
         text=True,
     )
-    for line in proc.stdout:  # wait until it is training
-        if '"progress"' in line:
-            break
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
+    try:
+        lines = LineReader(proc.stdout)
+        lines.wait_for(lambda line: '"progress"' in line, "training to start")
+        proc.send_signal(signal.SIGINT)
+        out = lines.rest(timeout=60)
+        assert proc.wait(60) == 0, proc.stderr.read()
+    finally:
+        proc.kill()
     assert '"reason": "stopped"' in out
     assert (tmp_path / "checkpoints" / "stopme" / "meta.json").exists()
 

@@ -32,6 +32,8 @@ FLAGS = [*TINY_FLAGS]
 for key, value in SETTINGS.items():
     FLAGS += [f"--{key.replace('_', '-')}", str(value)]
 
+pytestmark = pytest.mark.process  # the real `rnn-tui train`, killed
+
 
 @dataclass
 class Kill:

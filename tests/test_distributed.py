@@ -25,8 +25,11 @@ from rnn_tui.train.loop import prepare
 from tests.conftest import TINY_FLAGS, cli_env, resume_plan, tiny_request, wait_for
 
 PROBE = Path(__file__).with_name("ddp_probe.py")
-# Dropout 0, so one process and two take exactly the same steps (up to the order of float sums).
+# Dropout 0, so one process and two take exactly the same steps (up to the order of float sums); fp32, because
+# precision "auto" is bf16 where the CPU multiplies it, and there two ranks' half batches round otherwise than one
+# whole batch. The precision belongs to the machine: a resume is given it again.
 FLAGS = [*TINY_FLAGS, "--dropout", "0", "--eval-every", "10", "--sample-every", "1000", "--eval-chars", "2000"]
+FLAGS += ["--precision", "fp32"]
 
 
 def torchrun(n: int, *args, cwd, env=None, timeout=240, nodes=("--standalone",), **popen):
@@ -39,7 +42,7 @@ def torchrun(n: int, *args, cwd, env=None, timeout=240, nodes=("--standalone",),
 
 def one_process(text_file, ckpt_dir, steps: int):
     """The same run as FLAGS, trained in this process."""
-    req = tiny_request(text_file, ckpt_dir, max_steps=steps, eval_every=10, sample_every=1000)
+    req = tiny_request(text_file, ckpt_dir, max_steps=steps, eval_every=10, sample_every=1000, precision="fp32")
     req = dataclasses.replace(req, model=Settings(ModelConfig, {"dropout": 0}).over(req.model))
     with prepare(plan(req)) as t:
         t.run()
@@ -101,6 +104,7 @@ def test_a_lost_peer_is_one_line_and_other_failures_stay_what_they_are():
 # --------------------------------------------------------------------------- torchrun
 
 
+@pytest.mark.process
 def test_two_ranks_hold_the_same_weights_as_one_process(text_file, tmp_path):
     flags = ["--data", text_file, *FLAGS, "--max-steps", "30", "--checkpoint-dir", tmp_path / "ck", "--run-name", "p"]
     proc = torchrun(2, PROBE, tmp_path, *flags, cwd=tmp_path)
@@ -134,6 +138,7 @@ if "RANK" in os.environ:
 """
 
 
+@pytest.mark.process
 def test_a_run_goes_from_one_process_to_two_nodes_and_back_and_only_rank_0_writes(text_file, tmp_path):
     ck, alone = tmp_path / "ck", tmp_path / "alone"
     for folder in (ck, alone):
@@ -151,6 +156,7 @@ def test_a_run_goes_from_one_process_to_two_nodes_and_back_and_only_rank_0_write
         port = s.getsockname()[1]
     node = ["--nnodes", "2", "--rdzv_endpoint", f"127.0.0.1:{port}", "--node_rank"]
     args = ["-m", "rnn_tui", "train", "--resume", "tiny", "--checkpoint-dir", ck, "--max-steps", "30", "--json"]
+    args += ["--precision", "fp32"]
     pipes = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE}
     second = torchrun(1, *args, cwd=tmp_path, env=env, nodes=[*node, "1"], **pipes)
     try:
@@ -169,7 +175,7 @@ def test_a_run_goes_from_one_process_to_two_nodes_and_back_and_only_rank_0_write
     written = {r: (tmp_path / f"audit.{r}").read_text().splitlines() for r in ("0", "1")}
     assert any("model.safetensors" in w for w in written["0"]) and any("events.jsonl" in w for w in written["0"])
     assert written["1"] == []  # rank 1 never wrote, renamed, made or removed anything in the run folder
-    with prepare(resume_plan(alone, max_steps=30)) as t:
+    with prepare(resume_plan(alone, max_steps=30, precision="fp32")) as t:
         t.run()  # the same ten steps in one process
     two, one = checkpoint.load(ck / "tiny"), checkpoint.load(alone / "tiny")
     assert_close(two.model, one.model)
@@ -180,7 +186,7 @@ def test_a_run_goes_from_one_process_to_two_nodes_and_back_and_only_rank_0_write
     # The folder is a plain run folder: one process carries on from both, and they stay together.
     finals = []
     for folder in (ck, alone):
-        with prepare(resume_plan(folder, max_steps=40)) as t:
+        with prepare(resume_plan(folder, max_steps=40, precision="fp32")) as t:
             assert t.step == 30 and t.carried[0].shape[1] == 8  # the whole batch's hidden state, gathered
             t.run()
         finals.append((train_state.model_arrays(t.model), t.best_val_loss))
@@ -193,6 +199,7 @@ def test_a_run_goes_from_one_process_to_two_nodes_and_back_and_only_rank_0_write
     ]
 
 
+@pytest.mark.process
 def test_a_batch_that_does_not_split_is_refused_once(text_file, tmp_path):
     args = ["-m", "rnn_tui", "train", "--data", text_file, *FLAGS, "--batch-size", "7", "--checkpoint-dir", "ck"]
     proc = torchrun(2, *args, cwd=tmp_path)
@@ -216,6 +223,7 @@ def _rank_pid(launcher: int, rank: int) -> int | None:
     return None
 
 
+@pytest.mark.process
 def test_when_a_rank_dies_the_others_stop_and_the_checkpoint_stays_whole(text_file, tmp_path):
     args = ["-m", "rnn_tui", "train", "--data", text_file, *FLAGS, "--checkpoint-every", "10", "--run-name", "dies"]
     job = torchrun(2, *args, "--max-steps", "100000", cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -236,6 +244,7 @@ def test_when_a_rank_dies_the_others_stop_and_the_checkpoint_stays_whole(text_fi
         assert t.run().step == ckpt.step + 5
 
 
+@pytest.mark.process
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
 def test_nccl_without_a_gpu_is_one_line_and_exit_2(text_file, tmp_path):
     env = cli_env(

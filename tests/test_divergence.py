@@ -84,10 +84,10 @@ def test_non_finite_weights_are_never_saved(text_file, tmp_path, monkeypatch):
     assert any("rolled back" in e.message for e in record.read(tmp_path / "tiny").events if isinstance(e, Notice))
 
 
-async def test_the_app_shows_a_rollback(text_file, tmp_path):
+async def test_the_app_shows_a_rollback(text_file, tmp_path, settled):
     from rnn_tui.tui.app import RnnTuiApp
     from tests.fakes import FakeSession
-    from tests.test_app import SIZE, settle
+    from tests.helpers import settle
 
     events = []
     with prepare(tiny_plan(text_file, tmp_path, max_steps=30, lr=100.0, eval_every=1000), events.append) as t:
@@ -95,8 +95,7 @@ async def test_the_app_shows_a_rollback(text_file, tmp_path):
     rollback = next(e for e in events if isinstance(e, Notice) and "rolled back" in e.message)
     session = FakeSession()
     app = RnnTuiApp(session)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await settle(pilot)
+    async with settled(app, notifications=True) as pilot:
         session.inbox.append(rollback)
         await settle(pilot)
         shown = [n for n in app._notifications if "rolled back" in n.message]

@@ -285,6 +285,7 @@ def test_war_and_peace_is_the_book_without_gutenbergs_header_and_licence(server,
 # --------------------------------------------------------------------------- the CLI
 
 
+@pytest.mark.process
 def test_corpora_lists_sizes_sources_and_status(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "rnn_tui", "corpora"],

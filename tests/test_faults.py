@@ -24,7 +24,7 @@ from rnn_tui.errors import UserError
 from rnn_tui.events import CheckpointSaved, Notice
 from rnn_tui.runs import plan
 from rnn_tui.train.loop import prepare
-from tests.conftest import TINY_FLAGS, cli_env, resume_plan, tiny_plan, tiny_request, wait_for
+from tests.conftest import TINY_FLAGS, cli_env, resume_plan, tiny_plan, tiny_request, until, wait_for
 
 # --------------------------------------------------------------------------- a disk that fills up
 
@@ -112,11 +112,11 @@ def test_a_failing_fsync_or_rename_keeps_the_last_checkpoint(text_file, tmp_path
             assert not (t.run_dir / ".pending").exists()
 
 
-async def test_the_app_says_that_saving_failed(text_file, tmp_path, monkeypatch):
+async def test_the_app_says_that_saving_failed(text_file, tmp_path, monkeypatch, settled):
     """The trainer's own notice, shown by the app as an error."""
     from rnn_tui.tui.app import RnnTuiApp
     from tests.fakes import FakeSession
-    from tests.test_app import SIZE, settle
+    from tests.helpers import settle
 
     events = []
     with prepare(tiny_plan(text_file, tmp_path, max_steps=10, eval_every=1000), events.append) as t:
@@ -126,8 +126,7 @@ async def test_the_app_says_that_saving_failed(text_file, tmp_path, monkeypatch)
     notice = next(e for e in events if isinstance(e, Notice) and e.level == "error")
     session = FakeSession()
     app = RnnTuiApp(session)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await settle(pilot)
+    async with settled(app, notifications=True) as pilot:
         session.inbox.append(notice)
         await settle(pilot)
         shown = [n for n in app._notifications if "saving the checkpoint failed" in n.message]
@@ -167,6 +166,7 @@ def read_only_folder():
         shutil.rmtree(top, ignore_errors=True)
 
 
+@pytest.mark.process
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX permissions")
 def test_a_read_only_checkpoint_folder_is_refused_before_training(text_file):
     with read_only_folder() as (folder, unprivileged):
@@ -255,6 +255,7 @@ def start_trainer(text_file: Path, folder: Path, *flags: str) -> subprocess.Pope
     )
 
 
+@pytest.mark.process
 def test_a_second_train_or_launch_is_refused_and_a_crash_frees_the_run(text_file, tmp_path, capsys):
     trainer = start_trainer(text_file, tmp_path, "--checkpoint-every", "5")
     try:
@@ -282,6 +283,7 @@ def test_a_new_run_that_has_not_saved_yet_is_still_locked(text_file, tmp_path):
         plan(tiny_request(text_file, tmp_path))
 
 
+@pytest.mark.process
 def test_readers_never_see_a_half_written_checkpoint(text_file, tmp_path, capsys):
     """`sample` and the checkpoint reader in a loop, while a trainer saves after every step; then SIGTERM saves."""
     trainer = start_trainer(text_file, tmp_path, "--checkpoint-every", "1")
@@ -313,10 +315,10 @@ def test_readers_never_see_a_half_written_checkpoint(text_file, tmp_path, capsys
     assert meta["step"] >= steps[-1]
 
 
-async def test_a_restart_that_is_refused_is_shown_and_can_be_tried_again():
+async def test_a_restart_that_is_refused_is_shown_and_can_be_tried_again(settled):
     from rnn_tui.tui.app import RnnTuiApp
     from tests.fakes import FakeSession
-    from tests.test_app import SIZE, settle
+    from tests.helpers import settle
 
     class Taken(FakeSession):
         def restart(self):
@@ -325,8 +327,7 @@ async def test_a_restart_that_is_refused_is_shown_and_can_be_tried_again():
 
     session = Taken()
     app = RnnTuiApp(session)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await settle(pilot)
+    async with settled(app, notifications=True) as pilot:
         session.die()
         await settle(pilot)
         await pilot.press("ctrl+r")
@@ -341,7 +342,7 @@ async def test_a_restart_that_is_refused_is_shown_and_can_be_tried_again():
 async def test_a_session_that_cannot_start_is_shown_not_raised():
     from rnn_tui.tui.app import RnnTuiApp
     from tests.fakes import FakeSession
-    from tests.test_app import SIZE
+    from tests.helpers import SIZE
 
     class Newer(FakeSession):
         def start(self):
@@ -349,8 +350,6 @@ async def test_a_session_that_cannot_start_is_shown_not_raised():
 
     app = RnnTuiApp(Newer())
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        deadline = time.monotonic() + 15  # the notice is a message: wait for it, not for a fixed time
-        while not any("upgrade" in n.message for n in app._notifications):
-            assert time.monotonic() < deadline, "the failed start was never shown"
-            await pilot.pause(0.05)
+        # The notice is a message: wait for it, not for a fixed time.
+        await until(pilot, lambda: any("upgrade" in n.message for n in app._notifications), "the failed start", 15)
         assert app.state == "failed" and app.is_running

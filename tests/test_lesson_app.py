@@ -1,22 +1,14 @@
 """The lesson's screen under Pilot: training keys, choosing a step, switching the cell, exporting."""
 
-import time
-
 import pytest
 
 from rnn_tui.lesson import Lesson
 from rnn_tui.tui.screens.lesson import LessonApp, LessonScreen
 from rnn_tui.tui.widgets.lesson.figure import GAP, LABEL, ROW_LABEL, Figure, Layout, figure_rows
 from rnn_tui.tui.widgets.lesson.step_panel import StepPanel
+from tests.conftest import until
 
 SIZE = (100, 30)
-
-
-async def until(pilot, condition, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.02)
 
 
 def screen(app) -> LessonScreen:

@@ -7,7 +7,9 @@ import sys
 import pytest
 
 from tests.conftest import cli_env
-from tests.test_cli import _assert_user_error, rnn_tui
+from tests.helpers import assert_user_error, rnn_tui
+
+pytestmark = pytest.mark.process  # the CLI in a subprocess
 
 
 def figure(*args, cwd):
@@ -68,7 +70,7 @@ def test_the_flags_change_the_numbers(tmp_path):
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, words, tmp_path):
-    _assert_user_error(rnn_tui("lesson", *args, cwd=tmp_path, timeout=60), *words)
+    assert_user_error(rnn_tui("lesson", *args, cwd=tmp_path, timeout=60), *words)
 
 
 def test_the_lesson_never_imports_torch(tmp_path):

@@ -11,9 +11,9 @@ import asyncio
 import contextlib
 import os
 import random
-import time
 from unittest import mock
 
+import pytest
 from textual import events
 from textual.command import CommandPalette
 from textual.errors import NoWidget
@@ -25,8 +25,8 @@ from rnn_tui.tui.widgets.playground.controls import FIELDS, Controls
 from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from rnn_tui.tui.widgets.run_header import RunHeader
-from tests.conftest import tiny_plan
-from tests.test_app import output
+from tests.conftest import tiny_plan, until
+from tests.helpers import output
 
 ACTIONS = 2000
 KEYS = [
@@ -50,13 +50,7 @@ SIZES = [(140, 44), (80, 24), (60, 16), (200, 60), (110, 30)]
 # options, which the command palette's list hits in the first moments after ctrl+p. No person types that fast;
 # the monkey waits this long after opening the palette (a Textual bug, not ours: see the report).
 PALETTE_FRAME = 0.05
-
-
-async def wait_until(pilot, predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)
+WAIT = 0.05  # seconds between looks while waiting: the app shares the CPU with its trainer, which runs at nice 19
 
 
 async def _yield(*args, **kwargs) -> None:
@@ -103,6 +97,7 @@ async def _monkey(pilot, rng: random.Random, n: int) -> dict[str, int]:
     return done
 
 
+@pytest.mark.process
 async def test_two_thousand_random_actions_with_the_trainer_running(text_file, tmp_path):
     seed = int(os.environ.get("RNN_TUI_MONKEY_SEED", "2024"))
     rng = random.Random(seed)
@@ -110,7 +105,7 @@ async def test_two_thousand_random_actions_with_the_trainer_running(text_file, t
     app = RnnTuiApp(session)
     try:
         async with app.run_test(size=(112, 32)) as pilot:
-            await wait_until(pilot, lambda: app.query_one(Playground).weights is not None, 120, "the weights")
+            await until(pilot, lambda: app.query_one(Playground).weights is not None, "the weights", 120, WAIT)
             done = await monkey(pilot, rng, ACTIONS)
             print(f"monkey (seed {seed}): {done}")
             assert sum(done.values()) >= ACTIONS and all(done.values()), done
@@ -130,13 +125,14 @@ async def test_two_thousand_random_actions_with_the_trainer_running(text_file, t
             prompt.clear()
             await pilot.press(*"the cat")
             out = output(app)
-            await wait_until(
+            await until(
                 pilot,
                 lambda: out.n_prompt == 7 and len(out.tokens) == 7 + 300,
-                30,
                 f"the playground to continue the prompt (seed {seed}): prompt {prompt.text!r}, "
                 f"{out.n_prompt} + {len(out.tokens) - out.n_prompt} shown, settings {controls.settings}, "
                 f"screen {app.screen}, focus {app.focused}",
+                30,
+                WAIT,
             )
 
             # And training goes on (resumed if the monkey left it paused, restarted if it died).
@@ -145,8 +141,8 @@ async def test_two_thousand_random_actions_with_the_trainer_running(text_file, t
             elif app.state == "failed":
                 await pilot.press("ctrl+r")
             step = app.query_one(RunHeader).step
-            await wait_until(
-                pilot, lambda: app.query_one(RunHeader).step > step, 60, f"training to go on (seed {seed})"
+            await until(
+                pilot, lambda: app.query_one(RunHeader).step > step, f"training to go on (seed {seed})", 60, WAIT
             )
     finally:
         session.close()

@@ -1,10 +1,6 @@
 """The neuron view under Pilot: open it, move through cells, find cells in a worker, cancel, jump, type meanwhile."""
 
-import dataclasses
-import json
 import threading
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,42 +14,9 @@ from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.neurons.cell_bar import CellBar
 from rnn_tui.tui.widgets.neurons.find_panel import FindPanel
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
-from tests.fakes import FakeSession
-from tests.test_app import settle
-
-SIZE = (140, 44)
-VALIDATION = 'ROMEO:\nthe cat (said) "so it is" to the dog.\n    and if (a [b] c): d\n' * 60
-
-
-def run_folder(tmp_path: Path) -> Path:
-    """A run folder with what the neuron view reads: meta.json naming the text, and the text."""
-    text = tmp_path / "plays.txt"
-    text.write_text(VALIDATION * 2)
-    folder = tmp_path / "run"
-    folder.mkdir()
-    meta = {
-        "format": "rnn-tui-run",
-        "format_version": 2,
-        "step": 300,
-        "source": {"data": str(text), "corpus": None, "globs": [], "encoding": "utf-8"},
-        "train": {"val_frac": 0.5},
-    }
-    (folder / "meta.json").write_text(json.dumps(meta))
-    return folder
-
-
-def session_for(folder: Path | None = None) -> FakeSession:
-    session = FakeSession()
-    if folder is not None:
-        session.inbox[0] = dataclasses.replace(session.inbox[0], run_dir=str(folder))
-    return session
-
-
-async def until(pilot, predicate, timeout: float = 20.0, what: str = "the condition") -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.02)
+from tests.conftest import until
+from tests.fakes import VALIDATION, run_folder, session_for
+from tests.helpers import SIZE, settle
 
 
 def screen_of(app) -> NeuronScreen:
@@ -133,7 +96,8 @@ async def test_f6_shows_the_playground_text_coloured_by_a_cell():
         assert not isinstance(app.screen, NeuronScreen)
         traced = screen.trace
         await pilot.press("f6")  # the same view again, nothing to recompute
-        await pilot.pause(0.2)
+        await until(pilot, lambda: app.screen is screen and all(w.is_finished for w in screen.workers), "the view")
+        await pilot.pause()  # and what any worker posted has arrived
         assert app.screen is screen and screen.trace is traced and screen.current == (1, 31)
         await pilot.press("f6")  # F6 also closes it
         assert not isinstance(app.screen, NeuronScreen)

@@ -2,8 +2,11 @@
 
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.screens.neurons import NeuronScreen
-from tests.test_app import settle
-from tests.test_neurons_app import run_folder, session_for, until
+from rnn_tui.tui.widgets.chargrid.activation_text import ActivationText
+from rnn_tui.tui.widgets.neurons.cell_bar import CellBar
+from tests.conftest import until
+from tests.fakes import run_folder, session_for
+from tests.helpers import settle
 
 
 async def find_and_choose(pilot) -> None:
@@ -24,9 +27,11 @@ async def find_and_choose(pilot) -> None:
     table.move_cursor(row=table.get_row_index(f"quotes:{top.layer}:{top.cell}"))
     await pilot.press("enter")
     await until(pilot, lambda: "bits/char" in str(screen.query_one("#find-effect").render()))
-    screen.query_one("#activations").focus()
+    activations = screen.query_one(ActivationText)
+    activations.focus()
     await pilot.press("down", "right", "right")
-    await pilot.pause(0.1)
+    bar = screen.query_one(CellBar)  # it shows the cursor's character, and what the cell holds there
+    await until(pilot, lambda: activations.cursor > 0 and f"char {activations.cursor + 1} of" in str(bar.render()))
 
 
 def test_neuron_view(snap_compare, tmp_path):

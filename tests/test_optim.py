@@ -68,6 +68,7 @@ def test_a_snapshot_is_a_copy():
     assert float(snap[0]["step"]) == 2.0 and not torch.equal(snap[0]["exp_avg"], opt.state[opt.params[0]]["exp_avg"])
 
 
+@pytest.mark.process
 def test_it_does_not_import_dynamo():
     code = (
         "import sys, torch\n"

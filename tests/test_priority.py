@@ -79,6 +79,7 @@ def test_nothing_changes_where_the_load_cannot_be_read_or_there_is_one_core(tmp_
     assert missing.threads() is None and single.threads() is None
 
 
+@pytest.mark.process
 @pytest.mark.skipif(not Path("/proc/stat").exists(), reason="needs Linux's /proc/stat")
 def test_a_real_busy_program_is_seen():
     cpu = SharedCpu(2, interval=0.5)

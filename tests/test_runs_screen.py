@@ -1,7 +1,6 @@
 """The runs screen (f10): the runs in the checkpoint folder, their curves overlaid, one opened in the playground."""
 
 import json
-import time
 
 import pytest
 
@@ -13,11 +12,9 @@ from rnn_tui.tui.widgets.playground.controls import Controls
 from rnn_tui.tui.widgets.run_header import RunHeader
 from rnn_tui.tui.widgets.runs.compare_chart import CompareChart
 from rnn_tui.tui.widgets.runs.runs_table import RunsTable
+from tests.conftest import until
 from tests.fakes import FakeSession, make_run
-from tests.test_app import settle
-from tests.test_cli import rnn_tui
-
-SIZE = (140, 44)
+from tests.helpers import rnn_tui, settle
 
 
 @pytest.fixture
@@ -30,15 +27,8 @@ def runs(tmp_path):
     return root
 
 
-async def until(pilot, predicate, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.02)
-
-
 async def open_runs(pilot) -> RunsScreen:
-    await settle(pilot)
+    """The runs screen of a settled app, once it lists the runs."""
     await pilot.press("f10")
     screen = pilot.app.screen
     assert isinstance(screen, RunsScreen)
@@ -50,9 +40,10 @@ def row(table: RunsTable, index: int) -> list[str]:
     return [str(cell) for cell in table.get_row_at(index)]
 
 
-async def test_the_runs_are_listed_as_rnn_tui_runs_lists_them(runs, tmp_path):
+@pytest.mark.process
+async def test_the_runs_are_listed_as_rnn_tui_runs_lists_them(runs, tmp_path, settled):
     app = RnnTuiApp(FakeSession(), checkpoint_dir=runs)
-    async with app.run_test(size=SIZE) as pilot:
+    async with settled(app) as pilot:
         screen = await open_runs(pilot)
         table = screen.table
         assert table.row_count == 3
@@ -70,9 +61,9 @@ async def test_the_runs_are_listed_as_rnn_tui_runs_lists_them(runs, tmp_path):
     }
 
 
-async def test_marked_runs_overlay_their_curves_by_step_or_by_time(runs):
+async def test_marked_runs_overlay_their_curves_by_step_or_by_time(runs, settled):
     app = RnnTuiApp(FakeSession(), checkpoint_dir=runs)
-    async with app.run_test(size=SIZE) as pilot:
+    async with settled(app) as pilot:
         screen = await open_runs(pilot)
         chart = screen.query_one(CompareChart)
         assert chart.runs == []
@@ -96,10 +87,10 @@ async def test_marked_runs_overlay_their_curves_by_step_or_by_time(runs):
         assert not isinstance(app.screen, RunsScreen)
 
 
-async def test_a_run_opens_in_the_playground_and_f8_goes_back(runs):
+async def test_a_run_opens_in_the_playground_and_f8_goes_back(runs, settled):
     session = FakeSession()
     app = RnnTuiApp(session, checkpoint_dir=runs)
-    async with app.run_test(size=SIZE) as pilot:
+    async with settled(app) as pilot:
         screen = await open_runs(pilot)
         await pilot.press("down", "down", "o")  # small-fast, at step 900
         await until(pilot, lambda: not isinstance(app.screen, RunsScreen), "the playground")
@@ -119,10 +110,9 @@ async def test_a_run_opens_in_the_playground_and_f8_goes_back(runs):
         assert screen is not app.screen
 
 
-async def test_the_palette_offers_the_runs_and_an_empty_folder_says_so(tmp_path):
+async def test_the_palette_offers_the_runs_and_an_empty_folder_says_so(tmp_path, settled):
     app = RnnTuiApp(FakeSession(), checkpoint_dir=tmp_path / "none")
-    async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
+    async with settled(app) as pilot:
         assert "Runs" in [c.title for c in app.get_system_commands(app.screen)]
         await pilot.press("f10")
         screen = app.screen
@@ -132,10 +122,10 @@ async def test_the_palette_offers_the_runs_and_an_empty_folder_says_so(tmp_path)
         assert not isinstance(app.screen, RunsScreen)
 
 
-async def test_a_damaged_run_is_reported_not_fatal(runs):
+async def test_a_damaged_run_is_reported_not_fatal(runs, settled):
     (runs / "big-slow" / checkpoint.MODEL).write_bytes(b"not safetensors")
     app = RnnTuiApp(FakeSession(), checkpoint_dir=runs)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    async with settled(app, notifications=True) as pilot:
         await open_runs(pilot)
         await pilot.press("down", "o")
         await until(pilot, lambda: any("damaged" in n.message for n in app._notifications), "the error")

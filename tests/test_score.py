@@ -7,7 +7,7 @@ import pytest
 
 from rnn_tui import scoring
 from tests.conftest import TINY_FLAGS
-from tests.test_cli import _assert_user_error, rnn_tui
+from tests.helpers import assert_user_error, rnn_tui
 
 JUNK = "xfbg lpyw xgfb lwpy gxbf"  # letters the training text has, in an order it never has
 
@@ -27,6 +27,7 @@ def run_dir(tmp_path_factory):
     return tmp
 
 
+@pytest.mark.process
 def test_top_1_finds_the_planted_junk_line(run_dir):
     proc = rnn_tui("score", "demo", "planted.txt", "--top", "1", cwd=run_dir)
     assert proc.returncode == 0, proc.stderr
@@ -36,6 +37,7 @@ def test_top_1_finds_the_planted_junk_line(run_dir):
     assert f"bits/char over {chars} characters (demo, step 80)" in proc.stdout
 
 
+@pytest.mark.process
 def test_json_gives_per_line_figures_and_the_files(run_dir):
     proc = rnn_tui("score", "demo", "planted.txt", "--json", cwd=run_dir)
     assert proc.returncode == 0, proc.stderr
@@ -48,6 +50,7 @@ def test_json_gives_per_line_figures_and_the_files(run_dir):
     assert whole["bits_per_char"] == pytest.approx(total / whole["chars"], rel=1e-3)
 
 
+@pytest.mark.process
 def test_piped_output_is_the_plain_text_and_the_figure(run_dir):
     proc = rnn_tui("score", "demo", "planted.txt", cwd=run_dir)
     assert proc.returncode == 0, proc.stderr
@@ -56,6 +59,7 @@ def test_piped_output_is_the_plain_text_and_the_figure(run_dir):
     assert "bits/char" in proc.stdout.splitlines()[-1]
 
 
+@pytest.mark.process
 def test_html_and_svg_keep_the_colours_and_the_legend(run_dir):
     proc = rnn_tui("score", "demo", "planted.txt", "--top", "2", "--html", "o.html", "--svg", "o.svg", cwd=run_dir)
     assert proc.returncode == 0, proc.stderr
@@ -65,6 +69,7 @@ def test_html_and_svg_keep_the_colours_and_the_legend(run_dir):
         assert "#d6409f" in saved.lower() or "#e5484d" in saved.lower()  # the surprising bins' colours
 
 
+@pytest.mark.process
 def test_unknown_characters_are_counted_and_charged(run_dir):
     (run_dir / "odd.txt").write_text("the cat sat ☃ on the mat\n")
     proc = rnn_tui("score", "demo", "odd.txt", "--json", cwd=run_dir)
@@ -72,14 +77,15 @@ def test_unknown_characters_are_counted_and_charged(run_dir):
     assert whole["unknown"] == 1 and np.isfinite(whole["bits_per_char"])
 
 
+@pytest.mark.process
 def test_mistakes_are_one_line(run_dir):
-    _assert_user_error(rnn_tui("score", "demo", "missing.txt", cwd=run_dir), "no such file", "missing.txt")
-    _assert_user_error(rnn_tui("score", "demo", ".", cwd=run_dir), "is a folder")
-    _assert_user_error(rnn_tui("score", "demo", "planted.txt", "--top", "0", cwd=run_dir), "--top")
-    _assert_user_error(rnn_tui("score", "demo", "planted.txt", "--svg", "x.png", cwd=run_dir), "ending in .svg")
+    assert_user_error(rnn_tui("score", "demo", "missing.txt", cwd=run_dir), "no such file", "missing.txt")
+    assert_user_error(rnn_tui("score", "demo", ".", cwd=run_dir), "is a folder")
+    assert_user_error(rnn_tui("score", "demo", "planted.txt", "--top", "0", cwd=run_dir), "--top")
+    assert_user_error(rnn_tui("score", "demo", "planted.txt", "--svg", "x.png", cwd=run_dir), "ending in .svg")
     (run_dir / "bin.dat").write_bytes(b"\0\1\2binary")
-    _assert_user_error(rnn_tui("score", "demo", "bin.dat", cwd=run_dir), "not a text file")
-    _assert_user_error(rnn_tui("score", "nope", "planted.txt", cwd=run_dir), "nope")
+    assert_user_error(rnn_tui("score", "demo", "bin.dat", cwd=run_dir), "not a text file")
+    assert_user_error(rnn_tui("score", "nope", "planted.txt", cwd=run_dir), "nope")
 
 
 def test_line_scores_split_at_newlines():

@@ -18,7 +18,7 @@ import pytest
 from rnn_tui.cli import exposure_warning
 from tests import browser
 from tests.conftest import TINY_FLAGS, cli_env, wait_for
-from tests.test_cli import _assert_user_error, rnn_tui
+from tests.helpers import assert_user_error, rnn_tui
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS_SHOT = os.environ.get("RNN_TUI_BROWSER_SHOT")  # where to keep a copy of the screenshot (the README's)
@@ -53,7 +53,11 @@ class Served:
             text=True,
         )
         self.url = f"http://127.0.0.1:{self.port}"
-        wait_for(self._answers, timeout=60, what="the server to answer")
+        try:
+            wait_for(self._answers, timeout=60, what="the server to answer")
+        except BaseException:
+            print(self.stop())  # not left running: the fixture that would stop it never got it
+            raise
 
     def _answers(self) -> bool:
         assert self.proc.poll() is None, self.proc.stdout.read()
@@ -146,6 +150,7 @@ async def _two_tabs(served: Served) -> None:
     wait_for(lambda: not served.apps(), timeout=120, what="the apps to quit when their tabs closed")
 
 
+@pytest.mark.process
 def test_each_tab_gets_its_own_app_and_the_keys_reach_the_playground(served):
     asyncio.run(_two_tabs(served))
     # The trainers behave as in the terminal: when their app quits, they save first.
@@ -156,6 +161,7 @@ def test_each_tab_gets_its_own_app_and_the_keys_reach_the_playground(served):
     assert not re.search(r'File "[^"]*rnn_tui', log), log
 
 
+@pytest.mark.process
 @pytest.mark.skipif(browser.chromium() is None, reason="Chromium is not installed (Debian: apt-get install chromium)")
 def test_the_app_in_headless_chromium(served, tmp_path):
     shot = tmp_path / "browser.png"
@@ -188,22 +194,24 @@ def test_listening_beyond_loopback_is_said_out_loud():
         assert "no password" in exposure_warning(host, 8000)
 
 
+@pytest.mark.process
 def test_serve_checks_the_launch_flags_before_it_listens(tmp_path):
     for args, words in (
         (["--", "--hidden", "0"], "--hidden"),
         (["--", "--data", "missing.txt"], "missing.txt"),
         (["--", "train"], "not a flag of rnn-tui launch"),
     ):
-        _assert_user_error(rnn_tui("serve", "--port", free_port(), *args, cwd=tmp_path), words)
+        assert_user_error(rnn_tui("serve", "--port", free_port(), *args, cwd=tmp_path), words)
 
 
+@pytest.mark.process
 def test_a_port_in_use_is_one_line(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
         proc = rnn_tui("serve", "--port", port, cwd=tmp_path)
-    _assert_user_error(proc, f"cannot listen on 127.0.0.1:{port}")
+    assert_user_error(proc, f"cannot listen on 127.0.0.1:{port}")
 
 
 # --------------------------------------------------------------------------- the app's stdout is the protocol
@@ -230,6 +238,7 @@ def packets(data: bytes) -> list[tuple[bytes, bytes]]:
     return out
 
 
+@pytest.mark.process
 def test_nothing_but_the_app_writes_to_its_stdout(tmp_path, text_file):
     """Every child of the app (the trainer, multiprocessing's helper) speaks at once on fds 1 and 2, before
     any of our code runs in it; none of it may reach the app's stdout, which textual-serve reads."""

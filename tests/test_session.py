@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import pytest
 
@@ -17,20 +16,10 @@ from rnn_tui.events import CheckpointSaved, Finished, History, Progress, RunStar
 from rnn_tui.session import FolderSession, LocalSession
 from rnn_tui.train.loop import prepare
 from tests.conftest import alive, cli_env, resume_plan, tiny_plan, wait_for
+from tests.helpers import LineReader, drain_until
 
 
-def drain_until(session, predicate, timeout=60.0):
-    seen = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        msgs = session.poll()
-        seen.extend(msgs)
-        if any(predicate(m) for m in msgs):
-            return seen
-        time.sleep(0.05)
-    raise AssertionError(f"timed out; saw {[type(m).__name__ for m in seen]}")
-
-
+@pytest.mark.process
 def test_session_trains_pauses_saves_and_stops(text_file, tmp_path):
     plan = tiny_plan(text_file, tmp_path, max_steps=None, eval_every=40, sample_every=40)
     session = LocalSession(plan, log_path=tmp_path / "tiny" / "train.log")
@@ -48,8 +37,17 @@ def test_session_trains_pauses_saves_and_stops(text_file, tmp_path):
         session.save()
         seen = drain_until(session, lambda m: isinstance(m, CheckpointSaved))
         paused_at = next(m for m in seen if isinstance(m, CheckpointSaved)).step
-        time.sleep(0.5)
-        assert not [m for m in session.poll() if isinstance(m, Progress)]  # paused means paused
+        session.save()  # again: a paused trainer answers from its pause, at the same step
+        after: list = []  # from the second checkpoint to the state the trainer reports next
+
+        def answered(m) -> bool:
+            if after or isinstance(m, CheckpointSaved):
+                after.append(m)
+            return len(after) > 1 and isinstance(m, TrainerState)
+
+        seen = drain_until(session, answered)
+        assert after[0].step == paused_at and after[-1].state == "paused"
+        assert not [m for m in seen if isinstance(m, Progress)]  # paused means paused
         session.resume()
         drain_until(session, lambda m: isinstance(m, Progress) and m.step > paused_at)
         session.stop()
@@ -62,6 +60,7 @@ def test_session_trains_pauses_saves_and_stops(text_file, tmp_path):
     assert "rnn-tui trainer" in log  # the child's output went to the log, not the screen
 
 
+@pytest.mark.process
 def test_a_bad_corpus_is_reported_not_raised(tmp_path):
     (tmp_path / "small.txt").write_text("too small")
     session = LocalSession(tiny_plan(tmp_path / "small.txt", tmp_path))
@@ -73,6 +72,7 @@ def test_a_bad_corpus_is_reported_not_raised(tmp_path):
         session.close()
 
 
+@pytest.mark.process
 def test_a_killed_trainer_is_noticed(text_file, tmp_path):
     session = LocalSession(tiny_plan(text_file, tmp_path, max_steps=None, checkpoint_every=10))
     session.start()
@@ -94,6 +94,7 @@ def test_a_killed_trainer_is_noticed(text_file, tmp_path):
         session.close()
 
 
+@pytest.mark.process
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_the_trainer_saves_and_exits_when_its_parent_dies(text_file, tmp_path):
     parent = textwrap.dedent(f"""
@@ -117,12 +118,9 @@ def test_the_trainer_saves_and_exits_when_its_parent_dies(text_file, tmp_path):
         cwd=os.path.dirname(os.path.dirname(__file__)),
     )
     try:
-        child = int(proc.stdout.readline())
-        for line in proc.stdout:  # the child without a log shares our stdout
-            if line.strip() == "training":
-                break
-        else:
-            raise AssertionError(f"the parent exited before training started (code {proc.wait()})")
+        out = LineReader(proc.stdout)  # the child without a log shares our stdout
+        child = int(out.wait_for(lambda line: True, "the trainer's pid"))
+        out.wait_for(lambda line: line.strip() == "training", "training to start")
         proc.kill()
         proc.wait()
         wait_for(lambda: not alive(child), timeout=30, what="the trainer to exit after its parent died")
@@ -133,6 +131,7 @@ def test_the_trainer_saves_and_exits_when_its_parent_dies(text_file, tmp_path):
     assert (tmp_path / "tiny" / "meta.json").exists()
 
 
+@pytest.mark.process
 def test_a_resumed_session_starts_with_its_history(text_file, tmp_path):
     with prepare(tiny_plan(text_file, tmp_path, max_steps=40, eval_every=10)) as t:
         t.run()

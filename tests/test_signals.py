@@ -14,10 +14,9 @@ from pathlib import Path
 import pytest
 
 from rnn_tui.tui.app import RnnTuiApp
-from tests.conftest import TINY_FLAGS, alive
+from tests.conftest import TINY_FLAGS, alive, wait_for
 from tests.fakes import FakeSession
-from tests.test_app import SIZE, settle
-from tests.test_smoke_tmux import STEP, Tmux, descendants
+from tests.helpers import SIZE, STEP, Tmux, descendants, settle
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -43,7 +42,12 @@ def launch(tmux: Tmux, folder: Path, text_file: Path, done: Path, name: str) -> 
     tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "40", "-c", str(folder), "-e", "COLORTERM=truecolor",
          f"{command}; echo $? > {done}; echo SHELL-IS-BACK; sleep 120")  # fmt: skip
     shell = int(tmux("display-message", "-p", "-t", "app", "#{pane_pid}").strip())
-    return int(subprocess.run(["pgrep", "-P", str(shell)], capture_output=True, text=True).stdout.split()[0])
+    children = wait_for(  # the shell may not have started it yet
+        lambda: subprocess.run(["pgrep", "-P", str(shell)], capture_output=True, text=True).stdout.split(),
+        "the app to start in the terminal",
+        30,
+    )
+    return int(children[0])
 
 
 def trainer_of(app_pid: int) -> int:
@@ -61,11 +65,12 @@ def shown_step(screen: str) -> int:
     return int(found[1].replace(",", "")) if found else -1
 
 
+@pytest.mark.process
 def test_a_killed_trainer_restarts_with_one_key_and_sigterm_quits_cleanly(text_file, tmp_path):
     tmux, done = Tmux(tmp_path), tmp_path / "exit-code"
-    app = launch(tmux, tmp_path, text_file, done, "sig")
     run = tmp_path / "checkpoints" / "sig"
     try:
+        app = launch(tmux, tmp_path, text_file, done, "sig")
         tmux.wait_for(lambda s: shown_step(s) > 60, what="training past the first checkpoint")
         saved = json.loads((run / "meta.json").read_text())["step"]
         trainer = trainer_of(app)
@@ -90,10 +95,11 @@ def test_a_killed_trainer_restarts_with_one_key_and_sigterm_quits_cleanly(text_f
         tmux("kill-server")
 
 
+@pytest.mark.process
 def test_a_trainer_whose_app_is_killed_saves_and_exits_within_seconds(text_file, tmp_path):
     tmux, done = Tmux(tmp_path), tmp_path / "exit-code"
-    app = launch(tmux, tmp_path, text_file, done, "orphan")
     try:
+        app = launch(tmux, tmp_path, text_file, done, "orphan")
         screen = tmux.wait_for(lambda s: shown_step(s) > 0, what="training to start")
         trainer = trainer_of(app)
         step = shown_step(tmux.wait_for(lambda s: shown_step(s) > shown_step(screen), what="more steps"))

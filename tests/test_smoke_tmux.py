@@ -2,58 +2,15 @@
 
 import re
 import shutil
-import subprocess
 import sys
 import time
-import uuid
 
 import pytest
 
-from tests.conftest import TINY_FLAGS, alive
+from tests.conftest import TINY_FLAGS, alive, wait_for
+from tests.helpers import STEP, Tmux, descendants
 
-pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-
-STEP = re.compile(r"step (\d[\d,]*)")
-
-
-class Tmux:
-    def __init__(self, cwd):
-        self.socket = f"rnn-tui-test-{uuid.uuid4().hex[:8]}"
-        self.cwd = cwd
-
-    def __call__(self, *args: str) -> str:
-        out = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
-        return out.stdout
-
-    def screen(self, colours: bool = False) -> str:
-        return self("capture-pane", "-p", *(["-e"] if colours else []), "-t", "app")
-
-    def wait_for(self, predicate, timeout: float = 60.0, what: str = "") -> str:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if predicate(screen):
-                return screen
-            time.sleep(0.25)
-        raise AssertionError(f"timed out waiting for {what}; the screen was:\n{self.screen()}")
-
-
-def descendants(pid: int) -> set[int]:
-    rows = [
-        line.split()
-        for line in subprocess.run(
-            ["ps", "-eo", "pid=,ppid="], capture_output=True, text=True, check=True
-        ).stdout.splitlines()
-    ]
-    children: dict[int, list[int]] = {}
-    for p, pp in rows:
-        children.setdefault(int(pp), []).append(int(p))
-    out, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            out.add(child)
-            todo.append(child)
-    return out
+pytestmark = [pytest.mark.process, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
 
 
 def test_launch_trains_colours_and_quits_cleanly(text_file, tmp_path):
@@ -100,8 +57,7 @@ def test_launch_trains_colours_and_quits_cleanly(text_file, tmp_path):
             time.sleep(0.25)
         assert done.exists(), tmux.screen()
         assert done.read_text().strip() == "0"
-        time.sleep(0.5)
-        assert not [pid for pid in trainer if alive(pid)], "no trainer process may outlive the app"
+        wait_for(lambda: not [pid for pid in trainer if alive(pid)], "the trainer's processes to end with the app", 5)
         assert (tmp_path / "checkpoints" / "smoke" / "meta.json").exists()  # quitting saved
     finally:
         tmux("kill-server")

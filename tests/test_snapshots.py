@@ -4,9 +4,9 @@ import pytest
 
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
+from tests.conftest import until
 from tests.fakes import FakeFolder, FakeSession
-from tests.test_app import settle
-from tests.test_views import until
+from tests.helpers import settle
 
 
 async def type_a_prompt(pilot) -> None:

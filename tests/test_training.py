@@ -212,6 +212,7 @@ KILLED = textwrap.dedent("""
 """)
 
 
+@pytest.mark.process
 def test_a_killed_run_resumes_with_a_history_that_matches_its_weights(text_file, tmp_path):
     root = os.path.dirname(os.path.dirname(__file__))
     for mode in ("new", "resume"):

@@ -103,6 +103,7 @@ def test_a_pickle_trap_is_never_sprung(run, tmp_path, capsys):
     assert not marker.exists()
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("command", [["sample", "{run}"], ["launch", "--resume", "{run}", "--no-train"]])
 def test_a_pickle_trap_is_refused_by_the_real_command(run, tmp_path, command):
     """As a user runs it; the app opens a saved run only after checking it, so this is one line, not a crash."""

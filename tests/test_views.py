@@ -1,8 +1,6 @@
 """The views under Pilot: the prediction figure, the timeline, temperatures side by side, opening a
 file as the prompt, and saving the view on screen."""
 
-import time
-
 import pytest
 
 from rnn_tui.events import Sample
@@ -23,16 +21,9 @@ from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from rnn_tui.tui.widgets.timeline.sample_timeline import SampleTimeline
 from rnn_tui.tui.widgets.training import panel as panel_module
 from rnn_tui.tui.widgets.training.panel import TrainingPanel
+from tests.conftest import until
 from tests.fakes import VOCAB, FakeFolder, FakeSession, tiny_weights
-from tests.test_app import SIZE, settle
-
-
-async def until(pilot, predicate, what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.02)
-
+from tests.helpers import SIZE, settle
 
 # ---------------------------------------------------------------- the prediction figure
 

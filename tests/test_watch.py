@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from rnn_tui import checkpoint, fsutil, record
 from rnn_tui.config import param_shapes
 from rnn_tui.events import Evaluation, Finished, History, Notice, Progress, TrainerState
@@ -24,12 +26,9 @@ from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.run_header import RunHeader
 from rnn_tui.tui.widgets.training.loss_chart import LossChart
 from rnn_tui.tui.widgets.training.stats import TrainingStats
-from tests.conftest import TINY_FLAGS, cli_env, wait_for
+from tests.conftest import TINY_FLAGS, cli_env, until, wait_for
 from tests.fakes import make_run, scripted_run, tiny_weights
-from tests.test_cli import _assert_user_error, rnn_tui
-from tests.test_session import drain_until
-
-SIZE = (140, 44)
+from tests.helpers import SIZE, assert_user_error, drain_until, rnn_tui
 
 
 @contextlib.contextmanager
@@ -89,6 +88,7 @@ def files(folder: Path) -> dict[str, int]:
 # --------------------------------------------------------------------------- the session on its own
 
 
+@pytest.mark.process
 def test_watching_a_headless_trainer(text_file, tmp_path, monkeypatch):
     with headless_trainer(text_file, tmp_path, *LIVE) as proc:
         run = tmp_path / "checkpoints" / "live"
@@ -114,6 +114,7 @@ def test_watching_a_headless_trainer(text_file, tmp_path, monkeypatch):
                 session.close()
 
 
+@pytest.mark.process
 def test_a_killed_trainer_is_shown_as_gone(text_file, tmp_path):
     with headless_trainer(text_file, tmp_path, *LIVE) as proc:
         run = tmp_path / "checkpoints" / "live"
@@ -265,13 +266,7 @@ def test_watch_finds_a_run_before_its_first_checkpoint(tmp_path):
 # --------------------------------------------------------------------------- the app
 
 
-async def until(pilot, predicate, what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await pilot.pause(0.05)
-
-
+@pytest.mark.process
 async def test_the_app_watches_a_headless_trainer(text_file, tmp_path, monkeypatch):
     monkeypatch.setattr(playground_module, "FOLLOW_INTERVAL", 0.0)
     with headless_trainer(text_file, tmp_path, *LIVE) as proc:
@@ -327,5 +322,6 @@ async def test_the_app_shows_a_deleted_folder_and_a_rewritten_record(tmp_path):
         await until(pilot, lambda: header.state == "trainer gone" and chart.train[-1][0] == 500, "the folder back")
 
 
+@pytest.mark.process
 def test_watch_on_the_command_line_refuses_a_folder_that_is_not_a_run(tmp_path):
-    _assert_user_error(rnn_tui("watch", "nothing-here", cwd=tmp_path), "no run named 'nothing-here'")
+    assert_user_error(rnn_tui("watch", "nothing-here", cwd=tmp_path), "no run named 'nothing-here'")
