@@ -32,7 +32,7 @@ from rnn_tui.train import state as train_state
 from rnn_tui.train.devices import autocast, describe, pick_device, pick_precision, set_threads
 from rnn_tui.train.distributed import LOCAL, Group
 from rnn_tui.train.model import CharRNN, detach_state
-from rnn_tui.train.optim import AdamW
+from rnn_tui.train.optim import AdamW, Average, Muon
 
 BAD_STEPS_BEFORE_ROLLBACK = 3
 MAX_ROLLBACKS = 8  # in a row, without a healthy stretch between them: then the run stops as diverged
@@ -97,6 +97,16 @@ def _claim(plan: RunPlan) -> tuple[checkpoint.RunLock, checkpoint.Checkpoint | N
         raise
 
 
+def _optimizer(model: CharRNN, cfg: TrainConfig, precision: str) -> AdamW:
+    """AdamW, or Muon for the recurrent layers' weight matrices (one block per gate) and AdamW for the rest."""
+    if cfg.optimizer == "adamw":
+        return AdamW(model.parameters(), cfg.lr, (0.9, 0.99), weight_decay=cfg.weight_decay)
+    matrices = [p for name, p in model.rnn.named_parameters() if name.startswith("weight_")]
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    blocks = model.cfg.spec.gates
+    return Muon(model.parameters(), matrices, cfg.lr, (0.9, 0.99), cfg.weight_decay, blocks=blocks, dtype=dtype)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -128,7 +138,8 @@ class Trainer:
         self.model = CharRNN(model_cfg).to(device)
         self.net = dist.wrap(self.model)  # what trains: the model, or DistributedDataParallel around it
         dist.fork_rng(cfg.seed)
-        self.optimizer = AdamW(self.model.parameters(), cfg.lr, (0.9, 0.99), weight_decay=cfg.weight_decay)
+        self.optimizer = _optimizer(self.model, cfg, self.precision)
+        self.averaged = Average(self.model, cfg.ema) if cfg.ema else None
         rows = dist.share(cfg.batch_size)  # this rank's rows of the batch (all of them alone)
         self.batches = Batches(train, cfg.batch_size, cfg.seq_len, cfg.seed, cfg.batching, rows=rows)
         self.val_x, self.val_y = (torch.from_numpy(a) for a in eval_streams(val, cfg.eval_chars))
@@ -142,7 +153,7 @@ class Trainer:
         self.skipped_steps = self.rollbacks = 0
         self.created = _now()
         self._eval_seconds: float | None = None
-        self._snapshot: tuple[dict, dict] | None = None
+        self._snapshot: tuple[dict, dict, dict | None] | None = None
         self._bad_in_a_row = self._rollbacks_in_a_row = 0
         self._take_snapshot()  # a rollback always has good weights to return to
         self._record: record.Writer | None = None
@@ -202,6 +213,11 @@ class Trainer:
     def params(self) -> int:
         return self.model.num_params()
 
+    @property
+    def shown(self) -> CharRNN:
+        """The weights that are evaluated, sampled, published to the app and saved: the average, if there is one."""
+        return self.averaged.model if self.averaged is not None else self.model
+
     def describe_device(self) -> str:
         return describe(self.device, self.precision) + self.dist.describe()
 
@@ -260,6 +276,8 @@ class Trainer:
             self._bad_step(value)
             return None
         self.optimizer.step()
+        if self.averaged is not None:
+            self.averaged.update(self.model, self.step)
         self.carried = detach_state(state)
         self._bad_in_a_row = 0
         if self.step % SNAPSHOT_EVERY == 0:
@@ -276,6 +294,7 @@ class Trainer:
         self._snapshot = (
             {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             self.optimizer.state_dict(),
+            {k: v.clone() for k, v in self.averaged.model.state_dict().items()} if self.averaged else None,
         )
 
     def _bad_step(self, loss: float) -> None:
@@ -294,6 +313,8 @@ class Trainer:
             return
         self.model.load_state_dict(self._snapshot[0])
         self.optimizer.load_state_dict(self._snapshot[1])
+        if self.averaged is not None:
+            self.averaged.model.load_state_dict(self._snapshot[2])
         self._rollbacks_in_a_row += 1
         cut = 2**self._rollbacks_in_a_row
         self.lr_scale /= cut
@@ -312,7 +333,8 @@ class Trainer:
         """Mean cross-entropy (nats/char) over the validation streams, state carried along each.
 
         In a job each rank takes a share of the streams and the sums are added over the ranks."""
-        self.model.eval()
+        model = self.shown
+        model.eval()
         rows = self.dist.share(len(self.val_x))
         val_x, val_y = self.val_x[rows], self.val_y[rows]
         total, state = 0.0, None
@@ -321,14 +343,14 @@ class Trainer:
             x = val_x[:, i : i + chunk].to(self.device)
             y = val_y[:, i : i + chunk].to(self.device)
             with autocast(self.device, self.precision):
-                logits, state = self.model(x, state)
+                logits, state = model(x, state)
             total += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum").item()
         self.model.train()
         total, count = self.dist.sum(total, val_y.numel())
         return total / count
 
     def generator(self) -> Generator:
-        return Generator(self.model_cfg, self.vocab, train_state.model_arrays(self.model))
+        return Generator(self.model_cfg, self.vocab, train_state.model_arrays(self.shown))
 
     def sample(self) -> Sample:
         """The run's sample at this step: the same prompt and seed every time, so only the weights change."""
@@ -426,8 +448,10 @@ class Trainer:
             **train_state.rng_arrays(self.device),
             **train_state.state_arrays(carried),
         }
+        if self.averaged is not None:  # the folder's model is the average; the weights that train are kept here
+            opt.update(train_state.trained_arrays(self.model))
         try:
-            checkpoint.save(folder, train_state.model_arrays(self.model), opt, self._meta())
+            checkpoint.save(folder, train_state.model_arrays(self.shown), opt, self._meta())
         except ValueError as exc:  # non-finite weights are never saved
             self.emit(Notice(self.step, f"did not save the checkpoint: {exc}; the previous one is kept", "error"))
             return False
@@ -469,7 +493,9 @@ class Trainer:
     def restore(self, ckpt: checkpoint.Checkpoint) -> None:
         """Continue exactly where `ckpt` stopped: weights, optimizer, step, data position, RNG."""
         m = ckpt.meta
-        self.model.load_state_dict({k: torch.from_numpy(v) for k, v in ckpt.model.items()})
+        self.model.load_state_dict(train_state.trained_weights(ckpt))
+        if self.averaged is not None:
+            self.averaged.model.load_state_dict({k: torch.from_numpy(v) for k, v in ckpt.model.items()})
         train_state.load_optimizer(self.model, self.optimizer, ckpt)
         self.carried = self.dist.my_rows(train_state.load_state(ckpt, self.device), self.cfg.batch_size)
         self.step, self.epoch, self.index = ckpt.step, int(m.get("epoch", 0)), int(m.get("batch_index", 0))

@@ -61,7 +61,7 @@ class Channel:
 
     def share(self, trainer: Trainer) -> None:
         """Put the weights into shared memory and tell the app where they are."""
-        layout = [(k, tuple(v.shape)) for k, v in trainer.model.state_dict().items()]
+        layout = [(k, tuple(v.shape)) for k, v in trainer.shown.state_dict().items()]
         size = sum(int(np.prod(shape)) for _, shape in layout)
         self.shm = shared_memory.SharedMemory(create=True, size=HEADER * 8 + 4 * size)
         self.header = np.ndarray((HEADER,), dtype=np.int64, buffer=self.shm.buf)
@@ -75,7 +75,7 @@ class Channel:
         self.header[0] += 1  # odd: writing
         pos = 0
         with torch.no_grad():
-            for v in trainer.model.state_dict().values():
+            for v in trainer.shown.state_dict().values():
                 n = v.numel()
                 self.flat[pos : pos + n] = v.detach().float().cpu().reshape(-1).numpy()
                 pos += n
