@@ -210,7 +210,10 @@ def main() -> None:
         extra += ["--hidden", "32", "--layers", "1", "--batch-size", "8", "--seq-len", "32", "--eval-every", "20"]
         base_size = (32, 1, 8, 32)
     info = machine()
-    if args.steps:
+    if args.smoke:  # the screening path too: one tiny candidate against the tiny defaults
+        args.common, args.flags, args.steps, args.speed_rounds = " ".join(extra), ["--lr 1e-2"], [4], 1
+        screen(args, info)
+    elif args.steps:
         screen(args, info)
         return
     rows = []

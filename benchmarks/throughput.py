@@ -36,7 +36,7 @@ def flops_per_char(cfg: ModelConfig) -> float:
     """Matmul FLOPs per character of one training step (forward + backward = 3x forward)."""
     fwd, inp = 0, cfg.embedding
     for _ in range(cfg.layers):
-        fwd += 2 * cfg.spec.gates * cfg.hidden * (inp + cfg.hidden)
+        fwd += 2 * cfg.spec.gates * cfg.hidden * (inp + (cfg.hidden if cfg.spec.recurrent else 0))
         inp = cfg.hidden
     fwd += 2 * cfg.hidden * cfg.vocab_size
     return 3 * fwd
