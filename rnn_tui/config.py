@@ -134,6 +134,13 @@ class TrainConfig:
         "muon: orthogonalised momentum for the recurrent layers' matrices, AdamW for the rest",
         choices=OPTIMIZERS,
     )
+    short_first: float = setting(
+        0.0,
+        "this first fraction of the budget trains on halves of each batch (rows, then the window), one update "
+        "each: more, smaller updates early (0: off)",
+        low=0.0,
+        high=1.0,
+    )
 
     def __post_init__(self) -> None:
         validate(self)

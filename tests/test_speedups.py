@@ -1,4 +1,4 @@
-"""The options of issue 17: minGRU and minLSTM cells, weight-drop, Muon, the weight average, our dropout."""
+"""Issue 17's options: minGRU and minLSTM cells, weight-drop, Muon, the weight average, short first, our dropout."""
 
 import dataclasses
 import subprocess
@@ -24,6 +24,7 @@ VARIANTS = {
     "weight-drop": ({"weight_drop": 0.3, "layers": 2}, {}),
     "muon": ({"layers": 2}, {"optimizer": "muon"}),
     "ema": ({}, {"ema": 0.9}),
+    "short-first": ({"layers": 2}, {"short_first": 0.8}),
     "everything": ({"weight_drop": 0.2, "layers": 2}, {"optimizer": "muon", "ema": 0.95}),
 }
 
@@ -168,3 +169,14 @@ def test_the_average_follows_the_weights():
     avg.update(lin, step=0)  # early on it is capped at 1/10
     torch.testing.assert_close(avg.model.weight, 0.1 * (0.5 * before + 0.5) + 0.9)
     assert not avg.model.weight.requires_grad
+
+
+def test_short_first_makes_more_smaller_updates_early(text_file, tmp_path):
+    with prepare(_plan(text_file, tmp_path, {}, max_steps=40, short_first=0.5, sample_every=1000)) as t:
+        seen = []
+        for _ in range(40):
+            seen.append(t.pieces())
+            t.train_step()
+        steps = {k: int(v["step"]) for k, v in enumerate(t.optimizer.state.values())}
+    assert seen == [(2, 2)] * 10 + [(1, 2)] * 10 + [(1, 1)] * 20
+    assert set(steps.values()) == {4 * 10 + 2 * 10 + 20}  # optimizer updates

@@ -31,7 +31,7 @@ from rnn_tui.text.corpus import Corpus, load_corpus
 from rnn_tui.train import state as train_state
 from rnn_tui.train.devices import autocast, describe, pick_device, pick_precision, set_threads
 from rnn_tui.train.distributed import LOCAL, Group
-from rnn_tui.train.model import CharRNN, detach_state
+from rnn_tui.train.model import CharRNN, State, detach_state
 from rnn_tui.train.optim import AdamW, Average, Muon
 
 BAD_STEPS_BEFORE_ROLLBACK = 3
@@ -105,6 +105,16 @@ def _optimizer(model: CharRNN, cfg: TrainConfig, precision: str) -> AdamW:
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     blocks = model.cfg.spec.gates
     return Muon(model.parameters(), matrices, cfg.lr, (0.9, 0.99), cfg.weight_decay, blocks=blocks, dtype=dtype)
+
+
+def _state_rows(state: State, rows: slice) -> State:
+    return tuple(s[:, rows] for s in state) if isinstance(state, tuple) else state[:, rows]
+
+
+def _join_rows(states: list) -> State:
+    if isinstance(states[0], tuple):
+        return tuple(torch.cat(parts, dim=1) for parts in zip(*states, strict=True))
+    return torch.cat(states, dim=1)
 
 
 def _now() -> str:
@@ -253,7 +263,9 @@ class Trainer:
     # ------------------------------------------------------------ training
 
     def train_step(self) -> float | None:
-        """One optimizer step; returns the loss, or None when it was skipped as non-finite."""
+        """One batch: one optimizer step, or early in a `short_first` run a few, one per piece of the batch.
+
+        Returns the batch's loss, or None when a step was skipped as non-finite."""
         if self.index >= self.batches.per_epoch:
             self.epoch, self.index = self.epoch + 1, 0
         if self.index == 0 or not self.batches.carries_state:
@@ -262,8 +274,31 @@ class Trainer:
             torch.from_numpy(a).to(self.device, non_blocking=True) for a in self.batches.get(self.epoch, self.index)
         )
         self.optimizer.lr = self.lr()
+        rows, windows = self.pieces()
         self.index += 1
         self.step += 1
+        value = self._update(x, y) if rows == windows == 1 else self._update_in_pieces(x, y, rows, windows)
+        if value is None:
+            return None
+        self._bad_in_a_row = 0
+        if self.step % SNAPSHOT_EVERY == 0:
+            self._take_snapshot()
+            self._rollbacks_in_a_row = 0  # a healthy stretch since the last rollback
+        return value
+
+    def pieces(self) -> tuple[int, int]:
+        """Row groups and time windows the next batch is cut into, one update each: short_first's schedule.
+
+        In the first half of the short_first fraction of the budget, 2 x 2 (four updates on half the
+        rows and half the window); in the second half, 1 x 2; then the whole batch."""
+        frac = self.budget_fraction() if self.cfg.short_first else None
+        if frac is None or frac >= self.cfg.short_first:
+            return 1, 1
+        rows = 2 if frac < self.cfg.short_first / 2 and self.batches.B // self.dist.world >= 2 else 1
+        return rows, 2 if self.cfg.seq_len >= 2 else 1
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor) -> float | None:
+        """Forward from the carried state, backward, clip, step; the loss, or None for a skipped step."""
         with autocast(self.device, self.precision):
             logits, state = self.net(x, self.carried)
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
@@ -279,11 +314,25 @@ class Trainer:
         if self.averaged is not None:
             self.averaged.update(self.model, self.step)
         self.carried = detach_state(state)
-        self._bad_in_a_row = 0
-        if self.step % SNAPSHOT_EVERY == 0:
-            self._take_snapshot()
-            self._rollbacks_in_a_row = 0  # a healthy stretch since the last rollback
         return value
+
+    def _update_in_pieces(self, x: torch.Tensor, y: torch.Tensor, rows: int, windows: int) -> float | None:
+        """One update per piece: row groups side by side, time windows in order, each group's state carried."""
+        row_parts = [slice(int(r[0]), int(r[-1]) + 1) for r in torch.arange(x.shape[0]).tensor_split(rows)]
+        time_parts = [slice(int(t[0]), int(t[-1]) + 1) for t in torch.arange(x.shape[1]).tensor_split(windows)]
+        carried = self.carried
+        states = [None if carried is None else _state_rows(carried, r) for r in row_parts]
+        total = 0.0
+        for t in time_parts:
+            for j, r in enumerate(row_parts):
+                self.carried = states[j]
+                value = self._update(x[r, t], y[r, t])
+                if value is None:
+                    return None
+                states[j] = self.carried
+                total += value * (r.stop - r.start) * (t.stop - t.start) / x.numel()
+        self.carried = _join_rows(states)
+        return total
 
     @property
     def loss_ceiling(self) -> float:
