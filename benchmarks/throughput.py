@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py                # the default model
     python benchmarks/throughput.py --hidden 256   # another size
+    python benchmarks/throughput.py --threads 1    # one thread: steadier when other programs share the CPU
     python benchmarks/throughput.py --smoke        # seconds: keeps the script working in CI
 
 Three figures, as issue "Quality in time" asks:
@@ -60,6 +61,7 @@ def ours(args, precision: str, tmp: str):
             "batch_size": args.batch_size,
             "seq_len": args.seq_len,
             "precision": precision,
+            "threads": args.threads,
             "eval_every": 10**9,
             "sample_every": 10**9,
             "checkpoint_every": 10**9,
@@ -87,6 +89,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20, help="timed steps per round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--quality-steps", type=int, default=400, help="steps for the bf16-vs-fp32 loss check")
+    p.add_argument("--threads", type=int, help="CPU threads for all of them (default: every core)")
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
     if args.smoke:
