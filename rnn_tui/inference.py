@@ -7,10 +7,11 @@ embedding is folded into the first layer's input weights, so a character's input
 projection is a table lookup.
 
 Each cell in config.CELLS has a kernel here: how to lay out its weights, one step, and
-which part of its state the neuron view shows. The min cells (minGRU, minLSTM) have no
-recurrent weights: a step is elementwise once the input is projected. A step works on one state of shape (width,)
-or on a batch of them, (B, width): then its products are matrix-matrix products, which
-read the weights once for the whole batch.
+which part of its state the neuron view shows (`shown`, described in words by `SHOWS`).
+The min cells (minGRU, minLSTM) have no recurrent weights: once the input is projected,
+a step is elementwise. A step works on one state of shape (width,) or on a batch of them,
+(B, width): then its products are matrix-matrix products, which read the weights once for
+the whole batch.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ Layer = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # w_ih, w_hh, b_i
 class LSTMKernel:
     """State [h, c]. Gates are reordered from PyTorch's (i, f, g, o) to (i, f, o, g), and the rows of
     the three sigmoid gates are halved: sigmoid(x) = (1 + tanh(x / 2)) / 2, so one tanh does all four."""
+
+    SHOWS = "tanh of the cell state"  # what `shown` gives, in the neuron view's words
 
     @staticmethod
     def layout(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray, h: int) -> Layer:
@@ -61,6 +64,8 @@ class LSTMKernel:
 
 class GRUKernel:
     """State h. b_hh stays apart: it sits inside r * (W_hn h + b_hn)."""
+
+    SHOWS = "the hidden state"
 
     @staticmethod
     def layout(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray, h: int) -> Layer:
@@ -98,6 +103,8 @@ class RNNKernel(GRUKernel):
 class MinGRUKernel:
     """State h; no recurrent weights (an empty w_hh). The z rows are halved, as the LSTM's gates are:
     z = (1 + tanh(k_z / 2)) / 2, then h = h + z (h~ - h)."""
+
+    SHOWS = "tanh of the hidden state"
 
     @staticmethod
     def layout(w_ih: np.ndarray, w_hh: np.ndarray | None, b_ih: np.ndarray, b_hh: np.ndarray | None, h: int) -> Layer:

@@ -32,7 +32,7 @@ from textual.worker import get_current_worker
 from rnn_tui import palette
 from rnn_tui.config import CellsConfig
 from rnn_tui.errors import UserError
-from rnn_tui.inference import Stepper
+from rnn_tui.inference import KERNELS, Stepper
 from rnn_tui.neurons import Analysis, Ranking, Trace, validation_text
 from rnn_tui.session import Weights
 from rnn_tui.tui.messages import CursorMoved
@@ -43,7 +43,6 @@ from rnn_tui.tui.widgets.neurons.legend import ActivationLegend, legend_text
 from rnn_tui.tui.widgets.neurons.messages import Ablated, CellsFound, Failed, Traced, Working
 
 VIEW_CHARS = 3000  # characters of validation text shown (find cells reads CellsConfig.chars)
-SHOWN = {"lstm": "tanh of the cell state", "gru": "the hidden state", "rnn": "the hidden state"}
 
 
 class NeuronScreen(Screen):
@@ -152,7 +151,7 @@ class NeuronScreen(Screen):
         cfg = message.trace.stepper.cfg
         self.current = (min(self.current[0], cfg.layers - 1), min(self.current[1], cfg.hidden - 1))
         self.query_one(ActivationText).show(message.trace.text, self._values())
-        self.query_one(ActivationLegend).redraw(SHOWN[cfg.cell])
+        self.query_one(ActivationLegend).redraw(KERNELS[cfg.cell].SHOWS)
         self._show_title()
         self._show_cell()
 
@@ -316,7 +315,7 @@ class NeuronScreen(Screen):
             for char, b in zip(self.trace.text, bins.tolist(), strict=True):
                 body.append(char, palette.activation_style(b, "truecolor", dark))
         cfg = self.weights.config if self.weights is not None else None
-        shown = SHOWN[cfg.cell] if cfg is not None else "the cell's value"
+        shown = KERNELS[cfg.cell].SHOWS if cfg is not None else "the cell's value"
         layer, cell = self.current
         legend = Text(f"layer {layer}, cell {cell}\n")
         legend.append_text(legend_text("truecolor", dark, shown))
