@@ -8,20 +8,27 @@ Each operator's own CPU time is put in a group (the recurrent kernel, other matr
 dropout's random masks, the optimizer, casts and copies, the rest) and divided by the profiled
 steps. The baseline is throughput.py's plain fp32 `nn.LSTM` + Adam loop on the same batch.
 Profiling adds a little to every operator, so read the shares, and take speeds from throughput.py.
+
+Then, without the profiler, what our dropout bought: the same trainers' steps with torch's
+dropout (`F.dropout`, one Bernoulli draw per activation on a CPU) and with ours, interleaved rounds.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
+import time
 
 import torch
+import torch.nn.functional as F
 from _common import SHAKESPEARE, emit, machine, precisions, table, trainer
 from baselines import BaselineLSTM, baseline_trainer
 from torch.profiler import ProfilerActivity, profile
 
 from rnn_tui.runs import RunRequest
+from rnn_tui.train import model
 
 GROUPS = (  # (group, operator name fragments), first match wins
     ("recurrent kernel", ("rnn_layer", "lstm", "gru", "rnn_tanh")),
@@ -64,6 +71,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--steps", type=int, default=10, help="profiled steps, after 5 warm-up steps")
     p.add_argument("--threads", type=int, help="CPU threads (default: every core)")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds of the dropout comparison")
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
     size = {"hidden": 32, "layers": 1} if args.smoke else {}
@@ -105,6 +113,41 @@ def main() -> None:
         print(f"\n{name}: {total:.1f} ms per step (profiled)", file=sys.stderr)
         table(rows, ("group", "ms/step", "share"))
         print("  top operators: " + ", ".join(f"{k} {ms:.1f}" for k, ms in ops[:5]), file=sys.stderr)
+    dropout_ab(trainers, 1 if args.smoke else args.rounds, steps, info)
+
+
+def torch_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    return F.dropout(x, p, training)
+
+
+def dropout_ab(trainers: dict, rounds: int, steps: int, info: dict) -> None:
+    """Steps with torch's dropout against ours, the same trainers, interleaved rounds (median ms per step)."""
+    ours = model.dropout
+    times: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
+        for name, t in trainers.items():
+            for which, fn in (("torch", torch_dropout), ("ours", ours)):
+                model.dropout = fn
+                start = time.perf_counter()
+                for _ in range(steps):
+                    t.train_step()
+                times.setdefault((name, which), []).append((time.perf_counter() - start) / steps * 1000)
+    model.dropout = ours
+    rows = []
+    for name in trainers:
+        before, after = (statistics.median(times[(name, w)]) for w in ("torch", "ours"))
+        emit(
+            {
+                "bench": "dropout_ab",
+                "trainer": name,
+                "ms_torch_dropout": round(before, 2),
+                "ms_our_dropout": round(after, 2),
+                "speedup": round(before / after, 3),
+                **info,
+            }
+        )
+        rows.append((name, f"{before:.1f}", f"{after:.1f}", f"{before / after:.3f}x"))
+    table(rows, ("trainer", "ms/step, torch's dropout", "ms/step, ours", "speed-up"))
 
 
 if __name__ == "__main__":
