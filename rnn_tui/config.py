@@ -141,6 +141,9 @@ class TrainConfig:
         low=0.0,
         high=1.0,
     )
+    dropout_ramp: float = setting(
+        0.0, "epochs over which the dropout rises from 0 to --dropout (0: all of it from the start)", low=0.0, high=1e6
+    )
 
     def __post_init__(self) -> None:
         validate(self)

@@ -25,6 +25,7 @@ VARIANTS = {
     "muon": ({"layers": 2}, {"optimizer": "muon"}),
     "ema": ({}, {"ema": 0.9}),
     "short-first": ({"layers": 2}, {"short_first": 0.8}),
+    "dropout-ramp": ({"layers": 2}, {"dropout_ramp": 0.5}),
     "everything": ({"weight_drop": 0.2, "layers": 2}, {"optimizer": "muon", "ema": 0.95}),
 }
 
@@ -180,3 +181,14 @@ def test_short_first_makes_more_smaller_updates_early(text_file, tmp_path):
         steps = {k: int(v["step"]) for k, v in enumerate(t.optimizer.state.values())}
     assert seen == [(2, 2)] * 10 + [(1, 2)] * 10 + [(1, 1)] * 20
     assert set(steps.values()) == {4 * 10 + 2 * 10 + 20}  # optimizer updates
+
+
+def test_the_dropout_ramps_up_over_the_epochs(text_file, tmp_path):
+    with prepare(_plan(text_file, tmp_path, {"dropout": 0.3, "layers": 2}, dropout_ramp=2.0)) as t:
+        per_epoch = t.batches.per_epoch
+        rates = []
+        for _ in range(3 * per_epoch):
+            t.train_step()
+            rates.append(t.model.rate)
+    assert rates[0] == 0.0 and rates[per_epoch] == pytest.approx(0.15) and rates[-1] == 0.3
+    assert rates == sorted(rates) and t.model.rnn.dropout == 0.3

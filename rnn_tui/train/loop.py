@@ -274,6 +274,9 @@ class Trainer:
             torch.from_numpy(a).to(self.device, non_blocking=True) for a in self.batches.get(self.epoch, self.index)
         )
         self.optimizer.lr = self.lr()
+        if self.cfg.dropout_ramp:
+            epochs = self.epoch + self.index / self.batches.per_epoch
+            self.model.set_dropout(self.model_cfg.dropout * min(1.0, epochs / self.cfg.dropout_ramp))
         rows, windows = self.pieces()
         self.index += 1
         self.step += 1

@@ -112,10 +112,16 @@ class CharRNN(nn.Module):
         else:
             self.rnn = MinRNN(cfg.cell, cfg.embedding, cfg.hidden, cfg.layers)
         self.head = nn.Linear(cfg.hidden, cfg.vocab_size)
+        self.rate = cfg.dropout  # the dropout in use: cfg.dropout, or less while the trainer ramps it up
+
+    def set_dropout(self, rate: float) -> None:
+        self.rate = rate
+        if self.cfg.spec.recurrent and self.cfg.layers > 1:
+            self.rnn.dropout = rate  # cuDNN's multi-layer kernel drops between layers itself
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """ids (B, T) -> logits (B, T, V) and the state after the last step."""
-        p = self.cfg.dropout
+        p = self.rate
         x = dropout(self.embed(ids), p, self.training)
         if not self.cfg.spec.recurrent:
             out, state = self._min_layers(x, state)
@@ -134,7 +140,7 @@ class CharRNN(nn.Module):
         parts: list[list[torch.Tensor]] = [[] for _ in range(cfg.spec.state_parts)]
         for layer in range(cfg.layers):
             if layer:
-                x = dropout(x, cfg.dropout, self.training)
+                x = dropout(x, self.rate, self.training)
             w_ih, w_hh, b_ih, b_hh = (getattr(self.rnn, f"{name}_l{layer}") for name in LAYER_WEIGHTS)
             w_hh = dropout(w_hh, cfg.weight_drop, self.training)
             hx = tuple(s[layer : layer + 1] for s in state) if lstm else state[layer : layer + 1]
@@ -153,7 +159,7 @@ class CharRNN(nn.Module):
         last = []
         for layer in range(cfg.layers):
             if layer:
-                x = dropout(x, cfg.dropout, self.training)
+                x = dropout(x, self.rate, self.training)
             x = self.rnn.layer(x, state[layer].float(), layer)
             last.append(x[-1])
         return x.transpose(0, 1), torch.stack(last)
