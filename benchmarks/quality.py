@@ -19,7 +19,8 @@ candidate with another batch shape trains for the same number of characters. The
 first, then each `--flags` candidate, in the same run; `--common` flags go to all of them (e.g.
 `--threads 1`, which changes the speed but not the loss). Each candidate's cost is its chars/s
 against the defaults', measured in-process in interleaved rounds of training steps
-(`--speed-rounds`), so that a busy machine slows both alike.
+(`--speed-rounds`), so that a busy machine slows both alike: per second of wall clock, and per
+second of the process's CPU time, which with one thread a busy machine changes least.
 """
 
 from __future__ import annotations
@@ -80,8 +81,12 @@ def screened(data: Path, chars: int, flags: list[str]) -> dict:
     }
 
 
-def paired_speed(data: Path, candidates: list[list[str]], rounds: int, steps: int = 10) -> list[float]:
-    """Chars/s of each candidate's training step, in-process, interleaved rounds, median."""
+def paired_speed(
+    data: Path, candidates: list[list[str]], rounds: int, steps: int = 10
+) -> tuple[list[float], list[float]]:
+    """Chars/s of each candidate's training step, in-process, interleaved rounds, median: per second of wall
+    clock, and per second of this process's CPU time (with one thread, what another program's load changes least).
+    """
     tmp = tempfile.mkdtemp(prefix="rnn-tui-quality-")
     parser = build_parser()
     trainers = []
@@ -91,23 +96,30 @@ def paired_speed(data: Path, candidates: list[list[str]], rounds: int, steps: in
         for _ in range(3):  # warm-up
             t.train_step()
         trainers.append(t)
-    speeds: list[list[float]] = [[] for _ in trainers]
+    wall: list[list[float]] = [[] for _ in trainers]
+    cpu: list[list[float]] = [[] for _ in trainers]
     for _ in range(rounds):
-        for t, out in zip(trainers, speeds, strict=True):
-            start = time.perf_counter()
+        for i, t in enumerate(trainers):
+            start, start_cpu = time.perf_counter(), time.process_time()
             for _ in range(steps):
                 t.train_step()
-            out.append(steps * t.cfg.batch_size * t.cfg.seq_len / (time.perf_counter() - start))
+            chars = steps * t.cfg.batch_size * t.cfg.seq_len
+            wall[i].append(chars / (time.perf_counter() - start))
+            cpu[i].append(chars / (time.process_time() - start_cpu))
     for t in trainers:
         t.close()
-    return [statistics.median(s) for s in speeds]
+    return [statistics.median(s) for s in wall], [statistics.median(s) for s in cpu]
 
 
 def screen(args: argparse.Namespace, info: dict) -> None:
     """The defaults and each candidate, trained for the same characters; their gain in loss and cost in speed."""
     common = args.common.split()
     candidates = [[]] + [f.split() for f in args.flags if f.strip()]
-    speeds = paired_speed(args.data, [common + c for c in candidates], args.speed_rounds) if args.speed_rounds else None
+    speeds, cpu = (
+        paired_speed(args.data, [common + c for c in candidates], args.speed_rounds)
+        if args.speed_rounds
+        else (None, None)
+    )
     rows = []
     for budget in args.steps:
         chars = budget * TrainConfig().batch_size * TrainConfig().seq_len
@@ -125,6 +137,7 @@ def screen(args: argparse.Namespace, info: dict) -> None:
                 "gain": round(base["best_val"] - r["best_val"], 4),
                 "speed_ratio": round(speeds[i] / speeds[0], 3) if speeds else None,
                 "paired_chars_per_s": round(speeds[i]) if speeds else None,
+                "cpu_ratio": round(cpu[i] / cpu[0], 3) if cpu else None,
                 **info,
             }
             emit(rec)
@@ -134,11 +147,19 @@ def screen(args: argparse.Namespace, info: dict) -> None:
                     f"{chars / 1e6:.2f} M",
                     f"{r['best_val']:.4f}",
                     f"{rec['gain']:+.4f}",
-                    f"{rec['speed_ratio']:.2f}x" if speeds else "-",
+                    f"{rec['speed_ratio']:.2f}x / {rec['cpu_ratio']:.2f}x" if speeds else "-",
                     f"{r['chars_per_s']:,}",
                 )
             )
-    table(rows, ("candidate", "characters", "best val", "gain", "chars/s vs defaults", "chars/s in its run"))
+    header = (
+        "candidate",
+        "characters",
+        "best val",
+        "gain",
+        "chars/s vs defaults (wall / CPU time)",
+        "chars/s in its run",
+    )
+    table(rows, header)
 
 
 @torch.no_grad()
