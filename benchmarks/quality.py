@@ -121,6 +121,23 @@ def screen(args: argparse.Namespace, info: dict) -> None:
         else (None, None)
     )
     rows = []
+    if args.speed_only and speeds:
+        for i, flags in enumerate(candidates):
+            name = " ".join(flags) or "(defaults)"
+            emit(
+                {
+                    "bench": "quality_speed",
+                    "flags": name,
+                    "common": args.common,
+                    "chars_per_s": round(speeds[i]),
+                    "speed_ratio": round(speeds[i] / speeds[0], 3),
+                    "cpu_ratio": round(cpu[i] / cpu[0], 3),
+                    **info,
+                }
+            )
+            rows.append((name, f"{speeds[i]:,.0f}", f"{speeds[i] / speeds[0]:.3f}x", f"{cpu[i] / cpu[0]:.3f}x"))
+        table(rows, ("candidate", "chars/s", "vs defaults (wall)", "vs defaults (CPU time)"))
+        return
     for budget in args.steps:
         chars = budget * TrainConfig().batch_size * TrainConfig().seq_len
         base = None
@@ -221,6 +238,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, nargs="+", help="screen: budgets in steps of the default batch (see above)")
     p.add_argument("--common", default="", help="with --steps: flags for the defaults and every candidate")
     p.add_argument("--speed-rounds", type=int, default=3, help="with --steps: interleaved speed rounds (0: none)")
+    p.add_argument("--speed-only", action="store_true", help="with --steps: only the interleaved speeds, no runs")
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
     extra: list[str] = " ".join(args.flags).split()
