@@ -2,6 +2,7 @@
 
     python benchmarks/throughput.py                # the default model
     python benchmarks/throughput.py --hidden 256   # another size
+    python benchmarks/throughput.py --threads 1    # one thread: steadier when other programs share the CPU
     python benchmarks/throughput.py --smoke        # seconds: keeps the script working in CI
 
 Three figures, as issue "Quality in time" asks:
@@ -35,7 +36,7 @@ def flops_per_char(cfg: ModelConfig) -> float:
     """Matmul FLOPs per character of one training step (forward + backward = 3x forward)."""
     fwd, inp = 0, cfg.embedding
     for _ in range(cfg.layers):
-        fwd += 2 * cfg.spec.gates * cfg.hidden * (inp + cfg.hidden)
+        fwd += 2 * cfg.spec.gates * cfg.hidden * (inp + (cfg.hidden if cfg.spec.recurrent else 0))
         inp = cfg.hidden
     fwd += 2 * cfg.hidden * cfg.vocab_size
     return 3 * fwd
@@ -59,6 +60,7 @@ def ours(args, precision: str, tmp: str):
             "batch_size": args.batch_size,
             "seq_len": args.seq_len,
             "precision": precision,
+            "threads": args.threads,
             "eval_every": 10**9,
             "sample_every": 10**9,
             "checkpoint_every": 10**9,
@@ -86,6 +88,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=20, help="timed steps per round")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--quality-steps", type=int, default=400, help="steps for the bf16-vs-fp32 loss check")
+    p.add_argument("--threads", type=int, help="CPU threads for all of them (default: every core)")
     p.add_argument("--smoke", action="store_true")
     args = p.parse_args()
     if args.smoke:

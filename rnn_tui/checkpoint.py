@@ -2,8 +2,9 @@
 
     checkpoints/<run>/
       meta.json              format version, configs, vocabulary, step, data position, corpus, times
-      model.safetensors      weights, float32, CPU layout
+      model.safetensors      weights, float32, CPU layout (with --ema: their moving average)
       optimizer.safetensors  AdamW moments and steps, RNG state, the carried hidden state
+                             (with --ema: the weights that train, `trained.<name>`)
       best/                  the same three files for the lowest validation loss so far
       events.jsonl           the run record (record.py)
       train.log              the trainer's own output (in the app)
@@ -249,7 +250,7 @@ def _optimizer_problem(opt: Arrays, cfg: ModelConfig, shapes: dict[str, tuple[in
     carried = 0
     for key, a in opt.items():
         kind, _, name = key.partition(".")
-        if kind in ("exp_avg", "exp_avg_sq"):
+        if kind in ("exp_avg", "exp_avg_sq", "trained"):
             if name not in shapes or a.shape != shapes[name] or a.dtype != np.float32:
                 return f"{key} is {a.dtype} {a.shape}, not float32 {shapes.get(name, 'of a known weight')}"
         elif kind == "step" and (a.shape != (1,) or a.dtype.kind != "f" or not np.isfinite(a).all() or a[0] < 0):

@@ -21,19 +21,27 @@ from rnn_tui.errors import UserError
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
 BATCHING = ("tbptt", "random")
+OPTIMIZERS = ("adamw", "muon")
 
 
 @dataclass(frozen=True)
 class Cell:
     """A recurrent cell: how many weight blocks it has per hidden unit, and what its state holds."""
 
-    gates: int  # rows of weight_ih and weight_hh per hidden unit
+    gates: int  # rows of weight_ih (and weight_hh) per hidden unit
     state_parts: int  # 2 for an LSTM (h and c), 1 otherwise (h)
-    torch_name: str  # the fused torch.nn module that trains it
+    torch_name: str  # the fused torch.nn module that trains it ("" for ours: train/model.py)
+    recurrent: bool = True  # it has weight_hh and bias_hh; the min cells' gates see only the input
 
 
 # One entry here (plus its NumPy step in inference.py) adds a cell.
-CELLS = {"lstm": Cell(4, 2, "LSTM"), "gru": Cell(3, 1, "GRU"), "rnn": Cell(1, 1, "RNN")}
+CELLS = {
+    "lstm": Cell(4, 2, "LSTM"),
+    "gru": Cell(3, 1, "GRU"),
+    "rnn": Cell(1, 1, "RNN"),
+    "mingru": Cell(2, 1, "", recurrent=False),
+    "minlstm": Cell(3, 1, "", recurrent=False),
+}
 
 
 @dataclass(frozen=True)
@@ -62,6 +70,9 @@ class ModelConfig:
     hidden: int = setting(512, "hidden units per layer", low=1, high=16_384)
     embedding: int = setting(64, "character embedding size", low=1, high=16_384)
     dropout: float = setting(0.2, "dropout between layers and before the output layer", low=0.0, high=0.9)
+    weight_drop: float = setting(
+        0.0, "weight-drop: the fraction of recurrent weights (W_hh) dropped, one mask per batch", low=0.0, high=0.9
+    )
 
     def __post_init__(self) -> None:
         validate(self)
@@ -114,6 +125,27 @@ class TrainConfig:
     precision: str = setting("auto", "auto: bf16 where the hardware multiplies it", choices=PRECISIONS, machine=True)
     threads: int | None = setting(
         None, "CPU threads for training (default: every core)", low=1, high=4096, machine=True
+    )
+    ema: float = setting(
+        0.0,
+        "decay per step of a moving average of the weights that evaluates, samples and is saved (0: off)",
+        low=0.0,
+        high=0.9999,
+    )
+    optimizer: str = setting(
+        "adamw",
+        "muon: orthogonalised momentum for the recurrent layers' matrices, AdamW for the rest",
+        choices=OPTIMIZERS,
+    )
+    short_first: float = setting(
+        0.0,
+        "this first fraction of the budget trains on halves of each batch (rows, then the window), one update "
+        "each: more, smaller updates early (0: off)",
+        low=0.0,
+        high=1.0,
+    )
+    dropout_ramp: float = setting(
+        0.0, "epochs over which the dropout rises from 0 to --dropout (0: all of it from the start)", low=0.0, high=1e6
     )
 
     def __post_init__(self) -> None:
@@ -173,9 +205,11 @@ def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:
     for layer in range(cfg.layers):
         inp = e if layer == 0 else h
         shapes[f"rnn.weight_ih_l{layer}"] = (g * h, inp)
-        shapes[f"rnn.weight_hh_l{layer}"] = (g * h, h)
+        if cfg.spec.recurrent:
+            shapes[f"rnn.weight_hh_l{layer}"] = (g * h, h)
         shapes[f"rnn.bias_ih_l{layer}"] = (g * h,)
-        shapes[f"rnn.bias_hh_l{layer}"] = (g * h,)
+        if cfg.spec.recurrent:
+            shapes[f"rnn.bias_hh_l{layer}"] = (g * h,)
     shapes["head.weight"] = (v, h)
     shapes["head.bias"] = (v,)
     return shapes

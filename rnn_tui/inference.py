@@ -8,8 +8,10 @@ projection is a table lookup.
 
 Each cell in config.CELLS has a kernel here: how to lay out its weights, one step, and
 which part of its state the neuron view shows (`shown`, and `shows`: that part in words).
-A step works on one state of shape (width,) or on a batch of them, (B, width): then its
-products are matrix-matrix products, which read the weights once for the whole batch.
+The min cells (minGRU, minLSTM) have no recurrent weights: once the input is projected,
+a step is elementwise. A step works on one state of shape (width,) or on a batch of them,
+(B, width): then its products are matrix-matrix products, which read the weights once for
+the whole batch.
 """
 
 from __future__ import annotations
@@ -99,7 +101,55 @@ class RNNKernel(GRUKernel):
         return np.tanh(xp + s @ w_hh.T)
 
 
-KERNELS = {"lstm": LSTMKernel, "gru": GRUKernel, "rnn": RNNKernel}
+class MinGRUKernel:
+    """State h; no recurrent weights (an empty w_hh). The z rows are halved, as the LSTM's gates are:
+    z = (1 + tanh(k_z / 2)) / 2, then h = h + z (h~ - h)."""
+
+    shows = "tanh of the hidden state"
+
+    @staticmethod
+    def layout(w_ih: np.ndarray, w_hh: np.ndarray | None, b_ih: np.ndarray, b_hh: np.ndarray | None, h: int) -> Layer:
+        scale = np.r_[np.full(h, 0.5, np.float32), np.ones(h, np.float32)]
+        return w_ih * scale[:, None], np.zeros((0, h), np.float32), b_ih * scale, np.zeros(0, np.float32)
+
+    @staticmethod
+    def step(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> np.ndarray:
+        z = np.tanh(xp[..., :h])
+        z += 1.0
+        z *= 0.5
+        return s + z * (xp[..., h:] - s)
+
+    @staticmethod
+    def shown(states: np.ndarray, h: int) -> np.ndarray:
+        """What the neuron view colours: tanh of h (h itself is not bounded: its candidate is linear)."""
+        return np.tanh(states[..., :h])
+
+
+class MinLSTMKernel(MinGRUKernel):
+    """State h: f and i from the input only, h = (f h + i h~) / (f + i). The f and i rows are halved:
+    with a = tanh(k_f / 2) and b = tanh(k_i / 2), f / (f + i) = (1 + a) / (2 + a + b)."""
+
+    @staticmethod
+    def layout(w_ih: np.ndarray, w_hh: np.ndarray | None, b_ih: np.ndarray, b_hh: np.ndarray | None, h: int) -> Layer:
+        scale = np.r_[np.full(2 * h, 0.5, np.float32), np.ones(h, np.float32)]
+        return w_ih * scale[:, None], np.zeros((0, h), np.float32), b_ih * scale, np.zeros(0, np.float32)
+
+    @staticmethod
+    def step(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> np.ndarray:
+        fi = np.tanh(xp[..., : 2 * h])
+        fi += 1.0
+        f = fi[..., :h]
+        total = f + fi[..., h:]
+        return s + fi[..., h:] / total * (xp[..., 2 * h :] - s)
+
+
+KERNELS = {
+    "lstm": LSTMKernel,
+    "gru": GRUKernel,
+    "rnn": RNNKernel,
+    "mingru": MinGRUKernel,
+    "minlstm": MinLSTMKernel,
+}
 
 
 # --------------------------------------------------------------------------- from logits to probabilities
@@ -144,7 +194,7 @@ class Stepper:
         self.layers: list[Layer] = []
         for layer in range(cfg.layers):
             w_ih, w_hh, b_ih, b_hh = self.kernel.layout(
-                *(w[f"rnn.{name}_l{layer}"] for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")), h
+                *(w.get(f"rnn.{name}_l{layer}") for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")), h
             )
             if layer == 0:  # the input projection of every character, precomputed
                 w_ih = w["embed.weight"] @ w_ih.T + b_ih

@@ -25,6 +25,7 @@ from rnn_tui.events import (
 )
 from rnn_tui.session import Weights
 from rnn_tui.text.vocab import Vocab
+from rnn_tui.train import model as train_model
 from rnn_tui.train.model import CharRNN
 
 VOCAB = Vocab("\n !',.:;?abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -39,19 +40,30 @@ def numpy_weights(model: torch.nn.Module) -> dict[str, np.ndarray]:
 
 @functools.cache
 def tiny_weights(seed: int = 0, steps: int = 60) -> tuple[ModelConfig, dict[str, np.ndarray]]:
-    """A tiny model that has learned a little, so its confidence varies (fixed: seeded, CPU, fp32)."""
+    """A tiny model that has learned a little, so its confidence varies (fixed: seeded, CPU, fp32).
+
+    It trains with torch's dropout, whatever the trainer's own is, so the snapshots drawn with
+    it stay the same."""
     torch.manual_seed(seed)
     cfg = ModelConfig(vocab_size=len(VOCAB), hidden=32, layers=2, embedding=8, dropout=0.1)  # pinned: not the default
     model = CharRNN(cfg)
     ids = torch.from_numpy(VOCAB.encode(TEXT).astype("int64"))[None]
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for _ in range(steps):
-        logits, _ = model(ids[:, :-1])
-        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    ours, train_model.dropout = train_model.dropout, _torch_dropout
+    try:
+        for _ in range(steps):
+            logits, _ = model(ids[:, :-1])
+            loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1), ids[:, 1:].flatten())
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    finally:
+        train_model.dropout = ours
     return cfg, numpy_weights(model)
+
+
+def _torch_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+    return torch.nn.functional.dropout(x, p, training)
 
 
 def started(cfg: ModelConfig, step: int = 0, resumed: bool = False) -> RunStarted:

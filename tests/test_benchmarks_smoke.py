@@ -32,6 +32,7 @@ def test_every_benchmark_is_covered():
         "scale.py",
         "soak.py",
         "startup.py",
+        "step_profile.py",
         "throughput.py",
     }
 

@@ -22,7 +22,7 @@ from rnn_tui.errors import UserError
         (TrainConfig, "batch_size", "1e12", "--batch-size '1e12' is not a whole number"),
         (TrainConfig, "val_frac", "0.9", "--val-frac 0.9 is too large: it must be at most 0.5"),
         (TrainConfig, "device", "tpu", "--device tpu: choose one of auto, cpu, cuda, mps"),
-        (ModelConfig, "cell", "transformer", "--model transformer: choose one of lstm, gru, rnn"),
+        (ModelConfig, "cell", "transformer", "--model transformer: choose one of lstm, gru, rnn, mingru, minlstm"),
         (ModelConfig, "hidden", "-3", "--hidden -3 is too small: it must be at least 1"),
         (ModelConfig, "hidden", "100000", "--hidden 100000 is too large: it must be at most 16384"),
         (SampleConfig, "temperature", "-1", "--temperature -1 is too small: it must be at least 0"),

@@ -40,10 +40,11 @@ def torchrun(n: int, *args, cwd, env=None, timeout=240, nodes=("--standalone",),
     return subprocess.run(cmd, cwd=cwd, env=env or cli_env(), capture_output=True, text=True, timeout=timeout)
 
 
-def one_process(text_file, ckpt_dir, steps: int):
+def one_process(text_file, ckpt_dir, steps: int, cell: str = "lstm"):
     """The same run as FLAGS, trained in this process."""
-    req = tiny_request(text_file, ckpt_dir, max_steps=steps, eval_every=10, sample_every=1000, precision="fp32")
-    req = dataclasses.replace(req, model=Settings(ModelConfig, {"dropout": 0}).over(req.model))
+    opts = {"eval_every": 10, "sample_every": 1000, "precision": "fp32"}
+    req = tiny_request(text_file, ckpt_dir, max_steps=steps, **opts)
+    req = dataclasses.replace(req, model=Settings(ModelConfig, {"dropout": 0, "cell": cell}).over(req.model))
     with prepare(plan(req)) as t:
         t.run()
     return train_state.model_arrays(t.model), t
@@ -105,14 +106,16 @@ def test_a_lost_peer_is_one_line_and_other_failures_stay_what_they_are():
 
 
 @pytest.mark.process
-def test_two_ranks_hold_the_same_weights_as_one_process(text_file, tmp_path):
+@pytest.mark.parametrize("cell", ["lstm", "minlstm"])
+def test_two_ranks_hold_the_same_weights_as_one_process(text_file, tmp_path, cell):
     flags = ["--data", text_file, *FLAGS, "--max-steps", "30", "--checkpoint-dir", tmp_path / "ck", "--run-name", "p"]
+    flags += ["--model", cell]
     proc = torchrun(2, PROBE, tmp_path, *flags, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rank0, rank1 = (dict(np.load(tmp_path / f"rank{r}.npz")) for r in (0, 1))
     for k in rank0:
         assert np.array_equal(rank0[k], rank1[k]), k  # DistributedDataParallel keeps the ranks identical
-    alone, _ = one_process(text_file, tmp_path / "alone", 30)
+    alone, _ = one_process(text_file, tmp_path / "alone", 30, cell)
     assert_close(rank0, alone)
 
 

@@ -9,7 +9,7 @@ from rnn_tui.train.model import CharRNN
 from tests.fakes import numpy_weights
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", list(CELLS))
 def test_forward_shapes(cell):
     m = CharRNN(ModelConfig(vocab_size=11, cell=cell, layers=2, hidden=16, embedding=4))
     logits, state = m(torch.randint(0, 11, (3, 7)))
@@ -18,7 +18,7 @@ def test_forward_shapes(cell):
     assert logits2.shape == (3, 5, 11)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize("layers", [1, 3])
 def test_numpy_stepper_matches_the_torch_model(cell, layers):
     torch.manual_seed(0)
@@ -39,7 +39,7 @@ def test_numpy_stepper_matches_the_torch_model(cell, layers):
         np.testing.assert_allclose(states2[-1, layer], state[layer], rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])
+@pytest.mark.parametrize("cell", list(CELLS))
 def test_a_batched_step_matches_the_torch_model_row_by_row(cell):
     """A batch of three different sequences, stepped together: each row is the model on its own sequence."""
     torch.manual_seed(1)

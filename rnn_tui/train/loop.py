@@ -32,8 +32,8 @@ from rnn_tui.text.sources import SourceSpec
 from rnn_tui.train import state as train_state
 from rnn_tui.train.devices import autocast, describe, pick_device, pick_precision, set_threads
 from rnn_tui.train.distributed import LOCAL, Group
-from rnn_tui.train.model import CharRNN, detach_state
-from rnn_tui.train.optim import AdamW
+from rnn_tui.train.model import CharRNN, State, detach_state
+from rnn_tui.train.optim import AdamW, Average, Muon
 
 BAD_STEPS_BEFORE_ROLLBACK = 3
 MAX_ROLLBACKS = 8  # in a row, without a healthy stretch between them: then the run stops as diverged
@@ -98,6 +98,26 @@ def _claim(plan: RunPlan) -> tuple[checkpoint.RunLock, checkpoint.Checkpoint | N
         raise
 
 
+def _optimizer(model: CharRNN, cfg: TrainConfig, precision: str) -> AdamW:
+    """AdamW, or Muon for the recurrent layers' weight matrices (one block per gate) and AdamW for the rest."""
+    if cfg.optimizer == "adamw":
+        return AdamW(model.parameters(), cfg.lr, (0.9, 0.99), weight_decay=cfg.weight_decay)
+    matrices = [p for name, p in model.rnn.named_parameters() if name.startswith("weight_")]
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    blocks = model.cfg.spec.gates
+    return Muon(model.parameters(), matrices, cfg.lr, (0.9, 0.99), cfg.weight_decay, blocks=blocks, dtype=dtype)
+
+
+def _state_rows(state: State, rows: slice) -> State:
+    return tuple(s[:, rows] for s in state) if isinstance(state, tuple) else state[:, rows]
+
+
+def _join_rows(states: list) -> State:
+    if isinstance(states[0], tuple):
+        return tuple(torch.cat(parts, dim=1) for parts in zip(*states, strict=True))
+    return torch.cat(states, dim=1)
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -129,7 +149,8 @@ class Trainer:
         self.model = CharRNN(model_cfg).to(device)
         self.net = dist.wrap(self.model)  # what trains: the model, or DistributedDataParallel around it
         dist.fork_rng(cfg.seed)
-        self.optimizer = AdamW(self.model.parameters(), cfg.lr, (0.9, 0.99), weight_decay=cfg.weight_decay)
+        self.optimizer = _optimizer(self.model, cfg, self.precision)
+        self.averaged = Average(self.model, cfg.ema) if cfg.ema else None
         rows = dist.share(cfg.batch_size)  # this rank's rows of the batch (all of them alone)
         self.batches = Batches(train, cfg.batch_size, cfg.seq_len, cfg.seed, cfg.batching, rows=rows)
         self.val_x, self.val_y = (torch.from_numpy(a) for a in eval_streams(val, cfg.eval_chars))
@@ -143,7 +164,7 @@ class Trainer:
         self.skipped_steps = self.rollbacks = 0
         self.created = _now()
         self._eval_seconds: float | None = None
-        self._snapshot: tuple[dict, dict] | None = None
+        self._snapshot: tuple[dict, dict, dict | None] | None = None
         self._bad_in_a_row = self._rollbacks_in_a_row = 0
         self._take_snapshot()  # a rollback always has good weights to return to
         self._record: record.Writer | None = None
@@ -203,6 +224,11 @@ class Trainer:
     def params(self) -> int:
         return self.model.num_params()
 
+    @property
+    def shown(self) -> CharRNN:
+        """The weights that are evaluated, sampled, published to the app and saved: the average, if there is one."""
+        return self.averaged.model if self.averaged is not None else self.model
+
     def describe_device(self) -> str:
         return describe(self.device, self.precision) + self.dist.describe()
 
@@ -238,7 +264,9 @@ class Trainer:
     # ------------------------------------------------------------ training
 
     def train_step(self) -> float | None:
-        """One optimizer step; returns the loss, or None when it was skipped as non-finite."""
+        """One batch: one optimizer step, or early in a `short_first` run a few, one per piece of the batch.
+
+        Returns the batch's loss, or None when a step was skipped as non-finite."""
         if self.index >= self.batches.per_epoch:
             self.epoch, self.index = self.epoch + 1, 0
         if self.index == 0 or not self.batches.carries_state:
@@ -247,8 +275,34 @@ class Trainer:
             torch.from_numpy(a).to(self.device, non_blocking=True) for a in self.batches.get(self.epoch, self.index)
         )
         self.optimizer.lr = self.lr()
+        if self.cfg.dropout_ramp:
+            epochs = self.epoch + self.index / self.batches.per_epoch
+            self.model.set_dropout(self.model_cfg.dropout * min(1.0, epochs / self.cfg.dropout_ramp))
+        rows, windows = self.pieces()
         self.index += 1
         self.step += 1
+        value = self._update(x, y) if rows == windows == 1 else self._update_in_pieces(x, y, rows, windows)
+        if value is None:
+            return None
+        self._bad_in_a_row = 0
+        if self.step % SNAPSHOT_EVERY == 0:
+            self._take_snapshot()
+            self._rollbacks_in_a_row = 0  # a healthy stretch since the last rollback
+        return value
+
+    def pieces(self) -> tuple[int, int]:
+        """Row groups and time windows the next batch is cut into, one update each: short_first's schedule.
+
+        In the first half of the short_first fraction of the budget, 2 x 2 (four updates on half the
+        rows and half the window); in the second half, 1 x 2; then the whole batch."""
+        frac = self.budget_fraction() if self.cfg.short_first else None
+        if frac is None or frac >= self.cfg.short_first:
+            return 1, 1
+        rows = 2 if frac < self.cfg.short_first / 2 and self.batches.B // self.dist.world >= 2 else 1
+        return rows, 2 if self.cfg.seq_len >= 2 else 1
+
+    def _update(self, x: torch.Tensor, y: torch.Tensor) -> float | None:
+        """Forward from the carried state, backward, clip, step; the loss, or None for a skipped step."""
         with autocast(self.device, self.precision):
             logits, state = self.net(x, self.carried)
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
@@ -261,12 +315,28 @@ class Trainer:
             self._bad_step(value)
             return None
         self.optimizer.step()
+        if self.averaged is not None:
+            self.averaged.update(self.model, self.step)
         self.carried = detach_state(state)
-        self._bad_in_a_row = 0
-        if self.step % SNAPSHOT_EVERY == 0:
-            self._take_snapshot()
-            self._rollbacks_in_a_row = 0  # a healthy stretch since the last rollback
         return value
+
+    def _update_in_pieces(self, x: torch.Tensor, y: torch.Tensor, rows: int, windows: int) -> float | None:
+        """One update per piece: row groups side by side, time windows in order, each group's state carried."""
+        row_parts = [slice(int(r[0]), int(r[-1]) + 1) for r in torch.arange(x.shape[0]).tensor_split(rows)]
+        time_parts = [slice(int(t[0]), int(t[-1]) + 1) for t in torch.arange(x.shape[1]).tensor_split(windows)]
+        carried = self.carried
+        states = [None if carried is None else _state_rows(carried, r) for r in row_parts]
+        total = 0.0
+        for t in time_parts:
+            for j, r in enumerate(row_parts):
+                self.carried = states[j]
+                value = self._update(x[r, t], y[r, t])
+                if value is None:
+                    return None
+                states[j] = self.carried
+                total += value * (r.stop - r.start) * (t.stop - t.start) / x.numel()
+        self.carried = _join_rows(states)
+        return total
 
     @property
     def loss_ceiling(self) -> float:
@@ -277,6 +347,7 @@ class Trainer:
         self._snapshot = (
             {k: v.detach().clone() for k, v in self.model.state_dict().items()},
             self.optimizer.state_dict(),
+            {k: v.clone() for k, v in self.averaged.model.state_dict().items()} if self.averaged else None,
         )
 
     def _bad_step(self, loss: float) -> None:
@@ -295,6 +366,8 @@ class Trainer:
             return
         self.model.load_state_dict(self._snapshot[0])
         self.optimizer.load_state_dict(self._snapshot[1])
+        if self.averaged is not None:
+            self.averaged.model.load_state_dict(self._snapshot[2])
         self._rollbacks_in_a_row += 1
         cut = 2**self._rollbacks_in_a_row
         self.lr_scale /= cut
@@ -313,7 +386,8 @@ class Trainer:
         """Mean cross-entropy (nats/char) over the validation streams, state carried along each.
 
         In a job each rank takes a share of the streams and the sums are added over the ranks."""
-        self.model.eval()
+        model = self.shown
+        model.eval()
         rows = self.dist.share(len(self.val_x))
         val_x, val_y = self.val_x[rows], self.val_y[rows]
         total, state = 0.0, None
@@ -322,14 +396,14 @@ class Trainer:
             x = val_x[:, i : i + chunk].to(self.device)
             y = val_y[:, i : i + chunk].to(self.device)
             with autocast(self.device, self.precision):
-                logits, state = self.model(x, state)
+                logits, state = model(x, state)
             total += F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), reduction="sum").item()
         self.model.train()
         total, count = self.dist.sum(total, val_y.numel())
         return total / count
 
     def generator(self) -> Generator:
-        return Generator(self.model_cfg, self.vocab, train_state.model_arrays(self.model))
+        return Generator(self.model_cfg, self.vocab, train_state.model_arrays(self.shown))
 
     def sample(self) -> Sample:
         """The run's sample at this step: the same prompt and seed every time, so only the weights change."""
@@ -427,8 +501,10 @@ class Trainer:
             **train_state.rng_arrays(self.device),
             **train_state.state_arrays(carried),
         }
+        if self.averaged is not None:  # the folder's model is the average; the weights that train are kept here
+            opt.update(train_state.trained_arrays(self.model))
         try:
-            checkpoint.save(folder, train_state.model_arrays(self.model), opt, self._meta())
+            checkpoint.save(folder, train_state.model_arrays(self.shown), opt, self._meta())
         except ValueError as exc:  # non-finite weights are never saved
             self.emit(Notice(self.step, f"did not save the checkpoint: {exc}; the previous one is kept", "error"))
             return False
@@ -470,7 +546,9 @@ class Trainer:
     def restore(self, ckpt: checkpoint.Checkpoint) -> None:
         """Continue exactly where `ckpt` stopped: weights, optimizer, step, data position, RNG."""
         m = ckpt.meta
-        self.model.load_state_dict({k: torch.from_numpy(v) for k, v in ckpt.model.items()})
+        self.model.load_state_dict(train_state.trained_weights(ckpt))
+        if self.averaged is not None:
+            self.averaged.model.load_state_dict({k: torch.from_numpy(v) for k, v in ckpt.model.items()})
         train_state.load_optimizer(self.model, self.optimizer, ckpt)
         self.carried = self.dist.my_rows(train_state.load_state(ckpt, self.device), self.cfg.batch_size)
         self.step, self.epoch, self.index = ckpt.step, int(m.get("epoch", 0)), int(m.get("batch_index", 0))

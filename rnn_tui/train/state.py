@@ -7,6 +7,8 @@ side of the same files, used only by the trainer.
       exp_avg.<param>, exp_avg_sq.<param>, step.<param>   AdamW's moments and step counts
       rng.torch, rng.cuda                                  the generators' states (uint8)
       carried.state.<i>                                    the hidden state carried across batches
+      trained.<param>                                      with --ema: the weights that train (the folder's
+                                                           model.safetensors then holds their average)
 """
 
 from __future__ import annotations
@@ -20,9 +22,20 @@ from rnn_tui.checkpoint import Arrays, Checkpoint
 from rnn_tui.train.model import CharRNN, State
 from rnn_tui.train.optim import AdamW
 
+MOMENTS = ("exp_avg", "exp_avg_sq")  # Muon's matrices have only the first
+
 
 def model_arrays(model: CharRNN) -> Arrays:
     return {k: v.detach().float().cpu().numpy() for k, v in model.state_dict().items()}
+
+
+def trained_arrays(model: CharRNN) -> Arrays:
+    return {f"trained.{k}": a for k, a in model_arrays(model).items()}
+
+
+def trained_weights(ckpt: Checkpoint) -> dict[str, torch.Tensor]:
+    """The weights to train on from: `trained.*` where the folder's model is an average, else the model."""
+    return {k: torch.from_numpy(ckpt.optimizer.get(f"trained.{k}", v)) for k, v in ckpt.model.items()}
 
 
 def optimizer_arrays(model: CharRNN, optimizer: AdamW) -> Arrays:
@@ -30,7 +43,7 @@ def optimizer_arrays(model: CharRNN, optimizer: AdamW) -> Arrays:
     out: Arrays = {}
     for p, s in optimizer.state.items():
         name = names[id(p)]
-        for key in ("exp_avg", "exp_avg_sq"):
+        for key in MOMENTS:
             if key in s:
                 out[f"{key}.{name}"] = s[key].detach().float().cpu().numpy()
         if "step" in s:
@@ -50,8 +63,7 @@ def load_optimizer(model: CharRNN, optimizer: AdamW, ckpt: Checkpoint) -> None:
         step = ckpt.optimizer.get(f"step.{name}")
         state[i] = {
             "step": float(step[0]) if step is not None else old_steps.get(name, ckpt.step),
-            "exp_avg": torch.from_numpy(ckpt.optimizer[f"exp_avg.{name}"]),
-            "exp_avg_sq": torch.from_numpy(ckpt.optimizer[f"exp_avg_sq.{name}"]),
+            **{k: torch.from_numpy(ckpt.optimizer[f"{k}.{name}"]) for k in MOMENTS if f"{k}.{name}" in ckpt.optimizer},
         }
     optimizer.load_state_dict(state)
 

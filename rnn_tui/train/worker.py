@@ -57,7 +57,7 @@ class Channel:
 
     def share(self, trainer: Trainer) -> None:
         """Put the weights into shared memory and tell the app where they are."""
-        layout = [(k, tuple(v.shape)) for k, v in trainer.model.state_dict().items()]
+        layout = [(k, tuple(v.shape)) for k, v in trainer.shown.state_dict().items()]
         self.weights = shm.Writer(layout)
         self.publish(trainer)
         self.emit(Ready(self.weights.name, layout, trainer.model_cfg.to_dict(), trainer.vocab.chars))
@@ -65,7 +65,7 @@ class Channel:
 
     def publish(self, trainer: Trainer) -> None:
         with torch.no_grad():
-            arrays = (v.detach().float().cpu().numpy() for v in trainer.model.state_dict().values())
+            arrays = (v.detach().float().cpu().numpy() for v in trainer.shown.state_dict().values())
             self.weights.write(arrays, trainer.step)
         self.last_publish = time.monotonic()
 
