@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from _common import SHAKESPEARE, emit, machine, smoke_corpus, steady_speed, table, train_json, trainer
 from baselines import BaselineLSTM, baseline_trainer
 
-from rnn_tui.cli import build_parser, run_request
+from rnn_tui.cli import build_parser, run_spec
 from rnn_tui.config import TrainConfig
 from rnn_tui.text.batches import eval_streams
 from rnn_tui.text.corpus import load_corpus
@@ -61,7 +61,7 @@ def ours(data: Path, minutes: float, extra: list[str]) -> dict:
 
 def train_settings(flags: list[str]) -> TrainConfig:
     """The training settings `rnn-tui train FLAGS` would use (on a CPU)."""
-    return TrainConfig(**run_request(build_parser().parse_args(["train", *flags])).train)
+    return TrainConfig(**run_spec(build_parser().parse_args(["train", *flags])).train)
 
 
 def screened(data: Path, chars: int, flags: list[str]) -> dict:
@@ -92,7 +92,7 @@ def paired_speed(
     trainers = []
     for i, flags in enumerate(candidates):
         args = parser.parse_args(["train", "--data", str(data), "--checkpoint-dir", tmp, "--run-name", f"c{i}", *flags])
-        t = trainer(run_request(args))
+        t = trainer(run_spec(args))
         for _ in range(3):  # warm-up
             t.train_step()
         trainers.append(t)

@@ -23,11 +23,10 @@ import time
 
 import torch
 import torch.nn.functional as F
-from _common import SHAKESPEARE, emit, machine, precisions, table, trainer
+from _common import SHAKESPEARE, emit, machine, precisions, run_spec, table, trainer
 from baselines import BaselineLSTM, baseline_trainer
 from torch.profiler import ProfilerActivity, profile
 
-from rnn_tui.runs import RunRequest
 from rnn_tui.train import model
 
 GROUPS = (  # (group, operator name fragments), first match wins
@@ -80,12 +79,12 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="rnn-tui-profile-")
     trainers = {}
     for prec in precisions():
-        req = RunRequest(
-            data=str(SHAKESPEARE) if SHAKESPEARE.exists() else None,
-            checkpoint_dir=tmp,
-            run_name=f"profile-{prec}",
-            model=size,
-            train={
+        req = run_spec(
+            str(SHAKESPEARE) if SHAKESPEARE.exists() else None,
+            tmp,
+            f"profile-{prec}",
+            size,
+            {
                 **train,
                 "precision": prec,
                 "threads": args.threads,
