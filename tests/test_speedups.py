@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from rnn_tui import checkpoint
-from rnn_tui.config import ModelConfig
+from rnn_tui.config import ModelConfig, Settings
 from rnn_tui.inference import Stepper
 from rnn_tui.runs import plan
 from rnn_tui.train.loop import prepare
@@ -32,7 +32,7 @@ VARIANTS = {
 
 def _plan(text_file, folder, model: dict, **train):
     req = tiny_request(text_file, folder, **train)
-    return plan(dataclasses.replace(req, model={**req.model, **model}))
+    return plan(dataclasses.replace(req, model=Settings(ModelConfig, model).over(req.model)))
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -75,6 +75,7 @@ def test_a_damaged_trained_array_is_refused(text_file, tmp_path):
         checkpoint.load(tmp_path / "tiny")
 
 
+@pytest.mark.process
 @pytest.mark.parametrize("cell", ["mingru", "minlstm"])
 def test_a_min_cell_trains_samples_and_scores_from_the_cli(text_file, tmp_path, cell):
     env = cli_env()
