@@ -1,6 +1,7 @@
 """The weights' shared-memory protocol: what the writer publishes, the reader copies whole, or not at all."""
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -73,13 +74,14 @@ def test_a_reader_never_sees_half_of_two_versions(writer):
         while not stop.is_set():
             k += 1
             writer.write(arrays(float(k)), step=k)
+            time.sleep(0)  # let the reader in between two writes, as the trainer's steps do
 
     thread = threading.Thread(target=write)
     thread.start()
     reader = shm.Reader(writer.name, LAYOUT)
-    seen = 0
+    seen, deadline = 0, time.monotonic() + 20
     try:
-        for _ in range(2000):
+        while seen < 50 and time.monotonic() < deadline:  # a torn copy would be taken among them
             got = reader.read()
             if got is None:
                 continue
