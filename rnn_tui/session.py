@@ -3,7 +3,7 @@
 The app depends only on `Session`: events to drain (events.py), the newest weights, and
 commands. Two kinds:
 
-- `LocalSession` trains: it spawns a child process that runs the trainer (worker.py).
+- `LocalSession` trains: it spawns a child process that runs the trainer (train/worker.py).
   Commands go in through a queue; events come out through another, in batches at most
   ten times a second, so the app drains them without ever blocking. Weights are published
   into shared memory (shm.py). The child writes its output into the run's train.log, runs

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from rnn_tui.config import ModelConfig
+from rnn_tui.config import CELLS, ModelConfig
 
 State = torch.Tensor | tuple[torch.Tensor, torch.Tensor]
 
@@ -79,7 +79,7 @@ class MinRNN(nn.Module):
     def __init__(self, cell: str, input_size: int, hidden: int, layers: int):
         super().__init__()
         self.cell, self.hidden, self.num_layers = cell, hidden, layers
-        gates = 2 if cell == "mingru" else 3
+        gates = CELLS[cell].gates
         bound = 1 / math.sqrt(hidden)
         for layer in range(layers):
             inp = input_size if layer == 0 else hidden

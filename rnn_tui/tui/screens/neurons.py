@@ -1,8 +1,9 @@
 """The neuron view: a text coloured by one cell of the model, and "find cells".
 
 It shows the playground's text or a passage of the run's validation text, each character
-coloured by one cell's activation after reading it (tanh of the cell state for an LSTM, the
-hidden state otherwise). Keys move through cells and layers; the cursor reads the value.
+coloured by one cell's activation after reading it (what its kernel `shows`: tanh of the cell
+state for an LSTM, the hidden state for a GRU or an RNN, tanh of h for the min cells). Keys
+move through cells and layers; the cursor reads the value.
 "Find cells" ranks every cell by how well it follows simple features of about 50,000
 characters of validation text (quotes, brackets, line position...), in a thread worker that
 reports progress and stops when cancelled; choosing a cell in the list jumps to it and
