@@ -180,7 +180,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="*", metavar="RUN", help="run folders, or run names in --checkpoint-dir")
     p.add_argument("--train", action="store_true", help="train the two runs first (10 minutes each)")
-    p.add_argument("--checkpoint-dir", default="checkpoints", type=Path)
+    p.add_argument("--checkpoint-dir", default=checkpoint.CHECKPOINT_DIR, type=Path)
     p.add_argument("--chars", type=int, default=CellsConfig().chars)
     p.add_argument("--out", default="FINDINGS.md", type=Path, help="the Markdown file to write (default FINDINGS.md)")
     p.add_argument("--smoke", action="store_true")
