@@ -7,11 +7,13 @@ that character as its input, runs every layer's cell (`Stepper.open_step`: each 
 character that actually came next in the text is the step's target.
 
 `Walk` keeps the state every `every` characters of the text, so a step anywhere costs at most that
-many steps of the model, and the next character's costs one.
+many steps of the model once the text before it has been read (`reading`, a stretch at a time, for
+a worker that reports its progress), and the next character's costs one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -72,19 +74,28 @@ class Walk:
     def __len__(self) -> int:
         return len(self.text)
 
+    def reading(self, index: int) -> Iterator[int]:
+        """Keep the states up to `index`, `every` characters at a time, yielding how far they reach after each
+        stretch. Stopping early loses nothing: what is read is kept, and a later call carries on from there."""
+        start = max(i for i in self._states if i <= index)
+        while start + self.every <= index:
+            end = start + self.every
+            _, states = self.stepper.run(self.ids[start:end], self._states[start])
+            self._states[end] = [s.copy() for s in states[-1]]
+            start = end
+            yield end
+
     def state_before(self, index: int) -> list[np.ndarray]:
-        """The state after reading text[:index] (from the nearest kept state, keeping new ones on the way)."""
+        """The state after reading text[:index]: from the last step opened, or else the nearest kept state."""
         if self._recent is not None and self._recent[0] == index:
             return self._recent[1]
+        for _ in self.reading(index):
+            pass
         start = max(i for i in self._states if i <= index)
-        state = self._states[start]
-        while start < index:
-            end = min(index, (start // self.every + 1) * self.every)
-            _, states = self.stepper.run(self.ids[start:end], state)
-            state, start = [s.copy() for s in states[-1]], end
-            if end % self.every == 0:
-                self._states[end] = state
-        return state
+        if start == index:
+            return self._states[start]
+        _, states = self.stepper.run(self.ids[start:index], self._states[start])
+        return list(states[-1])
 
     def at(self, index: int) -> OneStep:
         """The step that reads text[index]."""

@@ -132,3 +132,16 @@ def test_a_walk_opens_the_step_at_any_character_as_the_playground_reads_the_text
     assert np.isneginf(walk.at(3).logits[Vocab.UNK]) and Vocab.UNK not in walk.at(3).top(len(VOCAB))
     with pytest.raises(IndexError):
         walk.at(len(text))
+
+
+def test_reading_a_long_text_can_stop_and_carry_on():
+    cfg, tensors = tiny_weights()
+    text = TEXT * 3
+    walk = Walk(Stepper(cfg, tensors), VOCAB, text, every=32)
+    reading = walk.reading(300)
+    assert [next(reading), next(reading)] == [32, 64]  # stopped here, as a cancelled worker does
+    assert list(walk.reading(300)) == list(range(96, 301, 32))  # carries on from what it kept
+    assert list(walk.reading(300)) == []
+    whole = Walk(Stepper(cfg, tensors), VOCAB, text, every=len(text))  # keeps nothing: reads from the start
+    for index in (300, 301, 299, 64):
+        np.testing.assert_allclose(walk.at(index).logits, whole.at(index).logits, rtol=1e-5, atol=1e-5)

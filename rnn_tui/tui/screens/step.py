@@ -13,6 +13,7 @@ worker; the playground's generation engine is never touched.
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -34,12 +35,21 @@ from rnn_tui.tui.widgets.lesson.model_step import ModelStep, model_step_text
 from rnn_tui.tui.widgets.neurons.legend import legend_text
 
 CONTEXT = 24  # characters of the text shown before the one read
+PROGRESS_EVERY = 0.1  # seconds between reports while a long text is read
 EXPORT_WIDTH = 100  # cells: the exported figure's strips wrap at this width (export.save_all's for a text)
 
 
 @dataclass
 class Opened(Message):
     step: OneStep
+
+
+@dataclass
+class Reading(Message):
+    """The text before the chosen character is being read: `reached` characters of `index`."""
+
+    index: int
+    reached: int
 
 
 class StepScreen(Screen):
@@ -112,15 +122,27 @@ class StepScreen(Screen):
 
     @work(thread=True, exclusive=True, group="step")
     def _open(self, index: int) -> None:
+        worker = get_current_worker()
         with self._lock:
-            if get_current_worker().is_cancelled:
-                return
             if self._walk is None:
                 w = self.weights
                 self._walk = Walk(Stepper(w.config, w.tensors), w.vocab, self.text)
+            last = time.perf_counter()
+            for reached in self._walk.reading(index):
+                if worker.is_cancelled:  # a newer move: it carries on from what is read
+                    return
+                if time.perf_counter() - last >= PROGRESS_EVERY:
+                    self.post_message(Reading(index, reached))
+                    last = time.perf_counter()
+            if worker.is_cancelled:
+                return
             step = self._walk.at(index)
-        if not get_current_worker().is_cancelled:
-            self.post_message(Opened(step))
+        self.post_message(Opened(step))
+
+    @on(Reading)
+    def _reading(self, message: Reading) -> None:
+        if message.index == self.index:
+            self._show_context(f"reading the text: {message.reached:,} of {message.index:,} characters")
 
     @on(Opened)
     def _opened(self, message: Opened) -> None:
