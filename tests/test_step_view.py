@@ -1,14 +1,17 @@
 """One step of the model laid open (ctrl+l), under Pilot: opened from the playground's cursor, checked against
 a stepper of the test's own, moved through the text, closed, and saved."""
 
+import functools
 import re
 
 import numpy as np
 
 from rnn_tui.inference import Stepper, mask_unknown, softmax
+from rnn_tui.onestep import Walk
 from rnn_tui.tui import app as app_module
 from rnn_tui.tui.app import RnnTuiApp
-from rnn_tui.tui.screens.step import StepScreen
+from rnn_tui.tui.screens import step as step_module
+from rnn_tui.tui.screens.step import Reading, StepScreen
 from rnn_tui.tui.widgets.lesson.look import char_label
 from rnn_tui.tui.widgets.lesson.model_step import ModelStep
 from tests.conftest import until
@@ -28,11 +31,12 @@ def expected(text: str, index: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 async def open_at(pilot, index: int) -> StepScreen:
+    """Put the output's cursor on character `index` (-1: the last), then press ctrl+l."""
     app = pilot.app
     app.query_one("#output").focus()
     await pilot.pause()
-    await pilot.press("home", *["right"] * index)
-    assert output(app).cursor == index
+    await pilot.press(*(["end"] if index < 0 else ["home", *["right"] * index]))
+    assert output(app).cursor == index % len(output(app).tokens)
     await pilot.press("ctrl+l")
     await until(pilot, lambda: isinstance(app.screen, StepScreen) and app.screen.step is not None, "the step")
     await pilot.pause()
@@ -105,3 +109,26 @@ async def test_the_palette_offers_it_and_the_prompts_cursor_chooses_the_characte
         assert app.screen.step.index == 4 and app.screen.step.char == "c"
         await pilot.press("ctrl+l")  # ctrl+l closes it too
         assert app.screen is app.default_screen
+
+
+async def test_a_long_text_is_read_a_stretch_at_a_time_with_its_progress_shown(monkeypatch):
+    monkeypatch.setattr(step_module, "Walk", functools.partial(Walk, every=8))
+    monkeypatch.setattr(step_module, "PROGRESS_EVERY", 0.0)
+    reports: list[Reading] = []
+    app = RnnTuiApp(FakeSession())
+
+    def hook(message) -> None:
+        if isinstance(message, Reading) and all(message is not r for r in reports):  # once, though it bubbles
+            reports.append(message)
+
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await settle(pilot)
+        await pilot.press(*"the cat ")
+        await settle(pilot)
+        text = "".join(t.char for t in output(app).tokens)
+        screen = await open_at(pilot, -1)
+        last = len(text) - 1
+        assert [r.reached for r in reports] == list(range(8, last + 1, 8)) and {r.index for r in reports} == {last}
+        logits, _ = expected(text, last)
+        assert screen.step.index == last and screen.step.top(8) == [int(i) for i in np.argsort(-logits)[:8]]
+        assert "the text ends here" in shown(screen)
