@@ -76,8 +76,18 @@ async def test_ctrl_l_lays_open_the_step_at_the_cursor(tmp_path, monkeypatch):
         layers = screen.step.layers
         assert len(layers) == 2 and set(layers[0]) == {"i", "f", "g", "o", "c", "h"}
 
+        figure = screen.query_one(ModelStep)
+        y = next(i for i, spot in enumerate(figure.spots) if spot and (spot.layer, spot.key) == (0, "f"))
+        spot = figure.spots[y]
+        await pilot.hover(ModelStep, offset=(spot.x + 3 * spot.cell, y))  # the mouse over unit 4 of layer 1's f
+        await pilot.pause()
+        unit = str(screen.query_one("#step-unit").render())
+        assert "layer 1, unit 4 of 32:" in unit
+        assert all(f"{k} {v[3]:+.3f}" in unit for k, v in layers[0].items())  # every part of it
+
         await pilot.press("right")
         await until(pilot, lambda: screen.step.index == 6, "the next character's step")
+        assert f"f {screen.step.layers[0]['f'][3]:+.3f}" in str(screen.query_one("#step-unit").render())
         assert screen.step.char == "t" and screen.step.next_char == " " and "reads t → ␣" in shown(screen)
         await pilot.press("left", "left")
         await until(pilot, lambda: screen.step.index == 4, "two characters back")

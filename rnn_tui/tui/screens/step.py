@@ -31,10 +31,11 @@ from rnn_tui.session import Weights
 from rnn_tui.tui.actions import STEP, bindings
 from rnn_tui.tui.widgets.lesson.figure import TARGET
 from rnn_tui.tui.widgets.lesson.look import char_label, score_style
-from rnn_tui.tui.widgets.lesson.model_step import ModelStep, model_step_text
+from rnn_tui.tui.widgets.lesson.model_step import ModelStep, model_step_text, unit_text
 from rnn_tui.tui.widgets.neurons.legend import legend_text
 
 CONTEXT = 24  # characters of the text shown before the one read
+POINT = Text("Point at a strip to read its unit: every part of it, in numbers", style="dim")
 PROGRESS_EVERY = 0.1  # seconds between reports while a long text is read
 EXPORT_WIDTH = 100  # cells: the exported figure's strips wrap at this width (export.save_all's for a text)
 
@@ -61,6 +62,7 @@ class StepScreen(Screen):
         self.weights, self.text = weights, text
         self.index = min(max(0, index), len(text) - 1)
         self.step: OneStep | None = None
+        self.pointed: tuple[int, int, str] | None = None  # the unit the mouse read last: (layer, unit, part)
         self._walk: Walk | None = None
         self._lock = threading.Lock()  # one worker at a time walks the text
 
@@ -69,6 +71,7 @@ class StepScreen(Screen):
         yield Static(id="step-context")
         with VerticalScroll(id="step-body"):
             yield ModelStep(id="step-figure")
+        yield Static(POINT, id="step-unit")
         yield Static(id="step-legend")
         yield Footer()
 
@@ -151,6 +154,18 @@ class StepScreen(Screen):
         self.step = message.step
         self._show_context()
         self.query_one(ModelStep).show(message.step, self.weights)
+        if self.pointed is not None:
+            self._show_unit(*self.pointed)
+
+    @on(ModelStep.Pointed)
+    def _point(self, message: ModelStep.Pointed) -> None:
+        self._show_unit(message.layer, message.unit, message.key)
+
+    def _show_unit(self, layer: int, unit: int, key: str) -> None:
+        """Every part of the unit pointed at, in numbers (the same unit again after a move)."""
+        self.pointed = (layer, unit, key)
+        if self.step is not None:
+            self.query_one("#step-unit", Static).update(unit_text(self.step, self.weights, layer, unit, key))
 
     def action_move(self, delta: int) -> None:
         self.action_move_to(min(max(0, self.index + delta), len(self.text) - 1))
