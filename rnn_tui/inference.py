@@ -7,7 +7,9 @@ embedding is folded into the first layer's input weights, so a character's input
 projection is a table lookup.
 
 Each cell in config.CELLS has a kernel here: how to lay out its weights, one step, and
-which part of its state the neuron view shows (`shown`, and `shows`: that part in words).
+which part of its state the neuron view shows (`shown`, and `shows`: that part in words), and one
+step laid open (`parts`: the named vectors it computes, in the true units of each gate, for the
+step view; `PARTS` says what each is).
 The min cells (minGRU, minLSTM) have no recurrent weights: once the input is projected,
 a step is elementwise. A step works on one state of shape (width,) or on a batch of them,
 (B, width): then its products are matrix-matrix products, which read the weights once for
@@ -31,6 +33,14 @@ class LSTMKernel:
     the three sigmoid gates are halved: sigmoid(x) = (1 + tanh(x / 2)) / 2, so one tanh does all four."""
 
     shows = "tanh of the cell state"  # what `shown` gives, in the neuron view's words
+    PARTS = {  # what `parts` gives, in the step view's words
+        "i": "i input gate σ",
+        "f": "f forget gate σ",
+        "g": "g candidate tanh",
+        "o": "o output gate σ",
+        "c": "c = f⊙c + i⊙g",
+        "h": "h = o⊙tanh(c)",
+    }
 
     @staticmethod
     def layout(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray, h: int) -> Layer:
@@ -62,11 +72,21 @@ class LSTMKernel:
         """What the neuron view colours: tanh of the cell state."""
         return np.tanh(states[..., h:])
 
+    @staticmethod
+    def parts(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> dict[str, np.ndarray]:
+        """One step (one state) by the textbook: the gates i, f, o in 0..1, the candidate g, then c and h."""
+        pre = xp + s[:h] @ w_hh.T  # the sigmoid gates' rows are halved by `layout`
+        i, f, o = ((1.0 + np.tanh(pre[k * h : (k + 1) * h])) / 2 for k in range(3))
+        g = np.tanh(pre[3 * h :])
+        c = f * s[h:] + i * g
+        return {"i": i, "f": f, "g": g, "o": o, "c": c, "h": o * np.tanh(c)}
+
 
 class GRUKernel:
     """State h. b_hh stays apart: it sits inside r * (W_hn h + b_hn)."""
 
     shows = "the hidden state"
+    PARTS = {"r": "r reset gate σ", "z": "z update gate σ", "n": "n candidate tanh", "h": "h = (1-z)⊙n + z⊙h"}
 
     @staticmethod
     def layout(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray, h: int) -> Layer:
@@ -88,9 +108,19 @@ class GRUKernel:
     def shown(states: np.ndarray, h: int) -> np.ndarray:
         return states[..., :h]
 
+    @staticmethod
+    def parts(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> dict[str, np.ndarray]:
+        """One step (one state) by the textbook: the gates r and z in 0..1, the candidate n, then h."""
+        hp = s @ w_hh.T + b_hh
+        r, z = (1.0 / (1.0 + np.exp(-(xp[k * h : (k + 1) * h] + hp[k * h : (k + 1) * h]))) for k in range(2))
+        n = np.tanh(xp[2 * h :] + r * hp[2 * h :])
+        return {"r": r, "z": z, "n": n, "h": (1.0 - z) * n + z * s}
+
 
 class RNNKernel(GRUKernel):
     """State h: tanh(W_ih x + W_hh h + b)."""
+
+    PARTS = {"a": "a = Wx + Wh + b", "h": "h = tanh(a)"}
 
     @staticmethod
     def layout(w_ih: np.ndarray, w_hh: np.ndarray, b_ih: np.ndarray, b_hh: np.ndarray, h: int) -> Layer:
@@ -100,12 +130,19 @@ class RNNKernel(GRUKernel):
     def step(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> np.ndarray:
         return np.tanh(xp + s @ w_hh.T)
 
+    @staticmethod
+    def parts(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> dict[str, np.ndarray]:
+        """One step (one state): the sum inside tanh, then h."""
+        a = xp + s @ w_hh.T
+        return {"a": a, "h": np.tanh(a)}
+
 
 class MinGRUKernel:
     """State h; no recurrent weights (an empty w_hh). The z rows are halved, as the LSTM's gates are:
     z = (1 + tanh(k_z / 2)) / 2, then h = h + z (h~ - h)."""
 
     shows = "tanh of the hidden state"
+    PARTS = {"z": "z update gate σ", "h~": "h~ candidate", "h": "h = (1-z)⊙h + z⊙h~"}
 
     @staticmethod
     def layout(w_ih: np.ndarray, w_hh: np.ndarray | None, b_ih: np.ndarray, b_hh: np.ndarray | None, h: int) -> Layer:
@@ -124,10 +161,18 @@ class MinGRUKernel:
         """What the neuron view colours: tanh of h (h itself is not bounded: its candidate is linear)."""
         return np.tanh(states[..., :h])
 
+    @staticmethod
+    def parts(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> dict[str, np.ndarray]:
+        """One step (one state) by the textbook: the gate z in 0..1 (its rows halved), the candidate h~, then h."""
+        z = (1.0 + np.tanh(xp[:h])) / 2
+        return {"z": z, "h~": xp[h:], "h": (1.0 - z) * s + z * xp[h:]}
+
 
 class MinLSTMKernel(MinGRUKernel):
     """State h: f and i from the input only, h = (f h + i h~) / (f + i). The f and i rows are halved:
     with a = tanh(k_f / 2) and b = tanh(k_i / 2), f / (f + i) = (1 + a) / (2 + a + b)."""
+
+    PARTS = {"f": "f forget gate σ", "i": "i input gate σ", "h~": "h~ candidate", "h": "h = (f⊙h + i⊙h~)/(f+i)"}
 
     @staticmethod
     def layout(w_ih: np.ndarray, w_hh: np.ndarray | None, b_ih: np.ndarray, b_hh: np.ndarray | None, h: int) -> Layer:
@@ -141,6 +186,13 @@ class MinLSTMKernel(MinGRUKernel):
         f = fi[..., :h]
         total = f + fi[..., h:]
         return s + fi[..., h:] / total * (xp[..., 2 * h :] - s)
+
+    @staticmethod
+    def parts(xp: np.ndarray, s: np.ndarray, w_hh: np.ndarray, b_hh: np.ndarray, h: int) -> dict[str, np.ndarray]:
+        """One step (one state) by the textbook: the gates f and i in 0..1 (their rows halved), h~, then h."""
+        f, i = ((1.0 + np.tanh(xp[k * h : (k + 1) * h])) / 2 for k in range(2))
+        cand = xp[2 * h :]
+        return {"f": f, "i": i, "h~": cand, "h": (f * s + i * cand) / (f + i)}
 
 
 KERNELS = {
@@ -225,6 +277,22 @@ class Stepper:
             new_state.append(s)
             x = s[..., :h]
         return x @ self.head_w.T + self.head_b, new_state
+
+    def open_step(
+        self, char_id: int, state: list[np.ndarray]
+    ) -> tuple[np.ndarray, list[np.ndarray], list[dict[str, np.ndarray]]]:
+        """`step` for one character and one state, laid open: also each layer's named vectors (its kernel's
+        `parts`), bottom layer first. The logits and the new state are `step`'s own."""
+        h = self.cfg.hidden
+        new_state, parts = [], []
+        x = None
+        for layer, (w_ih, w_hh, b_ih, b_hh) in enumerate(self.layers):
+            xp = w_ih[char_id] if layer == 0 else x @ w_ih.T + b_ih
+            parts.append(self.kernel.parts(xp, state[layer], w_hh, b_hh, h))
+            s = self.kernel.step(xp, state[layer], w_hh, b_hh, h)
+            new_state.append(s)
+            x = s[:h]
+        return x @ self.head_w.T + self.head_b, new_state, parts
 
     def run(
         self, ids: np.ndarray, state: list[np.ndarray], zero: tuple[int, int] | None = None

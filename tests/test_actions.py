@@ -18,6 +18,7 @@ from rnn_tui.tui.screens.main import MainScreen
 from rnn_tui.tui.screens.neurons import NeuronScreen
 from rnn_tui.tui.screens.open_file import OpenFileScreen
 from rnn_tui.tui.screens.runs import RunsScreen
+from rnn_tui.tui.screens.step import StepScreen
 from rnn_tui.tui.screens.temperatures import TemperaturesScreen
 from rnn_tui.tui.screens.timeline import TimelineScreen
 from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
@@ -46,6 +47,7 @@ HANDLERS = {  # the class that handles each scope's keys
     actions.TEMPERATURES: TemperaturesScreen,
     actions.RUNS: RunsScreen,
     actions.OPEN_FILE: OpenFileScreen,
+    actions.STEP: StepScreen,
     actions.LESSON: LessonScreen,
     actions.LESSON_APP: LessonApp,
 }
@@ -147,6 +149,7 @@ async def test_the_playground_keys_do_what_the_table_says():
             "temperatures": lambda: isinstance(app.screen, TemperaturesScreen),
             "toggle_prediction": lambda: app.query_one(PredictionView).display,
             "open_file": lambda: isinstance(app.screen, OpenFileScreen),
+            "open_step": lambda: isinstance(app.screen, StepScreen),
         }
         assert set(checks) == {row.action for row in actions.rows(actions.PLAYGROUND)}  # a new row needs a check
         for row in actions.rows(actions.PLAYGROUND):

@@ -103,6 +103,17 @@ def test_prediction_figure_on_a_light_theme_in_sixteen_colours(snap_compare, mon
     assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(120, 40), run_before=show)
 
 
+def test_one_step_laid_open_at_80x24(snap_compare):
+    async def show(pilot):
+        await type_a_prompt(pilot)
+        pilot.app.query_one("#output").focus()
+        await pilot.press("home", "right", "right", "right", "right", "right", "ctrl+l")
+        await until(pilot, lambda: getattr(pilot.app.screen, "step", None) is not None, "the step")
+        await pilot.pause()
+
+    assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(80, 24), run_before=show)
+
+
 def test_timeline(snap_compare):
     """F7 on a resumed run: the samples from its record, then the live ones, each under its step."""
 

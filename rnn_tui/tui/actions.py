@@ -45,6 +45,7 @@ SCOPES = {
     "temperatures": "Temperatures side by side (F9)",
     "runs": "The runs (F10)",
     "open-file": "Opening a file",
+    "step": "One step of the model (ctrl+l)",
     "lesson": "The lesson (rnn-tui lesson)",
     "lesson-app": "The lesson's app",
 }
@@ -58,9 +59,9 @@ NEURONS, TIMELINE, SAMPLES, TEMPERATURES, RUNS, OPEN_FILE = (
     "runs",
     "open-file",
 )
-LESSON, LESSON_APP = "lesson", "lesson-app"
+STEP, LESSON, LESSON_APP = "step", "lesson", "lesson-app"
 # Footer groups: their keys share one label ("←→ Time step").
-GROUPS = {name: Binding.Group(name, compact=True) for name in ("Time step", "Speed")}
+GROUPS = {name: Binding.Group(name, compact=True) for name in ("Time step", "Speed", "Char")}
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,8 @@ TABLE = (
            "The prompt at 0.2, 0.5, 1.0 and 1.5 in one batch", show=False),
     Action(PLAYGROUND, "ctrl+g", "toggle_prediction", "Guesses", "Prediction figure",
            "The top 5 guesses under the cursor's line, or the inspector", show=False),
+    Action(PLAYGROUND, "ctrl+l", "open_step", "Step", "One step laid open",
+           "The model's step at the cursor: its input, every layer's gates and state, its top 8 guesses", show=False),
     Action(PLAYGROUND, "ctrl+o", "open_file", "Open file", "Open a file as the prompt", "Continue a text file",
            show=False),
     Action(OUTPUT, "left", "move(-1)", "Prev char", show=False),
@@ -162,6 +165,12 @@ TABLE = (
     Action(RUNS, "o", "open", "Open in playground"),
     # Opening a file.
     Action(OPEN_FILE, "escape", "cancel", "Cancel"),
+    # One step of the model (ctrl+l closes it too; up and down scroll it).
+    Action(STEP, "escape,ctrl+l", "app.pop_screen", "Back"),
+    Action(STEP, "left", "move(-1)", "Previous char", priority=True, group="Char"),
+    Action(STEP, "right", "move(1)", "Next char", priority=True, group="Char"),
+    Action(STEP, "home", "move_to(0)", "First char", show=False, priority=True),
+    Action(STEP, "end", "move_to(-1)", "Last char", show=False, priority=True),
     # The lesson, its own app (rnn-tui lesson).
     Action(LESSON, "space", "update", "Update"),
     Action(LESSON, "enter", "run", "Run/pause"),

@@ -261,6 +261,20 @@ class Playground(Vertical):
         index = out.cursor if 0 <= out.cursor < len(out.tokens) else -1
         self._show_cursor(index, out.tokens[index] if index >= 0 else None)
 
+    def action_open_step(self) -> None:
+        """One step of the model laid open, at the character under the cursor (the inspector's), in a screen."""
+        out = self.query_one(ConfidenceText)
+        if self.weights is None:
+            self.notify("No weights yet: the model is still starting", severity="warning", timeout=3)
+            return
+        if not out.tokens:
+            self.notify("No text yet: type a prompt", severity="warning", timeout=3)
+            return
+        index = out.cursor if 0 <= out.cursor < len(out.tokens) else max(0, out.n_prompt - 1)
+        from rnn_tui.tui.screens.step import StepScreen
+
+        self.app.push_screen(StepScreen(self.weights, "".join(t.char for t in out.tokens), index))
+
     def action_open_file(self) -> None:
         """Ask for a file's path, then open it as the prompt."""
         self.app.push_screen(OpenFileScreen(), self.open_file)
