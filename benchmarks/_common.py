@@ -17,11 +17,10 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rnn_tui.config import ModelConfig, Settings, TrainConfig
-from rnn_tui.runs import RunSpec, plan
-from rnn_tui.text.sources import SourceSpec
+from rnn_tui.runs import plan
 
 if TYPE_CHECKING:
+    from rnn_tui.runs import RunSpec
     from rnn_tui.train.loop import Trainer
 
 # PyTorch is imported where a benchmark needs it, not here: the app-side benchmarks (soak,
@@ -135,7 +134,18 @@ def timeit(fn, repeat: int, warmup: int = 1) -> float:
 def run_spec(
     data: str | None, checkpoint_dir: str, run_name: str, model: dict | None = None, train: dict | None = None
 ) -> RunSpec:
-    """A run as its flags would ask for it: the text (None: the built-in corpus), then the settings given."""
+    """A run as its flags would ask for it: the text (None: the built-in corpus), then the settings given.
+    In a tree from before RunSpec (`--compare` against the tree before the reshape), its RunRequest."""
+    try:
+        from rnn_tui.config import ModelConfig, Settings, TrainConfig
+        from rnn_tui.runs import RunSpec
+        from rnn_tui.text.sources import SourceSpec
+    except ImportError:
+        from rnn_tui.runs import RunRequest
+
+        return RunRequest(
+            data=data, checkpoint_dir=checkpoint_dir, run_name=run_name, model=model or {}, train=train or {}
+        )
     return RunSpec(
         SourceSpec(data),
         Settings(ModelConfig, model or {}),
