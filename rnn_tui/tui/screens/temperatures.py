@@ -102,7 +102,7 @@ class TemperaturesScreen(Screen):
         shown = gen.score(prompt)[-PROMPT_SHOWN:]
         columns: list[list[Token]] = [[] for _ in TEMPERATURES]
         last = 0.0
-        for row in gen.stream_batch(prompt, settings.length, TEMPERATURES, settings.top_k, settings.seed):
+        for row in gen.stream_batch(prompt, settings, TEMPERATURES):
             if worker.is_cancelled:
                 return
             for column, token in zip(columns, row, strict=True):
