@@ -197,6 +197,9 @@ class SampleConfig:
     count: int = setting(
         1, "samples to draw (seeds seed, seed+1, ...), ranked by bits per character", low=1, high=10_000
     )
+    copied_min: int = setting(
+        20, "the shortest stretch marked as copied when it occurs verbatim in the training text", low=4, high=32
+    )
 
     def __post_init__(self) -> None:
         validate(self)
