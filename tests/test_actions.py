@@ -146,6 +146,8 @@ async def test_the_playground_keys_do_what_the_table_says():
             "toggle_follow": lambda: not controls.follow,
             "temperatures": lambda: isinstance(app.screen, TemperaturesScreen),
             "toggle_prediction": lambda: app.query_one(PredictionView).display,
+            "toggle_word_start": lambda: controls.word_start and controls.settings.draw == "word-start",
+            "toggle_copies": lambda: app.query_one(Playground).copies_on,
             "open_file": lambda: isinstance(app.screen, OpenFileScreen),
         }
         assert set(checks) == {row.action for row in actions.rows(actions.PLAYGROUND)}  # a new row needs a check

@@ -30,6 +30,7 @@ from rnn_tui.generation import Token
 from rnn_tui.session import Weights
 from rnn_tui.text.sources import read_text
 from rnn_tui.tui.actions import PLAYGROUND, bindings
+from rnn_tui.tui.copies import indexes
 from rnn_tui.tui.messages import (
     CursorMoved,
     EngineFailed,
@@ -81,6 +82,8 @@ class Playground(Vertical):
         self._last_follow = -math.inf
         self._session_weights: Weights | None = None  # the session's newest, kept while another run is shown
         self._other_run = False  # another run's weights are shown
+        self.copies_on = False  # shade what the continuation copies from the training text (ctrl+l)
+        self.copies_note = ""  # the novel share, under the text while copies are marked
 
     def compose(self) -> ComposeResult:
         yield PromptArea(self.initial_prompt, id="prompt", soft_wrap=True, placeholder="Type a prompt…")
@@ -176,12 +179,16 @@ class Playground(Vertical):
     def _show(self, message: Generated) -> None:
         message.stop()
         self.query_one(ConfidenceText).edit(message.keep, message.tokens, message.n_prompt)
+        if message.done and self.copies_on:
+            self._mark_copies()
 
     @on(Priming)
     def _priming(self, message: Priming) -> None:
         message.stop()
         done = message.done >= message.total
-        self.border_subtitle = "" if done else f"scoring the prompt: {message.done:,} of {message.total:,} characters"
+        self.border_subtitle = (
+            self.copies_note if done else f"scoring the prompt: {message.done:,} of {message.total:,} characters"
+        )
 
     @on(EngineFailed)
     def _failed(self, message: EngineFailed) -> None:
@@ -241,6 +248,48 @@ class Playground(Vertical):
         self.notify(
             "Following training" if controls.follow else "Frozen: the playground keeps these weights", timeout=2
         )
+
+    def action_toggle_word_start(self) -> None:
+        controls = self.controls
+        controls.word_start = not controls.word_start
+        self.notify(
+            "Word-start: random at a word's first character, greedy inside words"
+            if controls.word_start
+            else "Every character drawn at random",
+            timeout=2,
+        )
+
+    def action_toggle_copies(self) -> None:
+        """Shade the stretches of the continuation that occur verbatim in the training text, or stop."""
+        self.copies_on = not self.copies_on
+        if self.copies_on:
+            self._mark_copies()
+        else:
+            self.query_one(ConfidenceText).mark_copied([])
+            self.copies_note = self.border_subtitle = ""
+
+    def copies_ready(self) -> None:
+        """The copy index is ready (or cannot be had): mark the text now."""
+        if self.copies_on:
+            self._mark_copies()
+
+    def _mark_copies(self) -> None:
+        out = self.query_one(ConfidenceText)
+        index = indexes(self.app).get()
+        if index is None:
+            out.mark_copied([])
+            self.copies_note = f"copies: {indexes(self.app).status()}"
+        else:
+            settings = self.controls.settings or SampleConfig()
+            n = out.n_prompt
+            found = index.copies("".join(t.char for t in out.tokens[n:]), settings.copied_min)
+            out.mark_copied([(a + n, b + n) for a, b in found.spans])
+            stretches = len(found.spans)
+            self.copies_note = (
+                f"{found.novel:.0%} novel · {stretches} stretch{'es' if stretches != 1 else ''} of "
+                f"{found.n}+ characters copied from the training text (shaded)"
+            )
+        self.border_subtitle = self.copies_note
 
     def action_temperatures(self) -> None:
         """The prompt at four temperatures, side by side, in a screen of its own."""

@@ -1,0 +1,108 @@
+"""The playground's sampling controls (top-p, penalty, word-start) and its copies toggle, under Pilot."""
+
+import dataclasses
+
+import pytest
+
+from rnn_tui.config import SampleConfig
+from rnn_tui.generation import Generator
+from rnn_tui.text.copies import CopyIndex
+from rnn_tui.text.corpus import Corpus
+from rnn_tui.text.vocab import Vocab
+from rnn_tui.tui import copies as tui_copies
+from rnn_tui.tui.app import RnnTuiApp
+from rnn_tui.tui.widgets.playground.controls import Controls
+from rnn_tui.tui.widgets.playground.playground import Playground
+from tests.conftest import until
+from tests.fakes import VOCAB, FakeSession, tiny_weights
+from tests.helpers import output, settle
+
+
+def generated(app) -> str:
+    out = output(app)
+    return "".join(t.char for t in out.tokens[out.n_prompt :])
+
+
+async def test_top_p_penalty_and_word_start_drive_the_continuation(settled):
+    app = RnnTuiApp(FakeSession())
+    async with settled(app) as pilot:
+        await pilot.press(*"the ")
+        await settle(pilot)
+        controls = app.query_one(Controls)
+        controls.field("top_p").value = "0.6"
+        controls.field("repetition_penalty").value = "2.5"
+        await pilot.press("ctrl+b")
+        await until(pilot, lambda: controls.word_start, "word-start on")
+        await settle(pilot)
+        want = SampleConfig(top_p=0.6, repetition_penalty=2.5, draw="word-start")
+        assert controls.settings == want
+        cfg, weights = tiny_weights()
+        assert generated(app) == Generator(cfg, VOCAB, weights).sample("the ", want)
+        assert "word-start" in str(controls.query_one("#draw").render())
+        await pilot.press("ctrl+b")
+        await until(pilot, lambda: not controls.word_start, "word-start off")
+        await settle(pilot)
+        assert generated(app) == Generator(cfg, VOCAB, weights).sample("the ", dataclasses.replace(want, draw="every"))
+
+
+@pytest.mark.parametrize(("field", "typed", "words"), [("top_p", "0", ["--top-p 0", "greater than 0"]),
+                                                       ("top_p", "1.5", ["--top-p 1.5", "at most 1"]),
+                                                       ("repetition_penalty", "0", ["--repetition-penalty 0"])])  # fmt: skip
+async def test_a_bad_top_p_or_penalty_is_named_and_generation_waits(settled, field, typed, words):
+    app = RnnTuiApp(FakeSession())
+    async with settled(app) as pilot:
+        await pilot.press(*"ab")
+        await settle(pilot)
+        controls = app.query_one(Controls)
+        before = generated(app)
+        controls.field(field).value = typed
+        await settle(pilot)
+        shown = str(controls.query_one("#follow").render())
+        assert all(w in shown for w in words), shown
+        assert controls.settings is None and generated(app) == before
+
+
+def planted_index(text: str) -> CopyIndex:
+    """An index of a corpus that holds `text` between characters the model never writes."""
+    corpus_text = "~" * 30 + text + "~" * 30
+    vocab = Vocab(corpus_text)
+    return CopyIndex.of(Corpus("t", "t", vocab, vocab.encode(corpus_text), f"planted-{hash(corpus_text)}"))
+
+
+async def test_the_copies_toggle_shades_what_occurs_in_the_training_text(settled, monkeypatch):
+    app = RnnTuiApp(FakeSession())
+    async with settled(app) as pilot:
+        await pilot.press(*"the ")
+        await settle(pilot)
+        out = output(app)
+        text = generated(app)
+        index = planted_index(text[10:45])
+        monkeypatch.setattr(tui_copies.copies, "for_run", lambda run_dir: index)
+        playground = app.query_one(Playground)
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: out.copied, "the copied characters shaded")
+        assert out.copied == list(range(out.n_prompt + 10, out.n_prompt + 45))
+        assert f"{1 - 35 / len(text):.0%} novel" in str(playground.border_subtitle)
+        assert "1 stretch of 20+" in str(playground.border_subtitle)
+        app.query_one(Controls).field("seed").value = "7"  # a new continuation is checked again
+        await settle(pilot)
+        assert generated(app) != text
+
+        def marked() -> list[int]:
+            return [i for a, b in index.copies(generated(app)).spans for i in range(a + 4, b + 4)]
+
+        await until(pilot, lambda: out.copied == marked(), "the new continuation checked")
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: not out.copied and not playground.border_subtitle, "the shading gone")
+
+
+async def test_the_copies_toggle_says_why_when_the_run_has_no_text(settled):
+    app = RnnTuiApp(FakeSession())  # its run folder is not there
+    async with settled(app) as pilot:
+        await pilot.press(*"ab")
+        await settle(pilot)
+        playground = app.query_one(Playground)
+        await pilot.press("ctrl+l")
+        await until(pilot, lambda: "has saved no checkpoint" in str(playground.border_subtitle)
+                    or "not an rnn-tui run" in str(playground.border_subtitle), "the reason")  # fmt: skip
+        assert not output(app).copied
