@@ -75,14 +75,16 @@ def planted_index(text: str) -> CopyIndex:
 
 
 async def test_the_copies_toggle_shades_what_occurs_in_the_training_text(settled, monkeypatch):
+    cfg, weights = tiny_weights()
+    text = Generator(cfg, VOCAB, weights).sample("the ", SampleConfig())  # what the playground will write
+    index = planted_index(text[10:45])
+    monkeypatch.setattr(tui_copies.copies, "for_run", lambda run_dir: index)
     app = RnnTuiApp(FakeSession())
     async with settled(app) as pilot:
         await pilot.press(*"the ")
         await settle(pilot)
         out = output(app)
-        text = generated(app)
-        index = planted_index(text[10:45])
-        monkeypatch.setattr(tui_copies.copies, "for_run", lambda run_dir: index)
+        assert generated(app) == text
         playground = app.query_one(Playground)
         await pilot.press("ctrl+l")
         await until(pilot, lambda: out.copied, "the copied characters shaded")

@@ -8,6 +8,7 @@ ready, or cannot be had (the run's text is gone), every node on the app's screen
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from weakref import WeakKeyDictionary
 
@@ -18,6 +19,7 @@ from rnn_tui.text import copies
 from rnn_tui.text.copies import CopyIndex
 
 _BY_APP: WeakKeyDictionary[App, CopyIndexes] = WeakKeyDictionary()
+RETRY = 30.0  # seconds before a run whose text could not be had is asked again (its first checkpoint may come)
 
 
 class CopyIndexes:
@@ -26,7 +28,7 @@ class CopyIndexes:
     def __init__(self, app: App) -> None:
         self.app = app
         self._ready: dict[Path, CopyIndex] = {}
-        self._problems: dict[Path, str] = {}
+        self._problems: dict[Path, tuple[str, float]] = {}  # why not, and when
         self._building: set[Path] = set()
 
     def run_dir(self) -> Path | None:
@@ -40,6 +42,9 @@ class CopyIndexes:
             return None
         if run_dir in self._ready:
             return self._ready[run_dir]
+        problem = self._problems.get(run_dir)
+        if problem is not None and time.monotonic() - problem[1] >= RETRY:
+            del self._problems[run_dir]
         if run_dir not in self._building and run_dir not in self._problems:
             self._building.add(run_dir)
             self.app.run_worker(lambda: self._build(run_dir), thread=True, group="copies", exit_on_error=False)
@@ -51,7 +56,7 @@ class CopyIndexes:
         if run_dir is None:
             return "no run yet to compare with"
         if run_dir in self._problems:
-            return self._problems[run_dir]
+            return self._problems[run_dir][0]
         return "ready" if run_dir in self._ready else "indexing the training text…"
 
     def _build(self, run_dir: Path) -> None:
@@ -66,7 +71,7 @@ class CopyIndexes:
         if index is not None:
             self._ready[run_dir] = index
         else:
-            self._problems[run_dir] = problem or "cannot index the training text"
+            self._problems[run_dir] = (problem or "cannot index the training text", time.monotonic())
         for screen in self.app.screen_stack:
             for node in (screen, *screen.walk_children()):
                 if callable(ready := getattr(node, "copies_ready", None)):
