@@ -113,3 +113,40 @@ async def test_the_copies_toggle_says_why_when_the_run_has_no_text(settled):
         await until(pilot, lambda: "copies: " in str(playground.border_subtitle), "the reason")
         assert "checkpoints/demo" in str(playground.border_subtitle) or "demo" in str(playground.border_subtitle)
         assert not output(app).copied
+
+
+async def test_enter_on_a_candidate_branches_beside_the_earlier_text(settled):
+    from rnn_tui.tui.screens.branch import BranchScreen
+    from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
+    from rnn_tui.tui.widgets.playground.inspector import Inspector
+
+    app = RnnTuiApp(FakeSession())
+    async with settled(app) as pilot:
+        await pilot.press(*"the ")
+        await settle(pilot)
+        earlier = list(output(app).tokens)
+        await pilot.press("escape")  # to the coloured text
+        await pilot.press("home", *["right"] * 9)  # generated character 6
+        await until(pilot, lambda: output(app).cursor == 9, "the cursor on it")
+        await pilot.press("enter")
+        inspector = app.query_one(Inspector)
+        await until(pilot, lambda: inspector.has_focus and inspector.index == 9, "the inspector picking")
+        await pilot.press("down", "down")
+        assert inspector.choice == 2
+        chosen = earlier[9].top[2][0]
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, BranchScreen) and app.screen.done, "the branch")
+        screen = app.screen
+        left, right = screen.query_one("#earlier", ConfidenceText), screen.query_one("#branch", ConfidenceText)
+        text = "".join(t.char for t in earlier)
+        assert "".join(t.char for t in left.tokens) == text  # the earlier text, kept
+        branch = "".join(t.char for t in right.tokens)
+        cfg, weights = tiny_weights()
+        rest = Generator(cfg, VOCAB, weights).sample(text[:9] + chosen, SampleConfig(length=len(text) - 10))
+        assert branch == text[:9] + chosen + rest and len(branch) == len(text)
+        assert right.n_prompt == left.n_prompt == 9  # the shared text, underlined in both
+        assert right.tokens[9].prob == pytest.approx(earlier[9].top[2][1], rel=1e-4)
+        assert chosen in str(screen.query_one("#branch-title").render())
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.default_screen, "back to the playground")
+        assert output(app).tokens == earlier  # the playground's text is as it was

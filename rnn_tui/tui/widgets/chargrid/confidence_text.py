@@ -28,7 +28,7 @@ from textual.widget import Widget
 from rnn_tui import palette
 from rnn_tui.generation import Token
 from rnn_tui.tui.actions import OUTPUT, bindings
-from rnn_tui.tui.messages import CursorMoved
+from rnn_tui.tui.messages import Choose, CursorMoved
 
 TAB = 4
 
@@ -301,3 +301,8 @@ class ConfidenceText(Widget, can_focus=True):
         t_start, t_end = self._lines[target]
         self.cursor = min(t_start + offset, max(t_start, t_end - 1))
         self._show_cursor()
+
+    def action_choose(self) -> None:
+        """Enter: offer the character under the cursor for a branch (the playground's inspector takes it)."""
+        if 0 <= self.cursor < len(self.tokens):
+            self.post_message(Choose(self.cursor))

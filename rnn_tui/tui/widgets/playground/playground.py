@@ -32,6 +32,8 @@ from rnn_tui.text.sources import read_text
 from rnn_tui.tui.actions import PLAYGROUND, bindings
 from rnn_tui.tui.copies import indexes
 from rnn_tui.tui.messages import (
+    Branch,
+    Choose,
     CursorMoved,
     EngineFailed,
     Generated,
@@ -208,6 +210,31 @@ class Playground(Vertical):
     def _inspect(self, message: CursorMoved) -> None:
         message.stop()
         self._show_cursor(message.index, message.token)
+
+    @on(Choose)
+    def _choose(self, message: Choose) -> None:
+        """Enter on a character: the inspector takes the keyboard to pick one of its top five."""
+        message.stop()
+        if not self.query_one(Inspector).display:
+            self.action_toggle_prediction()
+        out = self.query_one(ConfidenceText)
+        if not out.tokens[message.index].top:
+            return
+        self._show_cursor(message.index, out.tokens[message.index])
+        self.query_one(Inspector).choose(message.index)
+
+    @on(Branch)
+    def _branch(self, message: Branch) -> None:
+        """Continue from the character picked, beside the earlier text, in a screen of its own."""
+        message.stop()
+        settings = self.controls.settings
+        if settings is None or self.weights is None:
+            self.notify("Fix the sampling settings first" if self.weights else "No weights yet", timeout=3)
+            return
+        from rnn_tui.tui.screens.branch import BranchScreen
+
+        tokens = list(self.query_one(ConfidenceText).tokens)
+        self.app.push_screen(BranchScreen(self.weights, tokens, message.index, message.char, settings))
 
     def _show_cursor(self, index: int, token: Token | None) -> None:
         """What the model expected at the cursor: in the inspector, or the prediction figure for its line."""
