@@ -50,7 +50,8 @@ MIN_COPIED = 20  # the default N
 @dataclass(frozen=True)
 class Copies:
     """What of a text occurs verbatim in the training text: `spans`, [start, end) runs of copied characters,
-    each at least `n` long; `length` characters in all."""
+    each at least `n` long (a run may join overlapping stretches copied from different places, as in "the fox
+    sat on the mat" + "sat on the mat and the dog"); `length` characters in all."""
 
     spans: tuple[tuple[int, int], ...]
     length: int
