@@ -69,8 +69,9 @@ class ConfidenceText(Widget, can_focus=True):
 
     cursor: reactive[int] = reactive(-1, always_update=False)
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, choosable: bool = False) -> None:
         super().__init__(id=id)
+        self.choosable = choosable  # enter offers the character under the cursor for a branch (the playground's)
         self.tokens: list[Token] = []
         self.n_prompt = 0
         self.top = 0  # the first line shown
@@ -301,6 +302,9 @@ class ConfidenceText(Widget, can_focus=True):
         t_start, t_end = self._lines[target]
         self.cursor = min(t_start + offset, max(t_start, t_end - 1))
         self._show_cursor()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.choosable if action == "choose" else True
 
     def action_choose(self) -> None:
         """Enter: offer the character under the cursor for a branch (the playground's inspector takes it)."""

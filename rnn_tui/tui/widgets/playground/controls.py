@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Input, Label, Static
 
@@ -24,9 +24,10 @@ FIELDS = (
     ("top_p", "top-p", 0.05),
     ("repetition_penalty", "penalty", 0.1),
 )
+FIRST_ROW = 4  # fields on the first row (with which weights); the rest on the second (with word-start)
 
 
-class Controls(Horizontal):
+class Controls(Vertical):
     follow: reactive[bool] = reactive(True)
     live: reactive[bool] = reactive(True)  # False: a saved run, nothing to follow
     weights_step: reactive[int | None] = reactive(None)
@@ -38,11 +39,17 @@ class Controls(Horizontal):
         self.set_reactive(Controls.word_start, self.initial.draw == "word-start")
 
     def compose(self) -> ComposeResult:
-        for name, label, step in FIELDS:
+        with Horizontal():
+            yield from self._fields(FIELDS[:FIRST_ROW])
+            yield Static(id="follow")
+        with Horizontal():
+            yield from self._fields(FIELDS[FIRST_ROW:])
+            yield Static(self._draw_label(), id="draw")
+
+    def _fields(self, fields: tuple[tuple[str, str, float], ...]) -> ComposeResult:
+        for name, label, step in fields:
             yield Label(label)
             yield NumberInput(SampleConfig, name, getattr(self.initial, name), step=step)
-        yield Static(self._draw_label(), id="draw")
-        yield Static(id="follow")
 
     def field(self, name: str) -> NumberInput:
         return self.query_one(f"#{name}", NumberInput)
@@ -83,7 +90,9 @@ class Controls(Horizontal):
 
     def _draw_label(self) -> Text:
         """Word-start, bold while it is on (ctrl+b)."""
-        return Text("word-start", style="bold" if self.word_start else "dim")
+        if self.word_start:
+            return Text.assemble(("word-start", "bold"), (" (^b: every character)", "dim"))
+        return Text("^b: word-start", style="dim")
 
     def watch_follow(self) -> None:
         self._show_status()

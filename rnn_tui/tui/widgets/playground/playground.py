@@ -90,7 +90,7 @@ class Playground(Vertical):
     def compose(self) -> ComposeResult:
         yield PromptArea(self.initial_prompt, id="prompt", soft_wrap=True, placeholder="Type a prompt…")
         yield Controls(id="controls")
-        yield ConfidenceText(id="output")
+        yield ConfidenceText(id="output", choosable=True)
         yield Inspector(id="inspector")
         yield PredictionView(id="prediction")
         yield Legend(id="legend")
