@@ -90,7 +90,7 @@ async def test_the_copies_toggle_shades_what_occurs_in_the_training_text(settled
         await until(pilot, lambda: out.copied, "the copied characters shaded")
         assert out.copied == list(range(out.n_prompt + 10, out.n_prompt + 45))
         assert f"{1 - 35 / len(text):.0%} novel" in str(playground.border_subtitle)
-        assert "1 stretch of 20+" in str(playground.border_subtitle)
+        assert "1 copied stretch (20+ characters" in str(playground.border_subtitle)
         app.query_one(Controls).field("seed").value = "7"  # a new continuation is checked again
         await settle(pilot)
         assert generated(app) != text

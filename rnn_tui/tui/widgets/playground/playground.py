@@ -313,8 +313,8 @@ class Playground(Vertical):
             out.mark_copied([(a + n, b + n) for a, b in found.spans])
             stretches = len(found.spans)
             self.copies_note = (
-                f"{found.novel:.0%} novel · {stretches} stretch{'es' if stretches != 1 else ''} of "
-                f"{found.n}+ characters copied from the training text (shaded)"
+                f"{found.novel:.0%} novel · {stretches} copied stretch{'es' if stretches != 1 else ''} "
+                f"({found.n}+ characters, shaded)"
             )
         self.border_subtitle = self.copies_note
 
