@@ -90,7 +90,7 @@ class BranchScreen(Screen):
         if not tokens:
             return
         first = tokens[0]
-        p = "" if first.prob is None else f" (p {first.prob:.0%})"
+        p = "" if first.prob is None else f" (p {first.prob:.1%})" if first.prob < 0.1 else f" (p {first.prob:.0%})"
         title = f"{name}: '{show_char(first.char)}'{p} · {bits_per_char(tokens):.2f} bits/char"
         title += "" if novel is None else f" · {novel:.0%} novel"
         self.query_one(f"#{name}-title", Label).update(title)
