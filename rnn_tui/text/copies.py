@@ -15,12 +15,13 @@ any N up to DEPTH is asked of the same index, the training part of a corpus (its
 run's validation split) is asked by a bound on the positions found, and it costs 4 bytes a character
 on disk and nothing in memory but the pages the searches touch.
 
-Building it in bounded memory: one pass counts the positions by their first key (two ids for a
-corpus of one-byte ids, one id otherwise); the keys are cut into groups of at most PASS positions;
-a second pass writes each position to its group's file; then each group is loaded (4 bytes a
-position), sorted by its DEPTH-character windows (built a column at a time) and appended to the
-array. A group of one key that holds more than PASS positions is split by the next key, in memory,
-until its parts fit or they agree on all DEPTH characters. The array is built once per corpus and
+Building it in bounded memory, as a recursive bucket sort through files: the positions are counted by
+their first key (two ids for a corpus of one-byte ids, one id otherwise), the keys cut into groups of
+at most PASS positions, and each position written to its group's file, a chunk of SCAN positions at a
+time; then each group is read back and sorted by its DEPTH-character windows (built a column at a
+time), or, when it is one key with more than PASS positions, bucketed again by its next key, the same
+way, until the parts fit or they agree on all DEPTH characters. Memory is a chunk or PASS positions'
+windows at a time, whatever the corpus. The array is built once per corpus and
 vocabulary and cached beside the encoded corpora (`cache_dir()/copies`), written atomically.
 """
 
@@ -29,10 +30,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -43,7 +47,7 @@ from rnn_tui.text.vocab import Vocab
 
 DEPTH = 32  # characters each suffix is sorted by: the longest N a query may ask for
 PASS = 1_000_000  # positions sorted at once (about 100 MB of windows for two-byte ids)
-SCAN = 8_000_000  # positions per chunk of a scan over the corpus
+SCAN = 2_000_000  # positions per chunk of a scan over the corpus (or a group's file)
 MIN_COPIED = 20  # the default N
 
 
@@ -157,6 +161,10 @@ def _windows(data: np.ndarray, starts: np.ndarray, width: int, dtype: type = np.
         at = starts[:, None] + np.arange(width)
         return np.where(at < n, data[np.minimum(at, n - 1)], 0).astype(dtype)
     out = np.zeros((len(starts), width), dtype)  # a build's: a column at a time, in bounded memory
+    if len(starts) and int(starts.max()) + width <= n:  # none runs past the end: no masks
+        for j in range(width):
+            out[:, j] = data[starts + j]
+        return out
     for j in range(width):
         at = starts + j
         inside = at < n
@@ -201,21 +209,72 @@ def _groups(counts: np.ndarray) -> np.ndarray:
     return group
 
 
-def _sort_into(data: np.ndarray, out: np.ndarray, at: int, starts: np.ndarray, depth: int) -> int:
-    """Write `starts` (suffixes that agree on their first `depth` characters) to out[at:] in order; the end."""
-    if depth >= DEPTH:
-        out[at : at + len(starts)] = starts
-    elif len(starts) <= PASS:
-        out[at : at + len(starts)] = starts[_order(data, starts)]
-    else:  # too many to sort at once: by the next key, in groups that fit (or of one key, split further)
-        keys = _keys(data, starts, depth)
-        by_key = np.argsort(keys, kind="stable")
-        starts, keys = starts[by_key], keys[by_key]
-        group = _groups(np.bincount(keys))[keys]
-        for part in np.split(starts, np.flatnonzero(np.diff(group)) + 1):
-            at = _sort_into(data, out, at, part, depth + _key_step(data) if len(part) > PASS else depth)
+Chunks = Callable[[], Iterator[np.ndarray]]  # the positions of a group, a chunk at a time (each call from the start)
+Done = Callable[[int], None]  # told how many positions are in place
+
+
+def _sort_group(
+    data: np.ndarray, out: np.ndarray, at: int, chunks: Chunks, count: int, depth: int, folder: Path, done: Done
+) -> int:
+    """Write the `count` positions `chunks()` yields, suffixes that agree on their first `depth` characters,
+    to out[at:] in order; return where they end, having told `done` so. Memory: a chunk, or PASS positions'
+    windows, at a time."""
+    if depth >= DEPTH:  # they agree on all DEPTH characters: any order
+        for chunk in chunks():
+            out[at : at + len(chunk)] = chunk
+            at += len(chunk)
+        done(at)
         return at
-    return at + len(starts)
+    if count <= PASS:
+        starts = np.concatenate([c.astype(np.int64) for c in chunks()])
+        out[at : at + count] = starts[_order(data, starts)]
+        done(at + count)
+        return at + count
+    # Too many to sort at once: into files by the key at `depth` (groups of keys up to PASS), then each file.
+    counts = np.zeros(_key_space(data), np.int64)
+    for chunk in chunks():
+        counts += np.bincount(_keys(data, chunk.astype(np.int64), depth), minlength=len(counts))
+    group = _groups(counts)
+    sub = Path(tempfile.mkdtemp(dir=folder))
+    files: dict[int, BinaryIO] = {}
+    try:
+        for chunk in chunks():
+            g = group[_keys(data, chunk.astype(np.int64), depth)]
+            by_group = np.argsort(g, kind="stable")
+            g, chunk = g[by_group], chunk[by_group]
+            cuts = np.flatnonzero(np.diff(g)) + 1
+            for gid, part in zip(g[np.concatenate([[0], cuts])].tolist(), np.split(chunk, cuts), strict=True):
+                if gid not in files:
+                    files[gid] = open(sub / f"{gid}.u32", "wb")  # noqa: SIM115 closed below
+                part.astype(np.uint32).tofile(files[gid])
+        for fh in files.values():
+            fh.close()
+        for gid in sorted(files):  # in key order; a group over PASS is one key, so one more step agrees
+            path = sub / f"{gid}.u32"
+            size = path.stat().st_size // 4
+            deeper = depth + _key_step(data) if size > PASS else depth
+            at = _sort_group(data, out, at, partial(_file_chunks, path), size, deeper, sub, done)
+            path.unlink()
+    finally:
+        for fh in files.values():
+            fh.close()
+        shutil.rmtree(sub, ignore_errors=True)
+    return at
+
+
+def _file_chunks(path: Path) -> Iterator[np.ndarray]:
+    with path.open("rb") as fh:
+        while len(chunk := np.fromfile(fh, dtype=np.uint32, count=SCAN)):
+            yield chunk
+
+
+def _range_chunks(n: int) -> Iterator[np.ndarray]:
+    for a in range(0, n, SCAN):
+        yield np.arange(a, min(a + SCAN, n), dtype=np.uint32)
+
+
+def _key_space(data: np.ndarray) -> int:
+    return 65536 if _key_step(data) == 2 else int(data.max(initial=0)) + 1
 
 
 def build(data: np.ndarray, path: Path, progress: Callable[[float], None] | None = None) -> None:
@@ -224,37 +283,14 @@ def build(data: np.ndarray, path: Path, progress: Callable[[float], None] | None
     if n >= 2**32:
         raise ValueError("the copy index holds up to 4 G characters")
     path.parent.mkdir(parents=True, exist_ok=True)
-    step = _key_step(data)
-    space = 65536 if step == 2 else int(data.max(initial=0)) + 1 if n else 1
-    counts = np.zeros(space, np.int64)
-    for a in range(0, n, SCAN):
-        counts += np.bincount(_keys(data, np.arange(a, min(a + SCAN, n)), 0), minlength=space)
-    group = _groups(counts)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint32, shape=(n,))
         with tempfile.TemporaryDirectory(dir=path.parent, prefix=".groups-") as folder:
-            files = {}
-            for a in range(0, n, SCAN):  # each position to its group's file, in order
-                starts = np.arange(a, min(a + SCAN, n), dtype=np.int64)
-                g = group[_keys(data, starts, 0)]
-                by_group = np.argsort(g, kind="stable")
-                g, starts = g[by_group], starts[by_group]
-                cuts = np.flatnonzero(np.diff(g)) + 1
-                for gid, part in zip(g[np.concatenate([[0], cuts])].tolist(), np.split(starts, cuts), strict=True):
-                    if gid not in files:
-                        files[gid] = open(Path(folder) / f"{gid}.u32", "wb")  # noqa: SIM115 closed below
-                    part.astype(np.uint32).tofile(files[gid])
-            for fh in files.values():
-                fh.close()
-            at = 0
-            for gid in sorted(files):  # groups in key order; one over PASS is one key: its first step agrees
-                starts = np.fromfile(Path(folder) / f"{gid}.u32", dtype=np.uint32).astype(np.int64)
-                at = _sort_into(data, out, at, starts, step if len(starts) > PASS else 0)
-                if progress is not None:
-                    progress(at / n)
-            assert at == n
+            done: Done = (lambda at: progress(at / n)) if progress is not None else (lambda at: None)
+            written = _sort_group(data, out, 0, partial(_range_chunks, n), n, 0, Path(folder), done)
+            assert written == n
         out.flush()
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
