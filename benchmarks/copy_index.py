@@ -13,8 +13,9 @@ Each corpus is indexed in a process of its own, with a fresh cache. Its memory i
 during the build: `peak_rss_mb` is the highest resident memory, pages of the memory-mapped corpus and of
 the array being written included (the kernel drops those when memory is short); `peak_anon_mb` the
 highest anonymous memory, what the build itself holds; `before_build_*` the same just before it. The
-query is a 300-character text, 150 characters from the corpus then 150 of made-up words, with `copies(text, 20)`; the baseline, in
-the same run, is the plain way: every 20-character window looked up with `in` on the training text.
+query is a 300-character text, 150 characters from the corpus then 150 of made-up words, with
+`copies(text, 20)`; the baseline, in the same run, is the plain way: every 20-character window looked
+up with `in` on the training text.
 """
 
 from __future__ import annotations
