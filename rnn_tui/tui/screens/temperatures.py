@@ -75,7 +75,13 @@ class TemperaturesScreen(Screen):
         shown = self.prompt[-60:].replace("\n", "↵")
         text = Text("The same prompt ")
         text.append(repr(("…" if len(self.prompt) > 60 else "") + shown) if self.prompt else "(empty)", style="bold")
-        text.append(f", seed {s.seed}" + (f", top-k {s.top_k}" if s.top_k else ""))
+        text.append(
+            f", seed {s.seed}"
+            + (f", top-k {s.top_k}" if s.top_k else "")
+            + (f", top-p {s.top_p:g}" if s.top_p < 1 else "")
+        )
+        text.append(f", penalty {s.repetition_penalty:g}" if s.repetition_penalty != 1 else "")
+        text.append(", word-start" if s.draw == "word-start" else "")
         text.append(f", {s.length:,} characters at four temperatures, generated as one batch of four")
         if self.weights is not None:
             text.append(f" · weights at step {self.weights.step:,}")

@@ -373,5 +373,8 @@ class Playground(Vertical):
         settings, step = self.controls.settings, self.controls.weights_step
         about = "" if settings is None else f"temperature {settings.temperature:g} · seed {settings.seed} · "
         about += f"top-k {settings.top_k} · " if settings is not None and settings.top_k else ""
+        about += f"top-p {settings.top_p:g} · " if settings is not None and settings.top_p < 1 else ""
+        about += f"penalty {settings.repetition_penalty:g} · " if settings and settings.repetition_penalty != 1 else ""
+        about += "word-start · " if settings is not None and settings.draw == "word-start" else ""
         about += "weights at step " + ("—" if step is None else f"{step:,}")
         return body, Text("\n").join([confidence_legend(note=NOTE), Text(about, style="dim")]), "rnn-tui playground"
