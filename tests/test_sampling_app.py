@@ -150,3 +150,36 @@ async def test_enter_on_a_candidate_branches_beside_the_earlier_text(settled):
         await pilot.press("escape")
         await until(pilot, lambda: app.screen is app.default_screen, "back to the playground")
         assert output(app).tokens == earlier  # the playground's text is as it was
+
+
+async def test_the_timeline_and_the_temperatures_give_each_text_its_copies(settled, monkeypatch):
+    from rnn_tui.tui.screens.temperatures import TemperaturesScreen
+    from rnn_tui.tui.screens.timeline import TimelineScreen
+    from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
+    from rnn_tui.tui.widgets.timeline.sample_timeline import SampleTimeline
+
+    index = planted_index("\nWhat [light] through yonder window")  # in every training sample of the fake run
+    monkeypatch.setattr(tui_copies.copies, "for_run", lambda run_dir: index)
+    app = RnnTuiApp(FakeSession())
+    async with settled(app) as pilot:
+        await pilot.press(*"the ")
+        await settle(pilot)
+        await pilot.press("f7")
+        await until(pilot, lambda: isinstance(app.screen, TimelineScreen), "the timeline")
+        timeline = app.screen.query_one(SampleTimeline)
+        await until(pilot, lambda: timeline.entries and len(timeline.copies) == len(timeline.entries), "checked")
+        for i, (sample, val) in enumerate(timeline.entries):
+            want = index.copies(sample.text)
+            assert timeline.copies[i] == want and want.spans == ((6, 41),)  # after "ROMEO:", the 35 planted characters
+            assert f"{want.novel:.0%} novel" in timeline.entry_text(sample, val, want).plain
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.default_screen, "the playground")
+        await pilot.press("f9")
+        await until(pilot, lambda: isinstance(app.screen, TemperaturesScreen) and app.screen.result.done, "columns")
+        screen = app.screen
+        views = list(screen.query(ConfidenceText))
+        await until(pilot, lambda: "novel" in str(screen.query_one(".temperature-title").render()), "novel shares")
+        for view in views:
+            text = "".join(t.char for t in view.tokens[view.n_prompt :])
+            marked = [i + view.n_prompt for a, b in index.copies(text).spans for i in range(a, b)]
+            assert view.copied == marked
