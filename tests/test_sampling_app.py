@@ -183,3 +183,21 @@ async def test_the_timeline_and_the_temperatures_give_each_text_its_copies(settl
             text = "".join(t.char for t in view.tokens[view.n_prompt :])
             marked = [i + view.n_prompt for a, b in index.copies(text).spans for i in range(a, b)]
             assert view.copied == marked
+
+
+async def test_a_training_sample_after_the_index_is_ready_gives_its_novel_share(settled, monkeypatch):
+    from rnn_tui.events import Sample
+    from rnn_tui.tui.widgets.training.sample_feed import SampleFeed
+
+    index = planted_index("\nWhat [light] through yonder window")
+    monkeypatch.setattr(tui_copies.copies, "for_run", lambda run_dir: index)
+    session = FakeSession()
+    app = RnnTuiApp(session)
+    async with settled(app) as pilot:
+        await settle(pilot)
+        await until(pilot, lambda: tui_copies.indexes(app).get() is index, "the index")
+        text = "ROMEO:\nWhat [light] through yonder window breaks? (step 999)"
+        session.inbox.append(Sample(999, text, 0.8, 1337))
+        feed = app.query_one(SampleFeed)
+        want = f"── step 999 · temperature 0.8 · {index.copies(text).novel:.0%} novel ──"
+        await until(pilot, lambda: any(want in line.text for line in feed.lines), "the sample with its share")
