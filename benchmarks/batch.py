@@ -18,7 +18,7 @@ import os
 import numpy as np
 from _common import SHAKESPEARE, emit, machine, table, timeit
 
-from rnn_tui.config import ModelConfig, param_shapes
+from rnn_tui.config import ModelConfig, SampleConfig, param_shapes
 from rnn_tui.generation import Generator
 from rnn_tui.text.vocab import Vocab
 
@@ -44,8 +44,12 @@ def main() -> None:
     prompt = text[:200]
     n = args.chars
 
-    one = timeit(lambda: gen.sample(prompt, n, 1.0, seed=1), args.repeat) / n * 1e3
-    four = timeit(lambda: list(gen.stream_batch(prompt, n, TEMPERATURES, seed=1)), args.repeat) / n * 1e3
+    one = timeit(lambda: gen.sample(prompt, SampleConfig(length=n, temperature=1.0, seed=1)), args.repeat) / n * 1e3
+    four = (
+        timeit(lambda: list(gen.stream_batch(prompt, SampleConfig(length=n, seed=1), TEMPERATURES)), args.repeat)
+        / n
+        * 1e3
+    )
 
     stepper, steps = gen.stepper, 200
     state1 = stepper.initial_state()

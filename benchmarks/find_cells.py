@@ -26,7 +26,7 @@ import torch
 from _common import SHAKESPEARE, emit, machine, percentile, table, timeit
 from threadpoolctl import threadpool_limits
 
-from rnn_tui.config import ModelConfig
+from rnn_tui.config import ModelConfig, SampleConfig
 from rnn_tui.generation import Generator
 from rnn_tui.inference import Stepper
 from rnn_tui.neurons import STREAMS, Analysis, text_features
@@ -73,7 +73,7 @@ def keystrokes(gen: Generator, prompt: str, n: int, going=lambda: True) -> list[
         text = prompt + "abcdefghij"[i % 10] * (i + 1)
         t = time.perf_counter()
         gen.score(text)
-        next(gen.stream(text, 1, 0.8, seed=1))
+        next(gen.stream(text, SampleConfig(length=1, seed=1)))
         times.append((time.perf_counter() - t) * 1e3)
         time.sleep(0.02)  # a fast typist: keys come apart
     return times

@@ -53,11 +53,35 @@ def options() -> argparse.Namespace:
     return args
 
 
+def _settings(n: int, temperature: float):
+    """The sampling settings as this tree's Generator takes them: a SampleConfig (from issue 19 on), or
+    None for the positional arguments (n, temperature, top_k, seed) of the tree before."""
+    from rnn_tui import generation
+    from rnn_tui.config import SampleConfig
+
+    return SampleConfig(length=n, temperature=temperature, seed=1) if hasattr(generation, "Sampler") else None
+
+
+def _stream(gen, text: str):
+    s = _settings(1, 0.8)
+    return gen.stream(text, s) if s is not None else gen.stream(text, 1, 0.8, 0, 1)
+
+
+def _continuation(gen):
+    s = _settings(1, 0.8)
+    return gen.continuation(s) if s is not None else gen.continuation(1, 0.8, 0, 1)
+
+
+def _sample(gen, prompt: str, n: int) -> str:
+    s = _settings(n, 1.0)
+    return gen.sample(prompt, s) if s is not None else gen.sample(prompt, n, 1.0, seed=1)
+
+
 def key_before(gen, text: str, shown: list) -> None:
     """A keystroke as the playground took it before the engine (to the first character on screen)."""
     gen.cached_prefix(text)
     tokens = gen.score(text)
-    first = next(gen.stream(text, 1, 0.8, 0, 1))
+    first = next(_stream(gen, text))
     shown[:] = [*tokens, first]
 
 
@@ -68,7 +92,7 @@ def key_engine(gen, text: str, shown: list) -> None:
         pass
     keep = min(cached, len(text) - 1)
     new = gen.scored(keep)
-    new.append(next(gen.continuation(1, 0.8, 0, 1)))
+    new.append(next(_continuation(gen)))
     del shown[keep:]
     shown.extend(new)
 
@@ -101,7 +125,7 @@ def measure(args) -> dict:
     base = BaselineLSTM(len(vocab), args.hidden, args.layers, cfg.embedding).eval()
     prime_ids = torch.from_numpy(vocab.encode(prompt).astype(np.int64))
 
-    ms_ours = timeit(lambda: gen.sample(prompt, args.chars, 1.0, seed=1), 3) / args.chars * 1e3
+    ms_ours = timeit(lambda: _sample(gen, prompt, args.chars), 3) / args.chars * 1e3
     ms_base = timeit(lambda: baseline_sample(base, prime_ids[:1], args.chars), 3) / args.chars * 1e3
 
     def fresh_prime():
@@ -113,7 +137,7 @@ def measure(args) -> dict:
 
     def keystroke():  # the prompt is cached; one more character, then the first generated one
         gen.score(prompt)
-        next(gen.stream(prompt + "e", 1, 0.8, seed=1))
+        next(_stream(gen, prompt + "e"))
 
     key_ours = timeit(keystroke, 50) * 1e3
     figures = {
@@ -128,7 +152,7 @@ def measure(args) -> dict:
     long = (text * (args.long // len(text) + 1))[: args.long]
     for name, way in ways.items():
         gen.set_weights(weights)
-        shown = [*gen.score(long), next(gen.stream(long, 1, 0.8, 0, 1))]
+        shown = [*gen.score(long), next(_stream(gen, long))]
         times = []
         for k in range(1, 41):  # forty keys typed at the end of the long prompt
             started = time.perf_counter()

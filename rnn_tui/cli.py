@@ -11,9 +11,9 @@ import argparse
 import contextlib
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import fields
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from rnn_tui import __version__, checkpoint, config
 from rnn_tui.checkpoint import CHECKPOINT_DIR
@@ -22,6 +22,10 @@ from rnn_tui.errors import JobFailed, UserError
 from rnn_tui.runs import RunSpec
 from rnn_tui.text.downloads import NAMED
 from rnn_tui.text.sources import SourceSpec
+
+if TYPE_CHECKING:
+    from rnn_tui.generation import Token
+    from rnn_tui.text.copies import CopyIndex
 
 
 class Parser(argparse.ArgumentParser):
@@ -118,6 +122,7 @@ def build_parser() -> Parser:
     _run(sample)
     sample.add_argument("--prime", default="", help="text to start from")
     _config_flags(sample.add_argument_group("sampling"), SampleConfig)
+    _json(sample, "one JSON object per sample, likeliest first: text, bits_per_char, novel, copied, seed")
     _no_color(sample)
     _run_folder(sample)
 
@@ -261,8 +266,39 @@ def cmd_sample(args: argparse.Namespace) -> int:
     s = settings.build()
     gen = Generator(ckpt.config, ckpt.vocab, ckpt.model)
     prompt = gen.score(args.prime)
-    output.tokens([prompt, gen.stream(args.prime, s.length, s.temperature, s.top_k, s.seed)], no_color=args.no_color)
+    if s.count == 1 and not args.json:  # streamed as it comes; how much is copied, after
+        tokens: list[Token] = []
+        output.tokens([prompt, _kept(gen.stream(args.prime, s), tokens)], no_color=args.no_color)
+        if (index := _copy_index(ckpt)) is not None:
+            output.novelty(index.copies("".join(t.char for t in tokens), s.copied_min))
+        return 0
+    samples = gen.samples(args.prime, s)
+    index = _copy_index(ckpt)
+    copies = [index.copies(m.text, s.copied_min) if index is not None else None for m in samples]
+    output.samples(prompt, samples, copies, as_json=args.json, no_color=args.no_color)
     return 0
+
+
+def _kept(tokens: Iterator[Token], into: list[Token]) -> Iterator[Token]:
+    """`tokens`, each also appended to `into`."""
+    for t in tokens:
+        into.append(t)
+        yield t
+
+
+def _copy_index(ckpt: checkpoint.Checkpoint) -> CopyIndex | None:
+    """The index of the run's training text (built on first use, with progress on stderr); None, with a
+    note, when the text is not there any more."""
+    from rnn_tui import output
+    from rnn_tui.text import copies
+
+    run_dir = ckpt.path.parent if ckpt.path.name == checkpoint.BEST else ckpt.path
+    try:
+        with output.progress("indexing the training text for copies (once per corpus)") as progress:
+            return copies.for_run(run_dir, progress)
+    except UserError as exc:
+        print(f"rnn-tui: copies not checked: {exc}", file=sys.stderr)
+        return None
 
 
 def cmd_cells(args: argparse.Namespace) -> int:

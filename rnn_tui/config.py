@@ -22,6 +22,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
 BATCHING = ("tbptt", "random")
 OPTIMIZERS = ("adamw", "muon")
+DRAWS = ("every", "word-start")
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,34 @@ class SampleConfig:
     seed: int = setting(42, "sampling seed", low=0, high=2**32 - 1)
     length: int = setting(300, "characters to generate", low=1, high=100_000)
     top_k: int = setting(0, "draw only from the k likeliest characters (0: all)", low=0, high=1_000_000)
+    top_p: float = setting(
+        1.0,
+        "nucleus: draw only from the likeliest characters whose probabilities add up to p (1: all)",
+        low=0.0,
+        open_low=True,
+        high=1.0,
+    )
+    repetition_penalty: float = setting(
+        1.0,
+        "divide the probability of each character seen in the last --repetition-window characters by this "
+        "(1: off; above 1 repeats less)",
+        low=0.0,
+        open_low=True,
+        high=100.0,
+    )
+    repetition_window: int = setting(20, "characters the repetition penalty looks back over", low=1, high=100_000)
+    draw: str = setting(
+        "every",
+        "where a character is drawn at random: at every character, or only at a word's first (greedy inside words)",
+        choices=DRAWS,
+    )
+    until: str = setting("", "stop each sample when it has written this text (it ends the sample)")
+    count: int = setting(
+        1, "samples to draw (seeds seed, seed+1, ...), ranked by bits per character", low=1, high=10_000
+    )
+    copied_min: int = setting(
+        20, "the shortest stretch marked as copied when it occurs verbatim in the training text", low=4, high=32
+    )
 
     def __post_init__(self) -> None:
         validate(self)

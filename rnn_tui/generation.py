@@ -3,19 +3,21 @@
 The text is read as if it followed a newline (or, for a corpus without newlines, the
 neutral unknown id), so even the first character of a prompt has a probability.
 
-Confidence (`Token.prob`, `Token.top`) is always the model's belief at temperature 1;
-temperature and top-k only change which character is drawn.
+Confidence (`Token.prob`, `Token.top`) is always the model's belief at temperature 1; the
+sampling settings (SampleConfig: temperature, top-k, top-p, repetition penalty, word-start) only
+change which character is drawn (`Sampler`).
 """
 
 from __future__ import annotations
 
+import math
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from itertools import repeat
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from rnn_tui.config import ModelConfig
+from rnn_tui.config import ModelConfig, SampleConfig
 from rnn_tui.inference import Stepper, log_softmax, mask_unknown, softmax
 from rnn_tui.text.vocab import Vocab
 
@@ -44,16 +46,27 @@ class Token:
         return self.prob is None
 
 
-def sampling_distribution(logits: np.ndarray, temperature: float, top_k: int = 0) -> np.ndarray:
-    """The distribution a character is drawn from: logits / temperature, cut to the top k.
+def sampling_distribution(
+    logits: np.ndarray,
+    temperature: float,
+    top_k: int = 0,
+    top_p: float = 1.0,
+    penalized: np.ndarray | None = None,
+    penalty: float = 1.0,
+) -> np.ndarray:
+    """The distribution a character is drawn from.
 
-    Temperature 0 puts all the mass on the most likely character (greedy).
+    The probability of each id in `penalized` is divided by `penalty`; then logits / temperature,
+    cut to the top k, then to the nucleus: the fewest likeliest characters whose probabilities add
+    up to `top_p`. Temperature 0 puts all the mass on the most likely character (greedy).
     """
-    if temperature <= 0:
-        p = np.zeros_like(logits, dtype=np.float64)
-        p[int(np.argmax(logits))] = 1.0
-        return p
     z = logits.astype(np.float64)
+    if penalized is not None and len(penalized) and penalty != 1:
+        z[penalized] -= math.log(penalty)
+    if temperature <= 0:
+        p = np.zeros_like(z)
+        p[int(np.argmax(z))] = 1.0
+        return p
     with np.errstate(over="ignore"):  # shifted first: a tiny temperature gives -inf (p 0), never inf - inf (NaN)
         z = (z - z.max()) / temperature
     if 0 < top_k < len(z):
@@ -62,7 +75,71 @@ def sampling_distribution(logits: np.ndarray, temperature: float, top_k: int = 0
         if np.isfinite(z).sum() > top_k:  # ties at the k-th value: keep exactly k
             keep = np.argsort(-z, kind="stable")[:top_k]
             z = np.where(np.isin(np.arange(len(z)), keep), z, -np.inf)
-    return softmax(z)
+    p = softmax(z)
+    if top_p < 1:
+        order = np.argsort(-p, kind="stable")
+        mass = np.cumsum(p[order])
+        reach = top_p * mass[-1] * (1 - 1e-9)  # a sum that reaches p up to rounding (ten 0.05s make 0.5)
+        keep = min(int(np.searchsorted(mass, reach, side="left")) + 1, len(p))
+        cut = np.zeros_like(p)
+        cut[order[:keep]] = p[order[:keep]]
+        p = cut / cut.sum()
+    return p
+
+
+class Sampler:
+    """Draws one character after another by a SampleConfig, from its seed.
+
+    `before`: the text so far (the prompt), for the repetition penalty's window and the word-start mode.
+    """
+
+    def __init__(self, settings: SampleConfig, vocab: Vocab, before: str = "") -> None:
+        self.settings, self.vocab = settings, vocab
+        self.rng = np.random.default_rng(settings.seed)
+        window = settings.repetition_window
+        self.recent: deque[int] = deque(vocab.encode(before[-window:]).tolist(), maxlen=window)
+        self.inside_word = before[-1:].isalnum()
+
+    def distribution(self, logits: np.ndarray) -> np.ndarray:
+        """The distribution the next character is drawn from, given the prediction `logits`."""
+        s = self.settings
+        greedy = s.draw == "word-start" and self.inside_word
+        penalized = np.unique(np.fromiter(self.recent, np.int64)) if s.repetition_penalty != 1 else None
+        return sampling_distribution(
+            logits, 0.0 if greedy else s.temperature, s.top_k, s.top_p, penalized, s.repetition_penalty
+        )
+
+    def draw(self, logits: np.ndarray) -> int:
+        """The id of the next character, drawn from `distribution(logits)`."""
+        p = self.distribution(logits)
+        cid = min(int(np.searchsorted(np.cumsum(p), self.rng.random() * p.sum(), side="right")), len(p) - 1)
+        self.recent.append(cid)
+        self.inside_word = self.vocab.char(cid).isalnum()
+        return cid
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One generated text with its seed and its bits per character (at temperature 1)."""
+
+    tokens: tuple[Token, ...]
+    seed: int
+
+    @property
+    def text(self) -> str:
+        return "".join(t.char for t in self.tokens)
+
+    @property
+    def bits_per_char(self) -> float:
+        return bits_per_char(self.tokens)
+
+
+def bits_per_char(tokens: Sequence[Token]) -> float:
+    """The mean surprise of `tokens` in bits, -log2 p(char | text before) at temperature 1 (0 for none)."""
+    if not tokens:
+        return 0.0
+    probs = np.array([t.prob if t.prob is not None else 0.0 for t in tokens], dtype=np.float64)
+    return float(-np.log2(np.maximum(probs, np.finfo(np.float64).tiny)).mean())
 
 
 class Generator:
@@ -167,13 +244,6 @@ class Generator:
             for c, i, pr, top in zip(chars, ids.tolist(), probs, tops, strict=True)
         ]
 
-    @staticmethod
-    def _draw(logits: np.ndarray, temperature: float, top_k: int, rng: np.random.Generator) -> int:
-        """The id of a character drawn from `logits` at `temperature`, cut to the top k."""
-        p = sampling_distribution(logits, temperature, top_k)
-        cid = int(np.searchsorted(np.cumsum(p), rng.random() * p.sum(), side="right"))
-        return min(cid, len(p) - 1)
-
     # ---------------------------------------------------------------- public API
 
     def cached_prefix(self, text: str) -> int:
@@ -215,45 +285,58 @@ class Generator:
                 progress(a + len(part))
         return bits
 
-    def stream(
-        self, prompt: str = "", n: int = 200, temperature: float = 1.0, top_k: int = 0, seed: int | None = None
-    ) -> Iterator[Token]:
-        """Yield `n` generated characters after `prompt`, one at a time."""
+    def stream(self, prompt: str = "", settings: SampleConfig | None = None) -> Iterator[Token]:
+        """Yield `settings.length` generated characters after `prompt`, one at a time."""
         self._prime(prompt)
-        return self.continuation(n, temperature, top_k, seed)
+        return self.continuation(settings)
 
-    def continuation(
-        self, n: int = 200, temperature: float = 1.0, top_k: int = 0, seed: int | None = None
-    ) -> Iterator[Token]:
-        """`stream` after the text the cache holds (what `priming` brought it to), without looking at a prompt."""
-        rng = np.random.default_rng(seed)
+    def continuation(self, settings: SampleConfig | None = None) -> Iterator[Token]:
+        """`stream` after the text the cache holds (what `priming` brought it to), without looking at a prompt.
+
+        It stops early when the text generated ends with `settings.until`.
+        """
+        s = settings or SampleConfig()
+        sampler = Sampler(s, self.vocab, self._text[-s.repetition_window :])
         logits, state = self._logits[len(self._text)], self._states[len(self._text)]
-        for _ in range(n):
-            cid = self._draw(logits, temperature, top_k, rng)
-            yield self._token(self.vocab.char(cid), logits, generated=True)
+        written = ""
+        for _ in range(s.length):
+            cid = sampler.draw(logits)
+            token = self._token(self.vocab.char(cid), logits, generated=True)
+            yield token
+            if s.until:
+                written = (written + token.char)[-len(s.until) :]
+                if written == s.until:
+                    return
             logits, state = self.stepper.step(cid, state)
             mask_unknown(logits)
 
-    def stream_batch(
-        self, prompt: str, n: int, temperatures: Sequence[float], top_k: int = 0, seed: int | None = None
-    ) -> Iterator[list[Token]]:
+    def stream_batch(self, prompt: str, settings: SampleConfig, temperatures: Sequence[float]) -> Iterator[list[Token]]:
         """`stream` at several temperatures at once, as one batch: yields a list of tokens (one per
-        temperature) per step. Row b draws with its own generator seeded with `seed`, so it is the text
-        `stream(prompt, n, temperatures[b], top_k, seed)` gives (up to the rounding of the products)."""
-        rngs = [np.random.default_rng(seed) for _ in temperatures]
+        temperature) per step, `settings.length` times (`until` is not looked at). Row b draws with its
+        own Sampler, so it is the text `stream(prompt, settings at temperatures[b])` gives (up to the
+        rounding of the products)."""
         self._prime(prompt)
+        samplers = [Sampler(replace(settings, temperature=t), self.vocab, prompt) for t in temperatures]
         logits = np.repeat(self._logits[len(prompt)][None], len(temperatures), axis=0)
         state = [np.repeat(s[None], len(temperatures), axis=0) for s in self._states[len(prompt)]]
-        for _ in range(n):
-            ids = np.array([self._draw(*row) for row in zip(logits, temperatures, repeat(top_k), rngs, strict=False)])
+        for _ in range(settings.length):
+            ids = np.array([sampler.draw(row) for sampler, row in zip(samplers, logits, strict=True)])
             yield self._tokens_for(self.vocab.decode(ids), ids, logits, generated=True)
             logits, state = self.stepper.step(ids, state)
             mask_unknown(logits)
 
-    def sample(
-        self, prompt: str = "", n: int = 200, temperature: float = 1.0, top_k: int = 0, seed: int | None = None
-    ) -> str:
-        return "".join(t.char for t in self.stream(prompt, n, temperature, top_k, seed))
+    def sample(self, prompt: str = "", settings: SampleConfig | None = None) -> str:
+        return "".join(t.char for t in self.stream(prompt, settings))
+
+    def samples(self, prompt: str = "", settings: SampleConfig | None = None) -> list[Sample]:
+        """`settings.count` samples after `prompt`, the i-th from seed `settings.seed + i` (mod 2**32), each
+        stopped at `settings.until`; the likeliest first (the fewest bits per character; ties by seed)."""
+        s = settings or SampleConfig()
+        made = []
+        for i in range(s.count):
+            seed = (s.seed + i) % 2**32
+            made.append(Sample(tuple(self.stream(prompt, replace(s, seed=seed))), seed))
+        return sorted(made, key=lambda m: (m.bits_per_char, m.seed))
 
 
 def _common_prefix(a: str, b: str) -> int:

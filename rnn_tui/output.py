@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,9 +24,10 @@ from rnn_tui.humanize import duration, size
 if TYPE_CHECKING:  # each command imports what it shows, when it runs (`rnn-tui runs` stays quick)
     import numpy as np
 
-    from rnn_tui.generation import Token
+    from rnn_tui.generation import Sample, Token
     from rnn_tui.neurons import Effect, Ranking
     from rnn_tui.scoring import LineScore
+    from rnn_tui.text.copies import Copies
 
 
 def _stderr() -> Console:
@@ -48,6 +50,58 @@ def tokens(parts: Iterable[Iterable[Token]], *, no_color: bool) -> None:
                 out.write(tok.char)
             out.flush()
     out.write("\n")
+
+
+def novelty(copies: Copies) -> None:
+    """How much of a sample is copied from the training text, on stderr."""
+    stretches = len(copies.spans)
+    what = f"{stretches} stretch{'es' if stretches != 1 else ''} of {copies.n}+ characters"
+    _stderr().print(f"{copies.novel:.0%} novel · {what} copied from the training text")
+
+
+def samples(
+    prompt: Sequence[Token], made: Sequence[Sample], copies: Sequence[Copies | None], *, as_json: bool, no_color: bool
+) -> None:
+    """Samples, likeliest first: JSON lines, or each under a line with its figures, copied stretches underlined."""
+    if as_json:
+        for rank, (m, c) in enumerate(zip(made, copies, strict=True), 1):
+            copied = None if c is None else [list(span) for span in c.spans]
+            novel = None if c is None else round(c.novel, 6)
+            figures = {"rank": rank, "seed": m.seed, "bits_per_char": round(m.bits_per_char, 6)}
+            print(json.dumps({"text": m.text, **figures, "novel": novel, "copied": copied}, ensure_ascii=False))
+        return
+    console = Console(highlight=False, soft_wrap=True, emoji=False, markup=False)
+    color = console.is_terminal and not no_color and console.color_system is not None
+    head = "".join(t.char for t in prompt)
+    for rank, (m, c) in enumerate(zip(made, copies, strict=True), 1):
+        novel = "" if c is None else f" · {c.novel:.0%} novel"
+        console.print(Text(f"── {rank}/{len(made)} · seed {m.seed} · {m.bits_per_char:.2f} bits/char{novel}", "dim"))
+        if not color:
+            console.print(head + m.text)
+            continue
+        text = Text("".join(t.char for t in prompt), style="dim")
+        marked = c.mask() if c is not None else None
+        for i, t in enumerate(m.tokens):
+            style = palette.style_of(t.prob, console.color_system)
+            text.append(t.char, style=f"{style} underline" if marked is not None and marked[i] else style)
+        console.print(text)
+
+
+@contextmanager
+def progress(what: str) -> Iterator[Callable[[float], None]]:
+    """A callback that shows a fraction done on stderr, when that is a terminal (and nothing until called)."""
+    err = _stderr()
+    shown = False
+
+    def show(done: float) -> None:
+        nonlocal shown
+        if err.is_terminal:
+            err.print(f"\r{what}: {done:4.0%}", end="")
+            shown = True
+
+    yield show
+    if shown:
+        err.print()
 
 
 # --------------------------------------------------------------------------- cells

@@ -13,6 +13,7 @@ from rnn_tui.tui import actions
 from rnn_tui.tui.actions import TABLE
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.messages import Generated
+from rnn_tui.tui.screens.branch import BranchScreen
 from rnn_tui.tui.screens.lesson import LessonApp, LessonScreen
 from rnn_tui.tui.screens.main import MainScreen
 from rnn_tui.tui.screens.neurons import NeuronScreen
@@ -23,6 +24,7 @@ from rnn_tui.tui.screens.temperatures import TemperaturesScreen
 from rnn_tui.tui.screens.timeline import TimelineScreen
 from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.playground.controls import Controls
+from rnn_tui.tui.widgets.playground.inspector import Inspector
 from rnn_tui.tui.widgets.playground.number_input import NumberInput
 from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.playground.prediction import PredictionView
@@ -40,6 +42,8 @@ HANDLERS = {  # the class that handles each scope's keys
     actions.PLAYGROUND: Playground,
     actions.PROMPT: PromptArea,
     actions.OUTPUT: ConfidenceText,
+    actions.INSPECTOR: Inspector,
+    actions.BRANCH: BranchScreen,
     actions.NUMBER: NumberInput,
     actions.NEURONS: NeuronScreen,
     actions.TIMELINE: TimelineScreen,
@@ -148,6 +152,8 @@ async def test_the_playground_keys_do_what_the_table_says():
             "toggle_follow": lambda: not controls.follow,
             "temperatures": lambda: isinstance(app.screen, TemperaturesScreen),
             "toggle_prediction": lambda: app.query_one(PredictionView).display,
+            "toggle_word_start": lambda: controls.word_start and controls.settings.draw == "word-start",
+            "toggle_copies": lambda: app.query_one(Playground).copies_on,
             "open_file": lambda: isinstance(app.screen, OpenFileScreen),
             "open_step": lambda: isinstance(app.screen, StepScreen),
         }

@@ -26,6 +26,7 @@ def test_every_benchmark_is_covered():
         "find_cells.py",
         "findings.py",
         "contention.py",
+        "copy_index.py",
         "generation.py",
         "gpu.py",
         "quality.py",

@@ -170,3 +170,49 @@ def test_train_on_the_built_in_corpus_starts_offline(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout.splitlines()[-1])["step"] == 3
     assert time.monotonic() - start < 60
+
+
+@pytest.fixture
+def fluent(text_file, tmp_path):
+    """A tiny run trained long enough to write its text's sentences back."""
+    flags = [*TINY, "--max-steps", "400", "--lr", "0.01", "--run-name", "fluent"]
+    proc = rnn_tui("train", "--data", text_file, *flags, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    return tmp_path
+
+
+def test_sample_count_until_json_ranks_by_bits_per_char_and_marks_copies(fluent, text_file):
+    args = ["sample", "fluent", "--count", "5", "--until", ".", "--length", "120", "--seed", "3", "--json"]
+    proc = rnn_tui(*args, "--temperature", "0.3", cwd=fluent)
+    assert proc.returncode == 0, proc.stderr
+    samples = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [s["rank"] for s in samples] == [1, 2, 3, 4, 5] and sorted(s["seed"] for s in samples) == [3, 4, 5, 6, 7]
+    bits = [s["bits_per_char"] for s in samples]
+    assert bits == sorted(bits)
+    corpus = text_file.read_text()
+    train = corpus[: len(corpus) - int(len(corpus) * 0.1)]
+    for s in samples:
+        text = s["text"]
+        assert set(s) == {"text", "rank", "seed", "bits_per_char", "novel", "copied"}
+        assert text.endswith(".") or len(text) == 120
+        covered = set()  # the characters of every 20 that occur in the training text: exactly what is marked
+        for i in range(len(text) - 19):
+            if text[i : i + 20] in train:
+                covered |= set(range(i, i + 20))
+        marked = {i for a, b in s["copied"] for i in range(a, b)}
+        assert marked == covered and all(b - a >= 20 for a, b in s["copied"])
+        assert s["novel"] == pytest.approx(1 - len(covered) / len(text), abs=1e-6)
+    assert any(s["novel"] == 0 for s in samples)  # it writes its training sentences back
+    again = rnn_tui(*args, "--temperature", "0.3", cwd=fluent)
+    assert again.stdout == proc.stdout  # deterministic for a seed
+
+
+def test_sample_says_how_much_is_novel_and_the_options_change_the_text(trained):
+    base = ["sample", "demo", "--length", "80", "--seed", "9"]
+    plain = rnn_tui(*base, cwd=trained)
+    assert plain.returncode == 0, plain.stderr
+    assert "novel" in plain.stderr and "copied from the training text" in plain.stderr
+    for flags in (["--top-p", "0.3"], ["--repetition-penalty", "3"], ["--draw", "word-start"]):
+        other = rnn_tui(*base, *flags, cwd=trained)
+        assert other.returncode == 0, other.stderr
+        assert other.stdout != plain.stdout, flags

@@ -63,8 +63,7 @@ class Screen:
 def reference(prompt: str, settings: SampleConfig = SETTINGS, seed: int = 0) -> str:
     """The prompt and its continuation, from a Generator of its own."""
     cfg, tensors = tiny_weights(seed)
-    return prompt + Generator(cfg, VOCAB, tensors).sample(prompt, settings.length, settings.temperature,
-                                                          settings.top_k, settings.seed)  # fmt: skip
+    return prompt + Generator(cfg, VOCAB, tensors).sample(prompt, settings)
 
 
 @pytest.fixture

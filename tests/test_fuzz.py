@@ -228,5 +228,5 @@ def test_any_prompt_is_scored_and_continued(generator, prompt, seed, temperature
     scored = generator.score(prompt)
     assert [t.char for t in scored] == list(prompt)
     assert all(t.prob is None or 0 <= t.prob <= 1 for t in scored)
-    tokens = list(generator.stream(prompt, 5, temperature, k, seed))
+    tokens = list(generator.stream(prompt, SampleConfig(temperature=temperature, seed=seed, length=5, top_k=k)))
     assert len(tokens) == 5 and all(t.char in VOCAB for t in tokens)

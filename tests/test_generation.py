@@ -6,6 +6,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from rnn_tui.config import ModelConfig
+from rnn_tui.config import SampleConfig as S
 from rnn_tui.generation import Generator, sampling_distribution
 from rnn_tui.inference import log_softmax, mask_unknown, softmax
 from rnn_tui.text.vocab import Vocab
@@ -75,7 +76,7 @@ def test_cached_and_fresh_scores_agree(gen):
     fresh = Generator(m.cfg, VOCAB, numpy_weights(m))
     _close(g.score("hello"), fresh.score("hello"))
     assert g.score("hello") == g.score("hello")  # the cache answers the same twice
-    _close(list(g.stream("hello", 30, seed=4)), list(fresh.stream("hello", 30, seed=4)))
+    _close(list(g.stream("hello", S(length=30, seed=4))), list(fresh.stream("hello", S(length=30, seed=4))))
 
 
 def test_long_prompts_are_primed_in_chunks_and_edited_cheaply(gen, monkeypatch):
@@ -98,25 +99,26 @@ def test_unknown_characters_never_crash(gen):
     g, _ = gen
     tokens = g.score("a🙂Z b")
     assert [t.unknown for t in tokens] == [False, True, True, False, False]
-    out = g.sample("a🙂Zb", 20, seed=1)
+    out = g.sample("a🙂Zb", S(length=20, seed=1))
     assert len(out) == 20 and Vocab.UNK_CHAR not in out
 
 
 def test_same_seed_same_text(gen):
     g, _ = gen
-    assert g.sample("ab", 50, 1.0, seed=7) == g.sample("ab", 50, 1.0, seed=7)
-    assert g.sample("ab", 50, 1.0, seed=7) != g.sample("ab", 50, 1.0, seed=8)
+    seven, eight = S(length=50, temperature=1.0, seed=7), S(length=50, temperature=1.0, seed=8)
+    assert g.sample("ab", seven) == g.sample("ab", seven)
+    assert g.sample("ab", seven) != g.sample("ab", eight)
 
 
 def test_greedy_stream_follows_the_argmax(gen):
     g, _ = gen
-    for tok in g.stream("a", 20, temperature=0):
+    for tok in g.stream("a", S(length=20, temperature=0)):
         assert tok.char == tok.top[0][0]
 
 
 def test_confidence_is_measured_at_temperature_one(gen):
     g, _ = gen
-    hot = list(g.stream("a", 40, temperature=2.0, seed=3))
+    hot = list(g.stream("a", S(length=40, temperature=2.0, seed=3)))
     text = "".join(t.char for t in hot)
     believed = g.score("a" + text)[1:]  # p(char | text before it), at temperature 1
     assert [t.prob for t in hot] == pytest.approx([t.prob for t in believed], rel=1e-4)
@@ -161,7 +163,7 @@ def test_log_softmax_is_the_log_of_softmax_row_by_row_and_the_unknown_is_never_d
 @given(st.text(max_size=30), st.integers(0, 2**32 - 1), st.floats(0.0, 3.0), st.integers(0, 5))
 def test_streams_any_prompt(gen, prompt, seed, temperature, k):
     g, _ = gen
-    tokens = list(g.stream(prompt, 8, temperature, k, seed))
+    tokens = list(g.stream(prompt, S(length=8, temperature=temperature, top_k=k, seed=seed)))
     assert len(tokens) == 8
     assert all(t.char in VOCAB and 0 < t.prob <= 1 for t in tokens)
 
@@ -171,11 +173,11 @@ def test_a_batch_of_temperatures_matches_four_streams(gen, top_k):
     """One batch of four gives each column the text batch 1 gives at that temperature, with the same seed."""
     g, _ = gen
     temperatures = (0.0, 0.5, 1.0, 1.5)
-    rows = list(g.stream_batch("abc d", 120, temperatures, top_k=top_k, seed=11))
+    rows = list(g.stream_batch("abc d", S(length=120, top_k=top_k, seed=11), temperatures))
     assert len(rows) == 120 and all(len(r) == 4 for r in rows)
     for b, temperature in enumerate(temperatures):
         column = [r[b] for r in rows]
-        alone = list(g.stream("abc d", 120, temperature, top_k, seed=11))
+        alone = list(g.stream("abc d", S(length=120, temperature=temperature, top_k=top_k, seed=11)))
         _close(column, alone)
         for x, y in zip(column, alone, strict=True):
             assert [c for c, _ in x.top] == [c for c, _ in y.top]
@@ -236,8 +238,8 @@ def test_the_continuation_follows_the_primed_text_and_scored_gives_the_tail(gen)
     assert n == 6
     assert list(g.priming("abc def", cached=n)) == [7]  # only the new character is fed
     assert [t.char for t in g.scored(5)] == ["e", "f"] and g.scored(5)[0] is g.scored()[5]  # the same tokens
-    want = Generator(m.cfg, VOCAB, numpy_weights(m)).sample("abc def", 30, 0.8, seed=3)
-    assert "".join(t.char for t in g.continuation(30, 0.8, seed=3)) == want
+    want = Generator(m.cfg, VOCAB, numpy_weights(m)).sample("abc def", S(length=30, seed=3))
+    assert "".join(t.char for t in g.continuation(S(length=30, seed=3))) == want
 
 
 def test_kept_states_do_not_pin_whole_chunks(gen):

@@ -1,6 +1,8 @@
 """The views under Pilot: the prediction figure, the timeline, temperatures side by side, opening a
 file as the prompt, and saving the view on screen."""
 
+import dataclasses
+
 import pytest
 
 from rnn_tui.events import Sample
@@ -145,7 +147,7 @@ async def test_temperatures_side_by_side_are_the_batch_1_texts():
         views = list(screen.query(ConfidenceText))
         assert len(views) == 4
         for t, view in zip(TEMPERATURES, views, strict=True):
-            alone = Generator(cfg, VOCAB, weights).sample("the ", settings.length, t, settings.top_k, settings.seed)
+            alone = Generator(cfg, VOCAB, weights).sample("the ", dataclasses.replace(settings, temperature=t))
             assert "".join(tok.char for tok in view.tokens[view.n_prompt :]) == alone
             assert "".join(tok.char for tok in view.tokens[: view.n_prompt]) == "the "
         titles = [str(label.render()) for label in screen.query(".temperature-title")]

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from rnn_tui import checkpoint, record
-from rnn_tui.config import ModelConfig, TrainConfig
+from rnn_tui.config import ModelConfig, SampleConfig, TrainConfig
 from rnn_tui.events import CheckpointSaved, Evaluation, Event, Finished, Notice, Progress, RunStarted, Sample
 from rnn_tui.generation import Generator
 from rnn_tui.runs import RunPlan
@@ -408,7 +408,8 @@ class Trainer:
     def sample(self) -> Sample:
         """The run's sample at this step: the same prompt and seed every time, so only the weights change."""
         c = self.cfg
-        text = self.generator().sample(c.sample_prompt, c.sample_chars, c.sample_temperature, seed=c.seed)
+        settings = SampleConfig(temperature=c.sample_temperature, seed=c.seed, length=c.sample_chars)
+        text = self.generator().sample(c.sample_prompt, settings)
         return Sample(self.step, text, c.sample_temperature, c.seed, c.sample_prompt)
 
     def run(

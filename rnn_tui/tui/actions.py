@@ -38,6 +38,8 @@ SCOPES = {
     "playground": "The playground",
     "prompt": "The prompt",
     "output": "The coloured text",
+    "inspector": "The inspector's top five",
+    "branch": "A branch beside the earlier text",
     "number": "A number field",
     "neurons": "The neuron view (F6)",
     "timeline": "The timeline (F7)",
@@ -50,7 +52,7 @@ SCOPES = {
     "lesson-app": "The lesson's app",
 }
 APP, TRAINING, MAIN, PLAYGROUND = "app", "training", "main", "playground"
-PROMPT, OUTPUT, NUMBER = "prompt", "output", "number"
+PROMPT, OUTPUT, NUMBER, INSPECTOR, BRANCH = "prompt", "output", "number", "inspector", "branch"
 NEURONS, TIMELINE, SAMPLES, TEMPERATURES, RUNS, OPEN_FILE = (
     "neurons",
     "timeline",
@@ -125,6 +127,10 @@ TABLE = (
            "The top 5 guesses under the cursor's line, or the inspector", show=False),
     Action(PLAYGROUND, "ctrl+l", "open_step", "Step", "One step laid open",
            "The model's step at the cursor: its input, every layer's gates and state, its top 8 guesses", show=False),
+    Action(PLAYGROUND, "ctrl+b", "toggle_word_start", "Word-start", "Word-start sampling",
+           "Draw at random only at a word's first character, greedy inside words", show=False),
+    Action(PLAYGROUND, "ctrl+n", "toggle_copies", "Copies", "Mark copies",
+           "Shade what occurs verbatim in the training text (20+ characters), with the novel share", show=False),
     Action(PLAYGROUND, "ctrl+o", "open_file", "Open file", "Open a file as the prompt", "Continue a text file",
            show=False),
     Action(OUTPUT, "left", "move(-1)", "Prev char", show=False),
@@ -135,6 +141,11 @@ TABLE = (
     Action(OUTPUT, "end", "move_to(-1)", "Last", show=False),
     Action(OUTPUT, "pageup", "scroll_lines(-10)", "Page up", show=False),
     Action(OUTPUT, "pagedown", "scroll_lines(10)", "Page down", show=False),
+    Action(OUTPUT, "enter", "choose", "Branch"),  # the inspector picks one of the top five; it continues from it
+    Action(INSPECTOR, "up", "pick(-1)", "Up", show=False),
+    Action(INSPECTOR, "down", "pick(1)", "Down", show=False),
+    Action(INSPECTOR, "enter", "branch", "Continue from it"),
+    Action(INSPECTOR, "escape", "back", "Back to the text"),
     Action(NUMBER, "up", "nudge(1)", "More", show=False),
     Action(NUMBER, "down", "nudge(-1)", "Less", show=False),
     # The neuron view.
@@ -154,6 +165,8 @@ TABLE = (
     Action(SAMPLES, "k,[", "jump(-1)", "Previous sample"),
     Action(SAMPLES, "home", "jump_to(0)", "First", show=False),
     Action(SAMPLES, "end", "jump_to(-1)", "Last", show=False),
+    # A branch beside the earlier text.
+    Action(BRANCH, "escape", "app.pop_screen", "Back"),
     # Temperatures side by side.
     Action(TEMPERATURES, "escape,f9", "app.pop_screen", "Back"),
     Action(TEMPERATURES, "f5", "generate", "Again"),

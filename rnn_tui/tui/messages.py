@@ -23,6 +23,21 @@ class Generated(Message):
 
 
 @dataclass
+class Choose(Message):
+    """Enter on a character of the coloured text: choose among the model's top five there (the inspector)."""
+
+    index: int
+
+
+@dataclass
+class Branch(Message):
+    """The inspector's choice: continue from character `index` of the coloured text with `char` in its place."""
+
+    index: int
+    char: str
+
+
+@dataclass
 class CursorMoved(Message):
     """The cursor (keys or mouse) is on a character of the coloured text; index -1 means none."""
 

@@ -9,7 +9,6 @@ confidence like the playground: the model's belief at temperature 1, whatever th
 from __future__ import annotations
 
 import dataclasses
-import math
 import random
 import time
 from dataclasses import dataclass
@@ -26,9 +25,10 @@ from textual.worker import get_current_worker
 
 from rnn_tui.config import SampleConfig
 from rnn_tui.export import confidence_legend, confidence_text
-from rnn_tui.generation import Generator, Token
+from rnn_tui.generation import Generator, Token, bits_per_char
 from rnn_tui.session import Weights
 from rnn_tui.tui import actions
+from rnn_tui.tui.copies import indexes
 from rnn_tui.tui.messages import CursorMoved
 from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
 from rnn_tui.tui.widgets.chargrid.legend import NOTE, Legend
@@ -75,7 +75,13 @@ class TemperaturesScreen(Screen):
         shown = self.prompt[-60:].replace("\n", "↵")
         text = Text("The same prompt ")
         text.append(repr(("…" if len(self.prompt) > 60 else "") + shown) if self.prompt else "(empty)", style="bold")
-        text.append(f", seed {s.seed}" + (f", top-k {s.top_k}" if s.top_k else ""))
+        text.append(
+            f", seed {s.seed}"
+            + (f", top-k {s.top_k}" if s.top_k else "")
+            + (f", top-p {s.top_p:g}" if s.top_p < 1 else "")
+        )
+        text.append(f", penalty {s.repetition_penalty:g}" if s.repetition_penalty != 1 else "")
+        text.append(", word-start" if s.draw == "word-start" else "")
         text.append(f", {s.length:,} characters at four temperatures, generated as one batch of four")
         if self.weights is not None:
             text.append(f" · weights at step {self.weights.step:,}")
@@ -102,7 +108,7 @@ class TemperaturesScreen(Screen):
         shown = gen.score(prompt)[-PROMPT_SHOWN:]
         columns: list[list[Token]] = [[] for _ in TEMPERATURES]
         last = 0.0
-        for row in gen.stream_batch(prompt, settings.length, TEMPERATURES, settings.top_k, settings.seed):
+        for row in gen.stream_batch(prompt, settings, TEMPERATURES):
             if worker.is_cancelled:
                 return
             for column, token in zip(columns, row, strict=True):
@@ -120,8 +126,22 @@ class TemperaturesScreen(Screen):
         for t, title, view, column in zip(TEMPERATURES, titles, views, message.columns, strict=True):
             view.set_tokens(message.prompt, column)
             if message.done:
-                bits = sum(-math.log2(tok.prob) for tok in column) / max(1, len(column))
-                title.update(f"T = {t:.1f} · {bits:.2f} bits/char at T=1")
+                title.update(f"T = {t:.1f} · {bits_per_char(column):.2f} bits/char at T=1")
+        if message.done:
+            self.copies_ready()
+
+    def copies_ready(self) -> None:
+        """Shade what each finished column copies from the training text, and give its novel share."""
+        index = indexes(self.app).get()
+        if index is None or self.result is None or not self.result.done:
+            return
+        titles = self.query(".temperature-title").results(Label)
+        views = self.query(ConfidenceText)
+        n = len(self.result.prompt)
+        for t, title, view, column in zip(TEMPERATURES, titles, views, self.result.columns, strict=True):
+            found = index.copies("".join(tok.char for tok in column), self.settings.copied_min)
+            view.mark_copied([(a + n, b + n) for a, b in found.spans])
+            title.update(f"T = {t:.1f} · {bits_per_char(column):.2f} bits/char at T=1 · {found.novel:.0%} novel")
 
     @on(CursorMoved)
     def _cursor(self, message: CursorMoved) -> None:

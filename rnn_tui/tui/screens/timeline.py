@@ -8,11 +8,14 @@ on a resumed or saved run, then the live ones); new ones are picked up twice a s
 from __future__ import annotations
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from rnn_tui.text.copies import Copies, CopyIndex
 from rnn_tui.tui.actions import TIMELINE, bindings
+from rnn_tui.tui.copies import indexes
 from rnn_tui.tui.widgets.timeline.sample_timeline import SampleTimeline
 from rnn_tui.tui.widgets.training.panel import TrainingPanel
 
@@ -56,6 +59,24 @@ class TimelineScreen(Screen):
         timeline.add([(s, self.panel.val_loss_at(s.step)) for s in fresh])
         self.seen = self.panel.samples_total
         self.query_one("#timeline-about", Static).update(self.about(), layout=False)
+        self.copies_ready()
+
+    def copies_ready(self) -> None:
+        """Check the samples not checked yet against the training text, in a thread (once the index is ready)."""
+        index = indexes(self.app).get()
+        timeline = self.query_one(SampleTimeline)
+        todo = [(i, s.text) for i, (s, _) in enumerate(timeline.entries) if i not in timeline.copies]
+        if index is not None and todo:
+            self._check(index, todo, self.loads)
+
+    @work(thread=True, exclusive=True, group="timeline-copies")
+    def _check(self, index: CopyIndex, todo: list[tuple[int, str]], loads: int) -> None:
+        found = {i: index.copies(text) for i, text in todo}
+        self.app.call_from_thread(self._checked, found, loads)
+
+    def _checked(self, found: dict[int, Copies], loads: int) -> None:
+        if loads == self.loads and self.is_mounted:  # the samples are still the ones checked
+            self.query_one(SampleTimeline).set_copies(found)
 
     def about(self) -> Text:
         timeline = self.query_one(SampleTimeline)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import bisect
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
 from rich.cells import cell_len
@@ -27,7 +28,7 @@ from textual.widget import Widget
 from rnn_tui import palette
 from rnn_tui.generation import Token
 from rnn_tui.tui.actions import OUTPUT, bindings
-from rnn_tui.tui.messages import CursorMoved
+from rnn_tui.tui.messages import Choose, CursorMoved
 
 TAB = 4
 
@@ -44,10 +45,17 @@ def display(char: str) -> str:
     return char
 
 
-@lru_cache(maxsize=256)
-def token_style(bin_: int | None, color_system: str | None, prompt: bool, cursor: bool, base: Style) -> Style:
+COPIED = Style(bgcolor="grey30")  # a character in a stretch that occurs verbatim in the training text
+
+
+@lru_cache(maxsize=512)
+def token_style(
+    bin_: int | None, color_system: str | None, prompt: bool, cursor: bool, base: Style, copied: bool = False
+) -> Style:
     """The style of a character in confidence bin `bin_` (None: unknown to the model)."""
     style = base + Style.parse(palette.bin_style(bin_, color_system) or "none")
+    if copied:
+        style += COPIED
     if prompt:
         style += Style(underline=True)
     if cursor:
@@ -61,8 +69,9 @@ class ConfidenceText(Widget, can_focus=True):
 
     cursor: reactive[int] = reactive(-1, always_update=False)
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, choosable: bool = False) -> None:
         super().__init__(id=id)
+        self.choosable = choosable  # enter offers the character under the cursor for a branch (the playground's)
         self.tokens: list[Token] = []
         self.n_prompt = 0
         self.top = 0  # the first line shown
@@ -70,6 +79,7 @@ class ConfidenceText(Widget, can_focus=True):
         self._strips: dict[int, Strip] = {}  # rendered lines, by line number
         self._width = 0
         self._tracked = -1  # the prompt character just before the prompt's cursor
+        self._copied = bytearray()  # 1 for each character marked as copied (`mark_copied`), up to the last marked
 
     # ------------------------------------------------------------ content
 
@@ -81,6 +91,7 @@ class ConfidenceText(Widget, can_focus=True):
         """
         following = self.top + self.size.height >= len(self._lines)
         del self.tokens[keep:]
+        del self._copied[keep:]
         self.tokens.extend(tokens)
         self.n_prompt = n_prompt
         self._layout(keep)
@@ -101,6 +112,21 @@ class ConfidenceText(Widget, can_focus=True):
         while keep < min(len(self.tokens), len(new)) and self.tokens[keep] is new[keep]:
             keep += 1
         self.edit(keep, new[keep:], len(prompt))
+
+    def mark_copied(self, spans: Sequence[tuple[int, int]]) -> None:
+        """Shade the characters of `spans` ([start, end) token indices) as copied; no spans: none."""
+        old = self._copied
+        self._copied = bytearray(len(self.tokens))
+        for a, b in spans:
+            self._copied[a:b] = b"\x01" * (min(b, len(self.tokens)) - a)
+        if self._copied.rstrip(b"\x00") != old.rstrip(b"\x00"):
+            self._strips.clear()
+            self.refresh()
+
+    @property
+    def copied(self) -> list[int]:
+        """The indices of the characters shaded as copied."""
+        return [i for i, c in enumerate(self._copied) if c]
 
     def _layout(self, changed: int = 0) -> None:
         """Wrap the tokens into screen lines, redoing only the lines from token `changed` on."""
@@ -157,12 +183,18 @@ class ConfidenceText(Widget, can_focus=True):
         start, end = self._lines[line]
         cs = self.app.console.color_system
         base = self.rich_style
+        copied, marked = self._copied, len(self._copied)
         segments: list[Segment] = []
         text, style = "", None
         for i in range(start, end):
             tok = self.tokens[i]
             s = token_style(
-                None if tok.prob is None else palette.bin_of(tok.prob), cs, i < self.n_prompt, i == self.cursor, base
+                None if tok.prob is None else palette.bin_of(tok.prob),
+                cs,
+                i < self.n_prompt,
+                i == self.cursor,
+                base,
+                i < marked and copied[i] == 1,
             )
             if s is style:
                 text += display(tok.char)
@@ -270,3 +302,11 @@ class ConfidenceText(Widget, can_focus=True):
         t_start, t_end = self._lines[target]
         self.cursor = min(t_start + offset, max(t_start, t_end - 1))
         self._show_cursor()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.choosable if action == "choose" else True
+
+    def action_choose(self) -> None:
+        """Enter: offer the character under the cursor for a branch (the playground's inspector takes it)."""
+        if 0 <= self.cursor < len(self.tokens):
+            self.post_message(Choose(self.cursor))

@@ -252,7 +252,7 @@ class Engine:
                 self._set_scoring(False)
 
         last = self._clock()
-        for token in gen.continuation(settings.length, settings.temperature, settings.top_k, settings.seed):
+        for token in gen.continuation(settings):
             if self._superseded():
                 return
             out.append(token)

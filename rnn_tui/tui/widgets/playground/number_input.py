@@ -31,7 +31,11 @@ class NumberInput(Input):
         )
 
     def format(self, value: float) -> str:
-        return str(int(value)) if self.integer else f"{value:.1f}"
+        """Whole numbers as they are; others to two decimals, the second dropped when it is 0 (0.8, 0.95)."""
+        if self.integer:
+            return str(int(value))
+        shown = f"{value:.2f}"
+        return shown[:-1] if shown.endswith("0") else shown
 
     @property
     def problem(self) -> str | None:

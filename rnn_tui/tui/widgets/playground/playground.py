@@ -30,7 +30,10 @@ from rnn_tui.generation import Token
 from rnn_tui.session import Weights
 from rnn_tui.text.sources import read_text
 from rnn_tui.tui.actions import PLAYGROUND, bindings
+from rnn_tui.tui.copies import indexes
 from rnn_tui.tui.messages import (
+    Branch,
+    Choose,
     CursorMoved,
     EngineFailed,
     Generated,
@@ -81,11 +84,13 @@ class Playground(Vertical):
         self._last_follow = -math.inf
         self._session_weights: Weights | None = None  # the session's newest, kept while another run is shown
         self._other_run = False  # another run's weights are shown
+        self.copies_on = False  # shade what the continuation copies from the training text (ctrl+n)
+        self.copies_note = ""  # the novel share, under the text while copies are marked
 
     def compose(self) -> ComposeResult:
         yield PromptArea(self.initial_prompt, id="prompt", soft_wrap=True, placeholder="Type a prompt…")
         yield Controls(id="controls")
-        yield ConfidenceText(id="output")
+        yield ConfidenceText(id="output", choosable=True)
         yield Inspector(id="inspector")
         yield PredictionView(id="prediction")
         yield Legend(id="legend")
@@ -176,12 +181,16 @@ class Playground(Vertical):
     def _show(self, message: Generated) -> None:
         message.stop()
         self.query_one(ConfidenceText).edit(message.keep, message.tokens, message.n_prompt)
+        if message.done and self.copies_on:
+            self._mark_copies()
 
     @on(Priming)
     def _priming(self, message: Priming) -> None:
         message.stop()
         done = message.done >= message.total
-        self.border_subtitle = "" if done else f"scoring the prompt: {message.done:,} of {message.total:,} characters"
+        self.border_subtitle = (
+            self.copies_note if done else f"scoring the prompt: {message.done:,} of {message.total:,} characters"
+        )
 
     @on(EngineFailed)
     def _failed(self, message: EngineFailed) -> None:
@@ -201,6 +210,31 @@ class Playground(Vertical):
     def _inspect(self, message: CursorMoved) -> None:
         message.stop()
         self._show_cursor(message.index, message.token)
+
+    @on(Choose)
+    def _choose(self, message: Choose) -> None:
+        """Enter on a character: the inspector takes the keyboard to pick one of its top five."""
+        message.stop()
+        if not self.query_one(Inspector).display:
+            self.action_toggle_prediction()
+        out = self.query_one(ConfidenceText)
+        if not out.tokens[message.index].top:
+            return
+        self._show_cursor(message.index, out.tokens[message.index])
+        self.query_one(Inspector).choose(message.index)
+
+    @on(Branch)
+    def _branch(self, message: Branch) -> None:
+        """Continue from the character picked, beside the earlier text, in a screen of its own."""
+        message.stop()
+        settings = self.controls.settings
+        if settings is None or self.weights is None:
+            self.notify("Fix the sampling settings first" if self.weights else "No weights yet", timeout=3)
+            return
+        from rnn_tui.tui.screens.branch import BranchScreen
+
+        tokens = list(self.query_one(ConfidenceText).tokens)
+        self.app.push_screen(BranchScreen(self.weights, tokens, message.index, message.char, settings))
 
     def _show_cursor(self, index: int, token: Token | None) -> None:
         """What the model expected at the cursor: in the inspector, or the prediction figure for its line."""
@@ -241,6 +275,48 @@ class Playground(Vertical):
         self.notify(
             "Following training" if controls.follow else "Frozen: the playground keeps these weights", timeout=2
         )
+
+    def action_toggle_word_start(self) -> None:
+        controls = self.controls
+        controls.word_start = not controls.word_start
+        self.notify(
+            "Word-start: random at a word's first character, greedy inside words"
+            if controls.word_start
+            else "Every character drawn at random",
+            timeout=2,
+        )
+
+    def action_toggle_copies(self) -> None:
+        """Shade the stretches of the continuation that occur verbatim in the training text, or stop."""
+        self.copies_on = not self.copies_on
+        if self.copies_on:
+            self._mark_copies()
+        else:
+            self.query_one(ConfidenceText).mark_copied([])
+            self.copies_note = self.border_subtitle = ""
+
+    def copies_ready(self) -> None:
+        """The copy index is ready (or cannot be had): mark the text now."""
+        if self.copies_on:
+            self._mark_copies()
+
+    def _mark_copies(self) -> None:
+        out = self.query_one(ConfidenceText)
+        index = indexes(self.app).get()
+        if index is None:
+            out.mark_copied([])
+            self.copies_note = f"copies: {indexes(self.app).status()}"
+        else:
+            settings = self.controls.settings or SampleConfig()
+            n = out.n_prompt
+            found = index.copies("".join(t.char for t in out.tokens[n:]), settings.copied_min)
+            out.mark_copied([(a + n, b + n) for a, b in found.spans])
+            stretches = len(found.spans)
+            self.copies_note = (
+                f"{found.novel:.0%} novel · {stretches} copied stretch{'es' if stretches != 1 else ''} "
+                f"({found.n}+ characters, shaded)"
+            )
+        self.border_subtitle = self.copies_note
 
     def action_temperatures(self) -> None:
         """The prompt at four temperatures, side by side, in a screen of its own."""
@@ -311,5 +387,8 @@ class Playground(Vertical):
         settings, step = self.controls.settings, self.controls.weights_step
         about = "" if settings is None else f"temperature {settings.temperature:g} · seed {settings.seed} · "
         about += f"top-k {settings.top_k} · " if settings is not None and settings.top_k else ""
+        about += f"top-p {settings.top_p:g} · " if settings is not None and settings.top_p < 1 else ""
+        about += f"penalty {settings.repetition_penalty:g} · " if settings and settings.repetition_penalty != 1 else ""
+        about += "word-start · " if settings is not None and settings.draw == "word-start" else ""
         about += "weights at step " + ("—" if step is None else f"{step:,}")
         return body, Text("\n").join([confidence_legend(note=NOTE), Text(about, style="dim")]), "rnn-tui playground"

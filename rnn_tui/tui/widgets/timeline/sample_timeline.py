@@ -20,7 +20,9 @@ from textual.strip import Strip
 
 from rnn_tui.events import Sample
 from rnn_tui.export import visible
+from rnn_tui.text.copies import Copies
 from rnn_tui.tui.actions import SAMPLES, bindings
+from rnn_tui.tui.widgets.chargrid.confidence_text import COPIED
 
 TAB = "    "
 
@@ -37,6 +39,7 @@ class SampleTimeline(ScrollView, can_focus=True):
         self._strips: dict[int, Strip] = {}
         self._width = 0
         self.current = 0  # the selected sample
+        self.copies: dict[int, Copies] = {}  # what each checked sample copies from the training text
 
     # ------------------------------------------------------------ content
 
@@ -55,24 +58,42 @@ class SampleTimeline(ScrollView, can_focus=True):
     def clear(self) -> None:
         """Forget every sample (the run's history was replaced)."""
         self.entries, self._lines, self._starts, self._strips, self.current = [], [], [], {}, 0
+        self.copies = {}
+        self._sized()
+
+    def set_copies(self, found: dict[int, Copies]) -> None:
+        """Shade what these samples (by index) copy from the training text, and give their novel share."""
+        self.copies.update(found)
+        self._lines, self._starts, self._strips = [], [], {}
+        for i in range(len(self.entries)):
+            self._wrap(i)
         self._sized()
 
     @staticmethod
-    def entry_text(sample: Sample, val: float | None) -> Text:
-        """A sample as text: a heading with its step, then its prompt (underlined) and what the model wrote."""
+    def entry_text(sample: Sample, val: float | None, found: Copies | None = None) -> Text:
+        """A sample as text: a heading with its step, then its prompt (underlined) and what the model wrote,
+        the stretches it copies from the training text shaded (`found`)."""
         heading = f"── step {sample.step:,}"
         if val is not None:
             heading += f" · val loss {val:.3f} ({val / math.log(2):.2f} bits/char)"
+        if found is not None:
+            heading += f" · {found.novel:.0%} novel"
         text = Text(heading + " ──\n", style="bold")
-        body = "".join(map(visible, sample.prompt + sample.text)).replace("\t", TAB)
-        text.append(body[: len(sample.prompt)], style="underline")
-        text.append(body[len(sample.prompt) :])
+        shown = [visible(c).replace("\t", TAB) for c in sample.prompt + sample.text]
+        text.append("".join(shown[: len(sample.prompt)]), style="underline")
+        at = len(text)
+        text.append("".join(shown[len(sample.prompt) :]))
+        offsets = [0]  # where each generated character starts in the text (a tab is four)
+        for piece in shown[len(sample.prompt) :]:
+            offsets.append(offsets[-1] + len(piece))
+        for a, b in found.spans if found is not None else ():
+            text.stylize(COPIED, at + offsets[a], at + offsets[b])
         return text
 
     def _wrap(self, index: int) -> None:
         width = max(1, self._width or self.size.width or 80)
         self._starts.append(len(self._lines))
-        for line in self.entry_text(*self.entries[index]).split("\n"):
+        for line in self.entry_text(*self.entries[index], self.copies.get(index)).split("\n"):
             self._lines += line.divide(range(width, len(line), width)) if len(line) > width else [line]
         self._lines.append(Text())
 
@@ -139,4 +160,4 @@ class SampleTimeline(ScrollView, can_focus=True):
 
     def export_text(self) -> Text:
         """Every sample, one after another, for saving."""
-        return Text("\n\n").join(self.entry_text(*entry) for entry in self.entries)
+        return Text("\n\n").join(self.entry_text(*entry, self.copies.get(i)) for i, entry in enumerate(self.entries))
