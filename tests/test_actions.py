@@ -2,6 +2,7 @@
 And app.py only routes and opens screens."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from rnn_tui.tui import actions
 from rnn_tui.tui.actions import TABLE
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.messages import Generated
+from rnn_tui.tui.screens.help import HelpScreen, keys_table
 from rnn_tui.tui.screens.lesson import LessonApp, LessonScreen
 from rnn_tui.tui.screens.main import MainScreen
 from rnn_tui.tui.screens.neurons import NeuronScreen
@@ -48,6 +50,7 @@ HANDLERS = {  # the class that handles each scope's keys
     actions.OPEN_FILE: OpenFileScreen,
     actions.LESSON: LessonScreen,
     actions.LESSON_APP: LessonApp,
+    actions.HELP: HelpScreen,
 }
 
 
@@ -179,3 +182,41 @@ def test_app_py_routes_and_opens_screens():
     inside = {"ConfidenceText", "PromptArea", "Controls", "Inspector", "PredictionView", "Engine", "Generator"}
     names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
     assert not names & inside
+
+
+def rendered(renderable, width: int = 120) -> str:
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_the_help_lists_every_row_of_the_table_under_its_scope():
+    text = rendered(keys_table())
+    lines = text.splitlines()
+    headings = [lines.index(actions.SCOPES[scope]) for scope in actions.SCOPES]
+    assert headings == sorted(headings)
+    for (scope, rows), start, end in zip(actions.by_scope().items(), headings, [*headings[1:], len(lines)], strict=True):
+        section = [re.split(r"\s{2,}", line.strip()) for line in lines[start + 1 : end]]
+        for row in rows:  # each row under its heading: keys, then its name
+            assert any(cells[:2] == [row.keys_shown, row.title or row.label] for cells in section), row
+    assert "? or f1" in text and "Every key of the app" in text
+
+
+async def test_f1_and_question_mark_open_the_help_and_the_prompt_still_types_a_question_mark():
+    app = RnnTuiApp(FakeSession())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.focused, PromptArea)
+        await pilot.press("question_mark")
+        assert app.query_one(PromptArea).text == "?" and not isinstance(app.screen, HelpScreen)
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.default_screen, "the main screen")
+        app.query_one(ConfidenceText).focus()  # the output: ? is the app's key there
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help, by ?")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: app.screen is app.default_screen, "closed by ? again")

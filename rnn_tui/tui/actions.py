@@ -47,6 +47,7 @@ SCOPES = {
     "open-file": "Opening a file",
     "lesson": "The lesson (rnn-tui lesson)",
     "lesson-app": "The lesson's app",
+    "help": "This list of keys",
 }
 APP, TRAINING, MAIN, PLAYGROUND = "app", "training", "main", "playground"
 PROMPT, OUTPUT, NUMBER = "prompt", "output", "number"
@@ -59,6 +60,7 @@ NEURONS, TIMELINE, SAMPLES, TEMPERATURES, RUNS, OPEN_FILE = (
     "open-file",
 )
 LESSON, LESSON_APP = "lesson", "lesson-app"
+HELP = "help"
 # Footer groups: their keys share one label ("←→ Time step").
 GROUPS = {name: Binding.Group(name, compact=True) for name in ("Time step", "Speed")}
 
@@ -109,6 +111,8 @@ TABLE = (
            priority=True),
     Action(APP, "ctrl+e", "export_view", "Export", "Export this view", f"Save it as HTML, SVG and text in {EXPORTS}/",
            show=False, priority=True),
+    Action(APP, "question_mark,f1", "help", "Help", "Help: every key", "Every key of the app, by where it applies",
+           show=False, key_display="? or f1"),
     Action(APP, "f10", "runs", "Runs", "Runs", "Compare the runs in the checkpoint folder, open one in the playground",
            show=False),
     # The playground.
@@ -160,6 +164,8 @@ TABLE = (
     Action(RUNS, "space", "mark", "Compare"),
     Action(RUNS, "t", "toggle_axis", "Step/time"),
     Action(RUNS, "o", "open", "Open in playground"),
+    # The help screen.
+    Action(HELP, "escape,question_mark,f1", "close", "Close", key_display="esc, ? or f1"),
     # Opening a file.
     Action(OPEN_FILE, "escape", "cancel", "Cancel"),
     # The lesson, its own app (rnn-tui lesson).
