@@ -197,7 +197,8 @@ def test_the_help_lists_every_row_of_the_table_under_its_scope():
     lines = text.splitlines()
     headings = [lines.index(actions.SCOPES[scope]) for scope in actions.SCOPES]
     assert headings == sorted(headings)
-    for (scope, rows), start, end in zip(actions.by_scope().items(), headings, [*headings[1:], len(lines)], strict=True):
+    ends = [*headings[1:], len(lines)]
+    for rows, start, end in zip(actions.by_scope().values(), headings, ends, strict=True):
         section = [re.split(r"\s{2,}", line.strip()) for line in lines[start + 1 : end]]
         for row in rows:  # each row under its heading: keys, then its name
             assert any(cells[:2] == [row.keys_shown, row.title or row.label] for cells in section), row
