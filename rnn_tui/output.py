@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -201,6 +201,16 @@ def runs(rows: list[dict], checkpoint_dir: str, *, as_json: bool) -> None:
             r["updated"].replace("T", " ")[:16],
         )
     Console(markup=False, highlight=False).print(table)
+
+
+def curves_csv(rows: list[dict], columns: Sequence[str]) -> None:
+    """A run's curves (record.curves) as CSV on stdout: a header line, then one row per step."""
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row[c] is None else row[c] for c in columns])
 
 
 def corpora(rows: list[dict]) -> None:
