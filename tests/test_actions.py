@@ -29,6 +29,7 @@ from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.playground.prediction import PredictionView
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from rnn_tui.tui.widgets.timeline.sample_timeline import SampleTimeline
+from rnn_tui.tui.widgets.training.loss_chart import LossChart
 from tests.conftest import until
 from tests.fakes import FakeFolder, FakeSession
 from tests.helpers import SIZE, settle
@@ -51,6 +52,7 @@ HANDLERS = {  # the class that handles each scope's keys
     actions.LESSON: LessonScreen,
     actions.LESSON_APP: LessonApp,
     actions.HELP: HelpScreen,
+    actions.CHART: LossChart,
 }
 
 
@@ -99,7 +101,8 @@ async def test_the_palette_lists_the_table_with_its_keys_and_runs_each_where_it_
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         commands = table_commands(app, app.screen)
-        rows = [r for r in TABLE if r.title and r.scope in (actions.APP, actions.TRAINING, actions.PLAYGROUND)]
+        on_main = (actions.APP, actions.TRAINING, actions.CHART, actions.PLAYGROUND)
+        rows = [r for r in TABLE if r.title and r.scope in on_main]
         assert [c.title for c in commands] == [r.title for r in rows]
         assert [c.help for c in commands] == [f"{r.description} ({r.keys_shown})" for r in rows]
         assert dict((c.title, c.help) for c in commands)["Prediction figure"].endswith("(ctrl+g)")

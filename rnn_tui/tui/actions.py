@@ -35,6 +35,7 @@ SCOPES = {
     "app": "Anywhere",
     "training": "While this app trains",
     "main": "The main screen",
+    "chart": "The loss chart (click it; the wheel zooms)",
     "playground": "The playground",
     "prompt": "The prompt",
     "output": "The coloured text",
@@ -50,6 +51,7 @@ SCOPES = {
     "help": "This list of keys",
 }
 APP, TRAINING, MAIN, PLAYGROUND = "app", "training", "main", "playground"
+CHART = "chart"
 PROMPT, OUTPUT, NUMBER = "prompt", "output", "number"
 NEURONS, TIMELINE, SAMPLES, TEMPERATURES, RUNS, OPEN_FILE = (
     "neurons",
@@ -115,6 +117,23 @@ TABLE = (
            show=False, key_display="? or f1"),
     Action(APP, "f10", "runs", "Runs", "Runs", "Compare the runs in the checkpoint folder, open one in the playground",
            show=False),
+    # The loss chart (with the keyboard on it).
+    Action(CHART, "less_than_sign", "smoothing(-1)", "Smooth−", "Less smoothing",
+           "Smooth the training loss less (an EMA, debiased)", show=False, key_display="<"),
+    Action(CHART, "greater_than_sign", "smoothing(1)", "Smooth+", "More smoothing",
+           "Smooth the training loss more (an EMA, debiased)", show=False, key_display=">"),
+    Action(CHART, "l", "toggle_log", "Log y", "Log scale", "The loss on a logarithmic axis, or a linear one",
+           show=False),
+    Action(CHART, "x", "next_axis", "X axis", "Chart's x axis", "Steps, minutes of training, or characters",
+           show=False),
+    Action(CHART, "plus,equals_sign", "zoom(0.5)", "Zoom in", key_display="+", show=False),
+    Action(CHART, "minus", "zoom(2.0)", "Zoom out", key_display="-", show=False),
+    Action(CHART, "0", "reset_zoom", "Whole run", show=False),
+    Action(CHART, "left", "move(-1)", "Cursor ←", show=False),
+    Action(CHART, "right", "move(1)", "Cursor →", show=False),
+    Action(CHART, "shift+left", "move(-10)", "Cursor ← 10", show=False),
+    Action(CHART, "shift+right", "move(10)", "Cursor → 10", show=False),
+    Action(CHART, "end", "follow", "Newest", show=False),
     # The playground.
     Action(PLAYGROUND, "f2", "temperature(-0.1)", "Temp−", "Temperature down", "Sample more conservatively (−0.1)"),
     Action(PLAYGROUND, "f3", "temperature(0.1)", "Temp+", "Temperature up", "Sample more adventurously (+0.1)"),
