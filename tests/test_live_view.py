@@ -25,7 +25,8 @@ def test_ema_is_debiased_as_tensorboard_smooths():
     assert ema([4.0, 4.0, 4.0], 0.99) == pytest.approx([4.0, 4.0, 4.0])  # no pull towards zero at the start
     assert ema([1.0, 2.0], 0.0) == [1.0, 2.0]
     smoothed = ema([1.0, math.nan, 3.0], 0.5)
-    assert smoothed[0] == 1.0 and math.isnan(smoothed[1]) and smoothed[2] == pytest.approx(1.75 / 0.75)  # 0.25 + 1.5, two points in
+    assert smoothed[0] == 1.0 and math.isnan(smoothed[1])
+    assert smoothed[2] == pytest.approx(1.75 / 0.75)  # 0.25 + 1.5, two points in
 
 
 def test_one_diverged_step_does_not_flatten_the_curve():
