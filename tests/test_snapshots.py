@@ -9,6 +9,12 @@ from tests.fakes import FakeFolder, FakeSession
 from tests.helpers import settle
 
 
+@pytest.fixture(autouse=True)
+def steady_memory(monkeypatch):
+    """The app's own memory on the system line, fixed: it differs from run to run."""
+    monkeypatch.setattr("rnn_tui.sysinfo.rss_mb", lambda pid="self": 181.0)
+
+
 async def type_a_prompt(pilot) -> None:
     prompt = pilot.app.query_one(PromptArea)
     prompt.cursor_blink = False
@@ -126,3 +132,22 @@ def test_temperatures_side_by_side(snap_compare):
         await pilot.pause()
 
     assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(160, 40), run_before=show)
+
+
+def test_help_screen(snap_compare):
+    async def open_help(pilot):
+        await settle(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+
+    assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(120, 40), run_before=open_help)
+
+
+def test_chart_log_y_zoomed_with_a_cursor(snap_compare):
+    async def explore(pilot):
+        await type_a_prompt(pilot)
+        pilot.app.query_one("#chart").focus()
+        await pilot.press("l", "shift+left", "plus", "greater_than_sign")
+        await settle(pilot)
+
+    assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(160, 48), run_before=explore)

@@ -19,12 +19,12 @@ from rnn_tui.tui.actions import CHART, bindings
 
 MAX_POINTS = 120  # drawn
 MAX_KEPT = 4000  # kept per curve: older points are thinned out evenly, so a long run stays cheap
-SMOOTHINGS = (0.0, 0.5, 0.8, 0.9, 0.95, 0.99)  # the EMA's weights the keys step through
-SMOOTHING = 0.8  # the first
+SMOOTHINGS = (0.0, 0.3, 0.6, 0.8, 0.9, 0.95, 0.99)  # the EMA's weights the keys step through
+SMOOTHING = 0.6  # the first (TensorBoard's)
 AXES = ("step", "time", "chars")
 OUTLIER_FENCE = 3.0  # interquartile ranges beyond the quartiles: what lies further is an outlier
 MIN_SPAN = 4  # the fewest points a zoomed view shows
-RAW, SMOOTH, VAL, CURSOR = (90, 110, 170), "blue+", "orange", (120, 120, 120)
+RAW, SMOOTH, VAL, CURSOR = (75, 85, 115), (90, 160, 255), "orange", (130, 130, 130)
 
 
 def downsample(points: list[tuple[int, float]], n: int = MAX_POINTS) -> list[tuple[float, float]]:
@@ -140,19 +140,19 @@ class LossChart(PlotextPlot):
     def readout(self) -> str:
         """(step, loss) at the cursor: the raw and the smoothed training loss, and the last validation loss."""
         if not self.train:
-            return "loss (nats/char)"
+            return "loss (nats/char): none yet"
         steps = [s for s, _ in self.train]
         at = steps[-1] if self.cursor is None else self.cursor
         i = max(0, min(bisect.bisect_left(steps, at), len(steps) - 1))
         if i and abs(steps[i - 1] - at) <= abs(steps[i] - at):
             i -= 1
         step, loss = self.train[i]
-        text = f"step {step:,}: loss {loss:.4f}"
+        text = f"step {step:,}: {loss:.4f}"
         if self.smoothing:
             text += f" (smoothed {ema([v for _, v in self.train[: i + 1]], self.smoothing)[-1]:.4f})"
         j = bisect.bisect_right(self.val, (step, math.inf))
         if j:
-            text += f" · val {self.val[j - 1][1]:.4f} (step {self.val[j - 1][0]:,})"
+            text += f" · val {self.val[j - 1][1]:.4f} @ {self.val[j - 1][0]:,}"
         return text
 
     def settings(self) -> str:
@@ -165,7 +165,7 @@ class LossChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(self.readout())
+        self.border_title = self.readout()
         plt.xlabel(self.settings())
         y = (lambda v: math.log10(v) if v > 0 else math.nan) if self.log_y else (lambda v: v)
         smoothed = list(zip((s for s, _ in self.train), ema([v for _, v in self.train], self.smoothing), strict=True))
@@ -180,8 +180,7 @@ class LossChart(PlotextPlot):
             if xy:
                 xs, ys = zip(*downsample(xy), strict=True)
                 plt.plot(xs, ys, label=label or None, color=colour, marker="braille")
-                if points is not smoothed:
-                    drawn += [v for _, v in xy]
+                drawn += [v for _, v in xy]
         limits = robust_range(drawn)
         if limits:
             plt.ylim(*limits)
