@@ -183,6 +183,8 @@ TABLE = (
     Action(RUNS, "space", "mark", "Compare"),
     Action(RUNS, "t", "toggle_axis", "Step/time"),
     Action(RUNS, "o", "open", "Open in playground"),
+    Action(RUNS, "b", "baseline", "Baseline"),
+    Action(RUNS, "slash", "filter", "Filter", key_display="/"),
     # The help screen.
     Action(HELP, "escape,question_mark,f1", "close", "Close", key_display="esc, ? or f1"),
     # Opening a file.
