@@ -82,7 +82,7 @@ async def test_the_charts_keys_and_wheel(settled):
         await pilot.press("l")
         assert chart.log_y and "log y" in chart.settings()
         await pilot.press("x")
-        assert chart.axis == "time" and chart.settings().startswith("minutes of training")
+        assert chart.axis == "time" and chart.settings().startswith("minutes ·")
         await pilot.press("x", "x")
         assert chart.axis == "step"
         await pilot.press("left")

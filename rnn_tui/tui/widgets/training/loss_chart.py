@@ -129,7 +129,7 @@ class LossChart(PlotextPlot):
         return chars * step / near / 1e6 if near else chars / 1e6
 
     def x_label(self) -> str:
-        return {"step": "step", "time": "minutes of training", "chars": "millions of characters"}[self.axis]
+        return {"step": "step", "time": "minutes", "chars": "M chars"}[self.axis]
 
     def visible(self, points: list[tuple[int, float]]) -> list[tuple[int, float]]:
         if self.view is None:
@@ -156,8 +156,9 @@ class LossChart(PlotextPlot):
         return text
 
     def settings(self) -> str:
-        """The x axis's name and how the chart is drawn, e.g. "step · smoothing 0.8 · log y · zoom 100–400"."""
-        zoom = "" if self.view is None else f" · zoom {self.view[0]:,}–{self.view[1]:,}"
+        """The x axis's name and how the chart is drawn, e.g. "step · smoothing 0.8 · log y · zoomed" (short: plotext
+        drops a label wider than the chart)."""
+        zoom = "" if self.view is None else " · zoomed"
         scale = " · log y" if self.log_y else ""
         return f"{self.x_label()} · smoothing {self.smoothing:g}{scale}{zoom}"
 
