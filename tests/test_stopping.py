@@ -6,10 +6,11 @@ import pytest
 
 from rnn_tui import checkpoint, record
 from rnn_tui.events import Evaluation, Finished, Notice, Progress, from_json
+from rnn_tui.session import LocalSession
 from rnn_tui.train import loop as training
 from rnn_tui.train.loop import Overfitting, prepare
-from tests.conftest import resume_plan, tiny_plan
-from tests.helpers import TINY, assert_user_error, rnn_tui
+from tests.conftest import TINY_FLAGS, resume_plan, tiny_plan
+from tests.helpers import TINY, assert_user_error, drain_until, rnn_tui
 
 
 def scripted(monkeypatch, losses: list[float]) -> None:
@@ -27,6 +28,10 @@ def test_patience_stops_after_n_evaluations_without_a_new_best(text_file, tmp_pa
     evals = [e for e in events if isinstance(e, Evaluation)]
     assert [e.step for e in evals] == [5, 10, 15, 20, 25]  # no final evaluation after the patience stop
     assert [e for e in events if isinstance(e, Finished)] == [done]
+    told = [e.message for e in events if isinstance(e, Notice) and e.message.startswith("stopped")]
+    assert told == [
+        "stopped: no new best validation loss in 3 evaluations (--patience); the best weights are in best/ from step 10"
+    ]
     assert checkpoint.load(tmp_path / "tiny" / checkpoint.BEST, optimizer=False).step == 10
     last = record.read(tmp_path / "tiny").events[-1]
     assert isinstance(last, Finished) and last.reason == "patience"
@@ -114,3 +119,30 @@ def test_cpu_percent_is_the_share_of_a_core_since_the_last_sample(monkeypatch):
 def test_patience_below_one_is_a_user_error(text_file, tmp_path):
     proc = rnn_tui("train", "--data", text_file, *TINY, "--patience", "0", cwd=tmp_path)
     assert_user_error(proc, "--patience")
+
+
+# A learning rate far below fp32's resolution leaves the weights as they are: every evaluation after the first
+# gives the same loss, never a new best.
+FROZEN = {"lr": 1e-12, "eval_every": 10, "patience": 2, "max_steps": 1000}
+
+
+@pytest.mark.process
+def test_patience_in_the_apps_trainer_process(text_file, tmp_path):
+    session = LocalSession(tiny_plan(text_file, tmp_path, **FROZEN))
+    session.start()
+    try:
+        seen = drain_until(session, lambda m: isinstance(m, Finished))
+    finally:
+        session.close()
+    done = next(m for m in seen if isinstance(m, Finished))
+    assert (done.reason, done.step) == ("patience", 30)
+
+
+@pytest.mark.process
+def test_patience_headless_in_json(text_file, tmp_path):
+    flags = [f"--{k.replace('_', '-')}={v}" for k, v in FROZEN.items()]
+    proc = rnn_tui("train", "--data", text_file, *TINY_FLAGS, *flags, "--json", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    done = json.loads(proc.stdout.splitlines()[-1])
+    assert (done["event"], done["reason"], done["step"]) == ("done", "patience", 30)
+    assert "done (patience) at step 30" in proc.stderr

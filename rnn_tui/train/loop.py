@@ -446,6 +446,14 @@ class Trainer:
                 break
             if c.patience and self.evals_since_best >= c.patience:
                 reason = "patience"
+                self.emit(
+                    Notice(
+                        self.step,
+                        f"stopped: no new best validation loss in {c.patience} evaluations (--patience); "
+                        f"the best weights are in {checkpoint.BEST}/ from step {self.best_step:,}",
+                        "information",
+                    )
+                )
                 break
             if stop:
                 break
