@@ -63,6 +63,14 @@ def test_the_x_axis_is_steps_minutes_or_millions_of_characters():
     assert chart.x_of(200) == pytest.approx(100 / 60)
     chart.axis = "chars"
     assert chart.x_of(200) == pytest.approx(200 * 128 / 1e6)  # the evaluation kept its progress point's count
+    assert chart.axes() == ("step", "time", "chars")
+
+
+def test_an_older_record_without_character_counts_offers_steps_and_time():
+    chart = LossChart()
+    chart.add("train", 100, 3.0, seconds=50.0)  # a progress event from before `chars` was counted
+    assert chart.axes() == ("step", "time")  # x cycles through these only
+    assert LossChart().axes() == ("step",)  # nothing yet
 
 
 # ---------------------------------------------------------------- the keys and the mouse
@@ -83,7 +91,7 @@ async def test_the_charts_keys_and_wheel(settled):
         assert chart.log_y and "log y" in chart.settings()
         await pilot.press("x")
         assert chart.axis == "time" and chart.settings().startswith("minutes ·")
-        await pilot.press("x", "x")
+        await pilot.press("x")  # the scripted run's progress has no character counts: back to steps
         assert chart.axis == "step"
         await pilot.press("left")
         assert chart.cursor == steps[-2] and chart.readout().startswith(f"step {steps[-2]:,}: ")

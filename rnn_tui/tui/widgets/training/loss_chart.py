@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import math
+from collections.abc import Callable
 
 from textual import events
 from textual_plotext import PlotextPlot
@@ -112,21 +113,33 @@ class LossChart(PlotextPlot):
 
     # ------------------------------------------------------------ what is shown
 
-    def x_of(self, step: int) -> float | None:
-        """Where a step is on the x axis: the step, minutes of training, or millions of characters."""
+    def x_axis(self) -> Callable[[int], float | None]:
+        """Where a step is on the x axis: the step, minutes of training, or millions of characters (None: unknown)."""
         if self.axis == "step":
-            return float(step)
-        if not self.when:
-            return None
+            return float
         steps = sorted(self.when)
-        i = bisect.bisect_left(steps, step)
-        near = steps[min(i, len(steps) - 1)]  # an evaluation's step has a progress point with it, or soon after
-        seconds, chars = self.when[near]
-        if self.axis == "time":
-            return seconds / 60
-        if chars is None:
-            return None
-        return chars * step / near / 1e6 if near else chars / 1e6
+        time = self.axis == "time"
+
+        def x(step: int) -> float | None:
+            if not steps:
+                return None
+            near = steps[min(bisect.bisect_left(steps, step), len(steps) - 1)]  # an evaluation's, or the next one
+            seconds, chars = self.when[near]
+            if time:
+                return seconds / 60
+            if chars is None:
+                return None
+            return chars * step / near / 1e6 if near else chars / 1e6
+
+        return x
+
+    def x_of(self, step: int) -> float | None:
+        return self.x_axis()(step)
+
+    def axes(self) -> tuple[str, ...]:
+        """The x axes this run's record allows: time and characters need progress points that carry them."""
+        known = self.when.values()
+        return tuple(a for a in AXES if a == "step" or (known and (a == "time" or any(c for _, c in known))))
 
     def x_label(self) -> str:
         return {"step": "step", "time": "minutes", "chars": "M chars"}[self.axis]
@@ -175,8 +188,9 @@ class LossChart(PlotextPlot):
         if self.smoothing:
             curves.append((smoothed, SMOOTH, "train"))
         curves.append((self.val, VAL, "val"))
+        x_of = self.x_axis()
         for points, colour, label in curves:
-            xy = [(self.x_of(s), y(v)) for s, v in self.visible(points)]
+            xy = [(x_of(s), y(v)) for s, v in self.visible(points)]
             xy = [(x, v) for x, v in xy if x is not None and math.isfinite(v)]
             if xy:
                 xs, ys = zip(*downsample(xy), strict=True)
@@ -188,7 +202,7 @@ class LossChart(PlotextPlot):
             if self.log_y:
                 ticks = [limits[0] + (limits[1] - limits[0]) * k / 4 for k in range(5)]
                 plt.yticks(ticks, [f"{10**t:.3g}" for t in ticks])
-        if self.cursor is not None and (x := self.x_of(self.cursor)) is not None:
+        if self.cursor is not None and (x := x_of(self.cursor)) is not None:
             plt.vline(x, CURSOR)
         self.refresh()
 
@@ -207,7 +221,9 @@ class LossChart(PlotextPlot):
         self.draw()
 
     def action_next_axis(self) -> None:
-        self.axis = AXES[(AXES.index(self.axis) + 1) % len(AXES)]
+        """Steps, then minutes, then characters (where the record has them), then steps again."""
+        axes = self.axes()
+        self.axis = axes[(axes.index(self.axis) + 1) % len(axes)] if self.axis in axes else "step"
         self.draw()
 
     def action_zoom(self, factor: float, around: int | None = None) -> None:
