@@ -41,18 +41,31 @@ def downsample(points: list[tuple[int, float]], n: int = MAX_POINTS) -> list[tup
     return out
 
 
-def ema(values: list[float], weight: float) -> list[float]:
+class Ema:
     """TensorBoard's smoothing: an exponential moving average, debiased (divided by 1 - weight**n after n
-    points), so that the start is not pulled towards zero. Non-finite values are passed through, unsmoothed."""
-    out, last, n = [], 0.0, 0
-    for v in values:
-        if not math.isfinite(v):
-            out.append(v)
-            continue
-        n += 1
-        last = last * weight + (1 - weight) * v
-        out.append(last / (1 - weight**n) if weight else v)
-    return out
+    points), so that the start is not pulled towards zero. Non-finite values are passed through, unsmoothed.
+    `values` holds the smoothed curve so far; `extend` adds to it."""
+
+    def __init__(self, weight: float) -> None:
+        self.weight = weight
+        self.values: list[float] = []
+        self._last, self._n = 0.0, 0
+
+    def extend(self, values: list[float]) -> list[float]:
+        w = self.weight
+        for v in values:
+            if not math.isfinite(v):
+                self.values.append(v)
+                continue
+            self._n += 1
+            self._last = self._last * w + (1 - w) * v
+            self.values.append(self._last / (1 - w**self._n) if w else v)
+        return self.values
+
+
+def ema(values: list[float], weight: float) -> list[float]:
+    """The smoothed curve of `values` (see Ema)."""
+    return Ema(weight).extend(values)
 
 
 def quantile(sorted_values: list[float], q: float) -> float:
@@ -94,6 +107,7 @@ class LossChart(PlotextPlot):
         self.axis = "step"
         self.view: tuple[int, int] | None = None  # the steps shown, or None for all of them
         self.cursor: int | None = None  # the step under the cursor, or None: the newest point
+        self._ema = Ema(self.smoothing)  # the training curve smoothed so far, extended as points come
 
     def add(self, kind: str, step: int, value: float, seconds: float | None = None, chars: int | None = None) -> None:
         points = self.train if kind == "train" else self.val
@@ -102,6 +116,7 @@ class LossChart(PlotextPlot):
             self.when[step] = (seconds, float(chars) if chars is not None else None)
         if len(points) > MAX_KEPT:
             del points[1:-1:2]  # keeping the first and the newest
+            self._ema = Ema(self.smoothing)  # smoothed again from the start
             keep = {s for s, _ in self.train} | {s for s, _ in self.val}
             self.when = {s: w for s, w in self.when.items() if s in keep}
 
@@ -110,6 +125,7 @@ class LossChart(PlotextPlot):
         self.val.clear()
         self.when.clear()
         self.view = self.cursor = None
+        self._ema = Ema(self.smoothing)
 
     # ------------------------------------------------------------ what is shown
 
@@ -150,8 +166,9 @@ class LossChart(PlotextPlot):
         lo, hi = self.view
         return points[bisect.bisect_left(points, (lo, -math.inf)) : bisect.bisect_right(points, (hi, math.inf))]
 
-    def readout(self) -> str:
-        """(step, loss) at the cursor: the raw and the smoothed training loss, and the last validation loss."""
+    def readout(self, smoothed: list[float] | None = None) -> str:
+        """(step, loss) at the cursor: the raw and the smoothed training loss (`smoothed`: the whole curve's, if
+        already computed), and the last validation loss."""
         if not self.train:
             return "loss (nats/char): none yet"
         steps = [s for s, _ in self.train]
@@ -162,7 +179,8 @@ class LossChart(PlotextPlot):
         step, loss = self.train[i]
         text = f"step {step:,}: {loss:.4f}"
         if self.smoothing:
-            text += f" (smoothed {ema([v for _, v in self.train[: i + 1]], self.smoothing)[-1]:.4f})"
+            value = smoothed[i] if smoothed else ema([v for _, v in self.train[: i + 1]], self.smoothing)[-1]
+            text += f" (smoothed {value:.4f})"
         j = bisect.bisect_right(self.val, (step, math.inf))
         if j:
             text += f" · val {self.val[j - 1][1]:.4f} @ {self.val[j - 1][0]:,}"
@@ -179,10 +197,13 @@ class LossChart(PlotextPlot):
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
-        self.border_title = self.readout()
+        if self._ema.weight != self.smoothing:
+            self._ema = Ema(self.smoothing)
+        values = self._ema.extend([v for _, v in self.train[len(self._ema.values) :]])
+        self.border_title = self.readout(values)
         plt.xlabel(self.settings())
         y = (lambda v: math.log10(v) if v > 0 else math.nan) if self.log_y else (lambda v: v)
-        smoothed = list(zip((s for s, _ in self.train), ema([v for _, v in self.train], self.smoothing), strict=True))
+        smoothed = list(zip((s for s, _ in self.train), values, strict=True))
         drawn: list[float] = []
         curves = [(self.train, RAW if self.smoothing else SMOOTH, "train" if not self.smoothing else "")]
         if self.smoothing:
@@ -195,7 +216,7 @@ class LossChart(PlotextPlot):
             if xy:
                 xs, ys = zip(*downsample(xy), strict=True)
                 plt.plot(xs, ys, label=label or None, color=colour, marker="braille")
-                drawn += [v for _, v in xy]
+                drawn += ys  # the y range is that of what is drawn
         limits = robust_range(drawn)
         if limits:
             plt.ylim(*limits)
