@@ -31,10 +31,18 @@ def test_ema_is_debiased_as_tensorboard_smooths():
 
 def test_one_diverged_step_does_not_flatten_the_curve():
     losses = [3.0 - 1.5 * k / 99 for k in range(100)]  # 3.0 down to 1.5
-    assert robust_range(losses) == pytest.approx((1.5 - 0.075, 3.0 + 0.075))
-    assert robust_range([*losses[:50], 40.0, *losses[50:]]) == pytest.approx((1.425, 3.075))  # the spike is ignored
-    assert robust_range([2.0, 2.0]) == pytest.approx((1.9, 2.1))  # a flat curve still has a range
-    assert robust_range([math.inf, math.nan]) is None
+    assert robust_range([losses]) == pytest.approx((1.5 - 0.075, 3.0 + 0.075))
+    assert robust_range([[*losses[:50], 40.0, *losses[50:]]]) == pytest.approx((1.425, 3.075))  # a spike: left out
+    assert robust_range([[*losses, 40.0]]) == pytest.approx((1.425, 3.075))  # the newest point too
+    assert robust_range([losses, [2.0, 2.1, 55.0, 2.0, 1.9]]) == pytest.approx((1.425, 3.075))  # in any curve
+    assert robust_range([[2.0, 2.0]]) == pytest.approx((1.9, 2.1))  # a flat curve still has a range
+    assert robust_range([[math.inf, math.nan]]) is None
+
+
+def test_a_steep_start_is_not_an_outlier():
+    start = [5.0, 4.2, 3.5, 3.0, 2.6, 2.3, 2.1, 2.0]  # each point near its neighbours
+    flat = [1.9 - 0.001 * k for k in range(200)]  # a long flat tail: the quartiles are all down here
+    assert robust_range([start + flat]) == pytest.approx((1.701 - 0.16495, 5.0 + 0.16495))
 
 
 def chart_with(train: list[tuple[int, float]], val: list[tuple[int, float]]) -> LossChart:

@@ -2,8 +2,10 @@
 
 import pytest
 
+from rnn_tui.events import Progress
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
+from rnn_tui.tui.widgets.training.panel import TrainingPanel
 from tests.conftest import until
 from tests.fakes import FakeFolder, FakeSession
 from tests.helpers import settle
@@ -151,3 +153,15 @@ def test_chart_log_y_zoomed_with_a_cursor(snap_compare):
         await settle(pilot)
 
     assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(160, 48), run_before=explore)
+
+
+def test_chart_ignores_a_diverged_step(snap_compare):
+    async def diverge(pilot):
+        await type_a_prompt(pilot)
+        panel = pilot.app.query_one(TrainingPanel)
+        for step, loss in ((305, 1.68), (310, 60.0), (315, 1.67), (320, 1.66)):  # one step's loss shot up
+            panel.add(Progress(step, 0, loss, 2e-3, 11_000.0, step * 0.7))
+        panel.show(now=True)
+        await settle(pilot)
+
+    assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(120, 40), run_before=diverge)

@@ -76,16 +76,26 @@ def quantile(sorted_values: list[float], q: float) -> float:
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (i - lo)
 
 
-def robust_range(values: list[float], pad: float = 0.05) -> tuple[float, float] | None:
-    """The y range to draw: that of the values within OUTLIER_FENCE interquartile ranges of the quartiles
-    (Tukey's fences), padded by `pad` of it on each side. None without finite values."""
-    finite = sorted(v for v in values if math.isfinite(v))
-    if not finite:
+def robust_range(curves: list[list[float]], pad: float = 0.05) -> tuple[float, float] | None:
+    """The y range to draw the curves in, padded by `pad` of it on each side; None without finite values.
+
+    A point that stands out from its neighbours (the two on each side, in its own curve) by more than
+    OUTLIER_FENCE interquartile ranges of all the values is a spike, and left out: one diverged step does
+    not flatten the curve, while a steep start (each point near its neighbours) stays in. A curve's first
+    point always counts: the start of training is high, not wrong."""
+    curves = [[v for v in c if math.isfinite(v)] for c in curves]
+    everything = sorted(v for c in curves for v in c)
+    if not everything:
         return None
-    q1, q3 = quantile(finite, 0.25), quantile(finite, 0.75)
-    fence = OUTLIER_FENCE * (q3 - q1)
-    kept = [v for v in finite if q1 - fence <= v <= q3 + fence]
-    lo, hi = kept[0], kept[-1]
+    q1, median, q3 = (quantile(everything, q) for q in (0.25, 0.5, 0.75))
+    fence = OUTLIER_FENCE * max(q3 - q1, 0.01 * abs(median))
+    kept = []
+    for c in curves:
+        for i, v in enumerate(c):
+            around = sorted(c[max(0, i - 2) : i] + c[i + 1 : i + 3])
+            if i == 0 or not around or abs(v - quantile(around, 0.5)) <= fence:
+                kept.append(v)
+    lo, hi = min(kept), max(kept)
     margin = (hi - lo) * pad or max(abs(hi) * pad, 1e-3)
     return lo - margin, hi + margin
 
@@ -204,7 +214,7 @@ class LossChart(PlotextPlot):
         plt.xlabel(self.settings())
         y = (lambda v: math.log10(v) if v > 0 else math.nan) if self.log_y else (lambda v: v)
         smoothed = list(zip((s for s, _ in self.train), values, strict=True))
-        drawn: list[float] = []
+        drawn: list[list[float]] = []
         curves = [(self.train, RAW if self.smoothing else SMOOTH, "train" if not self.smoothing else "")]
         if self.smoothing:
             curves.append((smoothed, SMOOTH, "train"))
@@ -216,7 +226,7 @@ class LossChart(PlotextPlot):
             if xy:
                 xs, ys = zip(*downsample(xy), strict=True)
                 plt.plot(xs, ys, label=label or None, color=colour, marker="braille")
-                drawn += ys  # the y range is that of what is drawn
+                drawn.append(list(ys))  # the y range is that of what is drawn
         limits = robust_range(drawn)
         if limits:
             plt.ylim(*limits)
