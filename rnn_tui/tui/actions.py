@@ -26,6 +26,7 @@ from functools import partial
 from textual.actions import parse
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.keys import format_key
 from textual.screen import Screen
 
 from rnn_tui.export import EXPORTS
@@ -82,7 +83,7 @@ class Action:
 
     @property
     def keys_shown(self) -> str:
-        return self.key_display or " or ".join(self.keys.split(","))
+        return self.key_display or " or ".join(format_key(key) for key in self.keys.split(","))  # "=" for equals_sign
 
     def binding(self) -> Binding:
         return Binding(

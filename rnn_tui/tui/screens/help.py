@@ -21,7 +21,7 @@ def keys_table() -> Group:
             continue
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", min_width=18)
-        table.add_column(min_width=18)
+        table.add_column(min_width=26)  # one width in every section, so the columns line up
         table.add_column(style="dim")
         for row in rows:
             table.add_row(Text(row.keys_shown), Text(row.title or row.label), Text(row.description))
