@@ -16,12 +16,13 @@ from rnn_tui.tui import actions
 def keys_table() -> Group:
     """Each scope of the table as a heading, then its rows: keys, footer label, and the palette's description."""
     parts: list = []
+    widths = [max(len(f(row)) for row in actions.TABLE) for f in (lambda r: r.keys_shown, lambda r: r.title or r.label)]
     for scope, rows in actions.by_scope().items():
         if not rows:
             continue
         table = Table.grid(padding=(0, 2))
-        table.add_column(style="bold", min_width=18)
-        table.add_column(min_width=26)  # one width in every section, so the columns line up
+        table.add_column(style="bold", min_width=widths[0])  # the widest of all: the columns line up
+        table.add_column(min_width=widths[1])
         table.add_column(style="dim")
         for row in rows:
             table.add_row(Text(row.keys_shown), Text(row.title or row.label), Text(row.description))
