@@ -71,6 +71,11 @@ def test_the_x_axis_is_steps_minutes_or_millions_of_characters():
     assert chart.x_of(200) == pytest.approx(100 / 60)
     chart.axis = "chars"
     assert chart.x_of(200) == pytest.approx(200 * 128 / 1e6)  # the evaluation kept its progress point's count
+    chart.add("val", 210, 2.05, seconds=106.0)  # a final evaluation after the last progress point
+    assert chart.x_of(210) == pytest.approx(210 * 128 / 1e6)  # at the last count's rate
+    chart.axis = "time"
+    assert chart.x_of(210) == pytest.approx(106 / 60)
+    chart.axis = "chars"
     assert chart.axes() == ("step", "time", "chars")
 
 

@@ -143,19 +143,17 @@ class LossChart(PlotextPlot):
         """Where a step is on the x axis: the step, minutes of training, or millions of characters (None: unknown)."""
         if self.axis == "step":
             return float
-        steps = sorted(self.when)
         time = self.axis == "time"
+        steps = sorted(s for s, (_, chars) in self.when.items() if time or chars is not None)
 
         def x(step: int) -> float | None:
             if not steps:
                 return None
-            near = steps[min(bisect.bisect_left(steps, step), len(steps) - 1)]  # an evaluation's, or the next one
+            near = steps[min(bisect.bisect_left(steps, step), len(steps) - 1)]  # this step's, or the next one's
             seconds, chars = self.when[near]
             if time:
                 return seconds / 60
-            if chars is None:
-                return None
-            return chars * step / near / 1e6 if near else chars / 1e6
+            return chars * step / near / 1e6 if near else chars / 1e6  # at the rate of the nearest count
 
         return x
 
