@@ -170,7 +170,9 @@ def build_parser() -> Parser:
     lesson.add_argument("--json", action="store_true", help="no screen: print the figure's numbers as one JSON object")
 
     sub.add_parser("corpora", help="list the named corpora")
-    runs = sub.add_parser("runs", help="list the runs in a checkpoint folder")
+    runs = sub.add_parser("runs", help="list the runs in a checkpoint folder, or print one run's curves")
+    runs.add_argument("run", nargs="?", metavar="RUN", help="with --csv: a run folder, a run name, or latest")
+    runs.add_argument("--csv", action="store_true", help="RUN's curves as CSV: step, elapsed, chars, loss, val_loss…")
     _checkpoint_dir(runs)
     _json(runs, "one JSON object per run")
     return parser
@@ -381,6 +383,16 @@ def cmd_corpora(args: argparse.Namespace) -> int:
 def cmd_runs(args: argparse.Namespace) -> int:
     from rnn_tui import output
 
+    if args.run is None and args.csv:
+        raise UserError("--csv prints one run's curves: name it, e.g. rnn-tui runs latest --csv")
+    if args.run is not None:
+        if not args.csv:
+            raise UserError(f"to print the curves of {args.run}, add --csv (rnn-tui runs alone lists the runs)")
+        from rnn_tui import record
+
+        folder = checkpoint.resolve(args.run, args.checkpoint_dir)
+        output.curves_csv(record.curves(record.read(folder).events), record.CURVE_COLUMNS)
+        return 0
     output.runs(checkpoint.list_runs(args.checkpoint_dir), args.checkpoint_dir, as_json=args.json)
     return 0
 

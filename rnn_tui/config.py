@@ -107,6 +107,9 @@ class TrainConfig:
         None, "wall-clock budget of the run, evaluations included", low=0.0, open_low=True, high=1e7
     )
     eval_every: int = setting(500, "steps between validation passes", low=1, high=10**12)
+    patience: int | None = setting(
+        None, "stop after N evaluations in a row without a new best validation loss", low=1, high=10**9
+    )
     eval_chars: int = setting(200_000, "validation characters per pass, at most", low=1, high=10**12)
     sample_every: int = setting(250, "steps between samples", low=1, high=10**12)
     sample_chars: int = setting(300, "characters per training sample", low=1, high=100_000)

@@ -49,6 +49,13 @@ class Progress(Event):
     elapsed: float  # seconds of training in this run, across resumes
     fraction: float | None = None  # of the step or time budget, if there is one
     eta: float | None = None  # seconds left, if there is a budget
+    chars: int | None = None  # characters trained on so far (None: a record from before it was counted)
+    # The trainer's process, sampled about once a second (None where there is none, or an older record).
+    cpu_percent: float | None = None  # of one core: 200 is two cores busy
+    threads: int | None = None
+    rss_mb: float | None = None
+    gpu_percent: float | None = None  # the GPU's utilisation, where there is one and the driver says
+    gpu_mem_mb: float | None = None  # GPU memory the trainer holds
 
 
 @dataclass(frozen=True)
@@ -96,7 +103,7 @@ class Notice(Event):
 class Finished(Event):
     KIND: ClassVar[str] = "done"
     step: int
-    reason: str  # max_steps | max_minutes | stopped | diverged
+    reason: str  # max_steps | max_minutes | patience | stopped | diverged
     best_val_loss: float | None
     elapsed: float
 

@@ -257,6 +257,16 @@ def runs(rows: list[dict], checkpoint_dir: str, *, as_json: bool) -> None:
     Console(markup=False, highlight=False).print(table)
 
 
+def curves_csv(rows: list[dict], columns: Sequence[str]) -> None:
+    """A run's curves (record.curves) as CSV on stdout: a header line, then one row per step."""
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if row[c] is None else row[c] for c in columns])
+
+
 def corpora(rows: list[dict]) -> None:
     """The named corpora (text.sources.list_corpora)."""
     table = Table("name", "size", "status", box=None, pad_edge=False)

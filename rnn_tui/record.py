@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rnn_tui.errors import UserError
-from rnn_tui.events import KINDS, CheckpointSaved, Event, Progress, from_json
+from rnn_tui.events import KINDS, CheckpointSaved, Evaluation, Event, Progress, from_json
 from rnn_tui.fsutil import atomic_write_bytes
 
 FILENAME = "events.jsonl"
@@ -101,6 +101,37 @@ def cut(run_dir: Path | str, step: int) -> list[int]:
     lines = [json.dumps(HEADER), *(json.dumps(e.to_json(), ensure_ascii=False) for e in contents.events)]
     atomic_write_bytes(Path(run_dir) / FILENAME, ("\n".join(lines) + "\n").encode())
     return contents.damaged
+
+
+# `rnn-tui runs RUN --csv`: one row per step with a progress point or an evaluation; empty where there is none.
+CURVE_COLUMNS = (
+    "step",
+    "elapsed",
+    "chars",
+    "loss",
+    "val_loss",
+    "lr",
+    "chars_per_s",
+    "cpu_percent",
+    "threads",
+    "rss_mb",
+    "gpu_percent",
+    "gpu_mem_mb",
+)
+
+
+def curves(events: Iterable[Event]) -> list[dict]:
+    """A run's curves, by step: the kept progress points and every evaluation (CURVE_COLUMNS, None where absent)."""
+    rows: dict[int, dict] = {}
+    for e in events:
+        if isinstance(e, Progress):
+            row = rows.setdefault(e.step, dict.fromkeys(CURVE_COLUMNS))
+            row.update({k: getattr(e, k) for k in CURVE_COLUMNS if k != "val_loss"})
+        elif isinstance(e, Evaluation):
+            row = rows.setdefault(e.step, dict.fromkeys(CURVE_COLUMNS))
+            row["step"], row["val_loss"] = e.step, e.val_loss
+            row["elapsed"] = row["elapsed"] if row["elapsed"] is not None else e.elapsed
+    return [rows[step] for step in sorted(rows)]
 
 
 class Writer:

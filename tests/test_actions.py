@@ -2,6 +2,7 @@
 And app.py only routes and opens screens."""
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from rnn_tui.tui.actions import TABLE
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.messages import Generated
 from rnn_tui.tui.screens.branch import BranchScreen
+from rnn_tui.tui.screens.help import HelpScreen, keys_table
 from rnn_tui.tui.screens.lesson import LessonApp, LessonScreen
 from rnn_tui.tui.screens.main import MainScreen
 from rnn_tui.tui.screens.neurons import NeuronScreen
@@ -30,6 +32,7 @@ from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.playground.prediction import PredictionView
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from rnn_tui.tui.widgets.timeline.sample_timeline import SampleTimeline
+from rnn_tui.tui.widgets.training.loss_chart import LossChart
 from tests.conftest import until
 from tests.fakes import FakeFolder, FakeSession
 from tests.helpers import SIZE, settle
@@ -54,6 +57,8 @@ HANDLERS = {  # the class that handles each scope's keys
     actions.STEP: StepScreen,
     actions.LESSON: LessonScreen,
     actions.LESSON_APP: LessonApp,
+    actions.HELP: HelpScreen,
+    actions.CHART: LossChart,
 }
 
 
@@ -102,7 +107,8 @@ async def test_the_palette_lists_the_table_with_its_keys_and_runs_each_where_it_
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         commands = table_commands(app, app.screen)
-        rows = [r for r in TABLE if r.title and r.scope in (actions.APP, actions.TRAINING, actions.PLAYGROUND)]
+        on_main = (actions.APP, actions.TRAINING, actions.CHART, actions.PLAYGROUND)
+        rows = [r for r in TABLE if r.title and r.scope in on_main]
         assert [c.title for c in commands] == [r.title for r in rows]
         assert [c.help for c in commands] == [f"{r.description} ({r.keys_shown})" for r in rows]
         assert dict((c.title, c.help) for c in commands)["Prediction figure"].endswith("(ctrl+g)")
@@ -188,3 +194,42 @@ def test_app_py_routes_and_opens_screens():
     inside = {"ConfidenceText", "PromptArea", "Controls", "Inspector", "PredictionView", "Engine", "Generator"}
     names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names}
     assert not names & inside
+
+
+def rendered(renderable, width: int = 120) -> str:
+    from rich.console import Console
+
+    console = Console(width=width, record=True, file=open("/dev/null", "w"))  # noqa: SIM115
+    console.print(renderable)
+    return console.export_text()
+
+
+def test_the_help_lists_every_row_of_the_table_under_its_scope():
+    text = rendered(keys_table())
+    lines = text.splitlines()
+    headings = [lines.index(actions.SCOPES[scope]) for scope in actions.SCOPES]
+    assert headings == sorted(headings)
+    ends = [*headings[1:], len(lines)]
+    for rows, start, end in zip(actions.by_scope().values(), headings, ends, strict=True):
+        section = [re.split(r"\s{2,}", line.strip()) for line in lines[start + 1 : end]]
+        for row in rows:  # each row under its heading: keys, then its name
+            assert any(cells[:2] == [row.keys_shown, row.title or row.label] for cells in section), row
+    assert "? or f1" in text and "Every key of the app" in text
+
+
+async def test_f1_and_question_mark_open_the_help_and_the_prompt_still_types_a_question_mark():
+    app = RnnTuiApp(FakeSession())
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(app.focused, PromptArea)
+        await pilot.press("question_mark")
+        assert app.query_one(PromptArea).text == "?" and not isinstance(app.screen, HelpScreen)
+        await pilot.press("f1")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        await pilot.press("escape")
+        await until(pilot, lambda: app.screen is app.default_screen, "the main screen")
+        app.query_one(ConfidenceText).focus()  # the output: ? is the app's key there
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help, by ?")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: app.screen is app.default_screen, "closed by ? again")

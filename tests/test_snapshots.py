@@ -2,11 +2,19 @@
 
 import pytest
 
+from rnn_tui.events import Progress
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
+from rnn_tui.tui.widgets.training.panel import TrainingPanel
 from tests.conftest import until
 from tests.fakes import FakeFolder, FakeSession
 from tests.helpers import settle
+
+
+@pytest.fixture(autouse=True)
+def steady_memory(monkeypatch):
+    """The app's own memory on the system line, fixed: it differs from run to run."""
+    monkeypatch.setattr("rnn_tui.sysinfo.rss_mb", lambda pid="self": 181.0)
 
 
 async def type_a_prompt(pilot) -> None:
@@ -137,3 +145,34 @@ def test_temperatures_side_by_side(snap_compare):
         await pilot.pause()
 
     assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(160, 40), run_before=show)
+
+
+def test_help_screen(snap_compare):
+    async def open_help(pilot):
+        await settle(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+
+    assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(120, 40), run_before=open_help)
+
+
+def test_chart_log_y_zoomed_with_a_cursor(snap_compare):
+    async def explore(pilot):
+        await type_a_prompt(pilot)
+        pilot.app.query_one("#chart").focus()
+        await pilot.press("l", "shift+left", "plus", "greater_than_sign")
+        await settle(pilot)
+
+    assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(160, 48), run_before=explore)
+
+
+def test_chart_ignores_a_diverged_step(snap_compare):
+    async def diverge(pilot):
+        await type_a_prompt(pilot)
+        panel = pilot.app.query_one(TrainingPanel)
+        for step, loss in ((305, 1.68), (310, 60.0), (315, 1.67), (320, 1.66)):  # one step's loss shot up
+            panel.add(Progress(step, 0, loss, 2e-3, 11_000.0, step * 0.7))
+        panel.show(now=True)
+        await settle(pilot)
+
+    assert snap_compare(RnnTuiApp(FakeSession()), terminal_size=(120, 40), run_before=diverge)

@@ -86,3 +86,15 @@ def describe(device: torch.device, precision: str) -> str:
     if device.type == "cpu":
         return f"cpu ({torch.get_num_threads()} threads, {precision})"
     return f"{device.type} ({precision})"
+
+
+def gpu_usage(device: torch.device) -> tuple[float | None, float | None]:
+    """(utilisation %, MB of memory this process holds) of a CUDA device; None where there is none or the
+    driver does not say (utilisation needs NVIDIA's management library, pynvml)."""
+    if device.type != "cuda":
+        return None, None
+    try:
+        percent: float | None = float(torch.cuda.utilization(device))
+    except Exception:  # no pynvml, or a driver that does not report it
+        percent = None
+    return percent, round(torch.cuda.memory_reserved(device) / 2**20, 1)

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rnn_tui import checkpoint, record
+from rnn_tui import checkpoint, record, sysinfo
 from rnn_tui.config import ModelConfig, SampleConfig, TrainConfig
 from rnn_tui.events import CheckpointSaved, Evaluation, Event, Finished, Notice, Progress, RunStarted, Sample
 from rnn_tui.generation import Generator
@@ -30,7 +30,7 @@ from rnn_tui.text.batches import Batches, check_trainable, eval_streams
 from rnn_tui.text.corpus import Corpus, load_corpus
 from rnn_tui.text.sources import SourceSpec
 from rnn_tui.train import state as train_state
-from rnn_tui.train.devices import autocast, describe, pick_device, pick_precision, set_threads
+from rnn_tui.train.devices import autocast, describe, gpu_usage, pick_device, pick_precision, set_threads
 from rnn_tui.train.distributed import LOCAL, Group
 from rnn_tui.train.model import CharRNN, State, detach_state
 from rnn_tui.train.optim import AdamW, Average, Muon
@@ -39,6 +39,8 @@ BAD_STEPS_BEFORE_ROLLBACK = 3
 MAX_ROLLBACKS = 8  # in a row, without a healthy stretch between them: then the run stops as diverged
 SNAPSHOT_EVERY = 100  # steps between the in-memory copies a rollback returns to
 PROGRESS_EVERY = 0.5  # seconds between progress events
+SYSTEM_EVERY = 1.0  # seconds between samples of the trainer's CPU, memory and GPU
+RISES_BEFORE_NOTICE = 3  # evaluations in a row with validation rising while training falls: overfitting
 
 EventSink = Callable[[Event], None]
 
@@ -154,12 +156,17 @@ class Trainer:
         rows = dist.share(cfg.batch_size)  # this rank's rows of the batch (all of them alone)
         self.batches = Batches(train, cfg.batch_size, cfg.seq_len, cfg.seed, cfg.batching, rows=rows)
         self.val_x, self.val_y = (torch.from_numpy(a) for a in eval_streams(val, cfg.eval_chars))
-        self.step = self.epoch = self.index = 0
+        self.step = self.epoch = self.index = self.chars = 0
         self.carried = None
         self.elapsed = 0.0
         self.best_val_loss = math.inf
         self.best_step = 0
         self.last_val_loss: float | None = None
+        self.evals_since_best = 0  # evaluations in a row without a new best (--patience)
+        self._overfit = Overfitting()
+        self._usage = sysinfo.ProcessUsage()
+        self._system: dict = {}
+        self._system_at = -math.inf
         self.lr_scale = 1.0
         self.skipped_steps = self.rollbacks = 0
         self.created = _now()
@@ -281,6 +288,7 @@ class Trainer:
         rows, windows = self.pieces()
         self.index += 1
         self.step += 1
+        self.chars += self.cfg.batch_size * self.cfg.seq_len
         value = self._update(x, y) if rows == windows == 1 else self._update_in_pieces(x, y, rows, windows)
         if value is None:
             return None
@@ -437,6 +445,17 @@ class Trainer:
             if self._rollbacks_in_a_row >= MAX_ROLLBACKS:
                 reason = "diverged"
                 break
+            if c.patience and self.evals_since_best >= c.patience:
+                reason = "patience"
+                self.emit(
+                    Notice(
+                        self.step,
+                        f"stopped: no new best validation loss in {c.patience} evaluations (--patience); "
+                        f"the best weights are in {checkpoint.BEST}/ from step {self.best_step:,}",
+                        "information",
+                    )
+                )
+                break
             if stop:
                 break
             t0 = time.perf_counter()
@@ -461,7 +480,7 @@ class Trainer:
             if hook:
                 hook(self)
             window_start += time.perf_counter() - now  # evaluation and the hook do not count as speed
-        if self.step % c.eval_every and self.step and reason not in ("stopped", "diverged"):
+        if self.step % c.eval_every and self.step and reason not in ("stopped", "diverged", "patience"):
             self._evaluate_and_keep_best()
         if self.step:
             self.save()
@@ -473,7 +492,26 @@ class Trainer:
     def _progress(self, loss: float, chars_per_s: float) -> Progress:
         frac = self.budget_fraction()
         eta = max(0.0, self.elapsed * (1 - frac) / frac) if frac else None
-        return Progress(self.step, self.epoch, loss, self.lr(), chars_per_s, self.elapsed, frac, eta)
+        self._overfit.train(loss)
+        return Progress(
+            self.step, self.epoch, loss, self.lr(), chars_per_s, self.elapsed, frac, eta, self.chars, **self.system()
+        )
+
+    def system(self) -> dict:
+        """The trainer's CPU %, threads and memory, and its GPU's use: sampled at most once every SYSTEM_EVERY s."""
+        now = time.monotonic()
+        if now - self._system_at >= SYSTEM_EVERY:
+            self._system_at = now
+            usage = self._usage.sample()
+            gpu_percent, gpu_mem_mb = gpu_usage(self.device)
+            self._system = {
+                "cpu_percent": usage.cpu_percent,
+                "threads": usage.threads,
+                "rss_mb": usage.rss_mb,
+                "gpu_percent": gpu_percent,
+                "gpu_mem_mb": gpu_mem_mb,
+            }
+        return self._system
 
     def _evaluate_and_keep_best(self) -> None:
         t = time.perf_counter()
@@ -483,9 +521,18 @@ class Trainer:
         is_best = val < self.best_val_loss
         if is_best:
             self.best_val_loss, self.best_step = val, self.step
+        self.evals_since_best = 0 if is_best else self.evals_since_best + 1
         self.emit(Evaluation(self.step, val, self.best_val_loss, is_best, self._eval_seconds, self.elapsed))
         if is_best:
             self.save(best=True)
+        if self._overfit.evaluated(val) and self.dist.writer and math.isfinite(self.best_val_loss):
+            self.emit(
+                Notice(
+                    self.step,
+                    f"overfitting: validation loss has risen for {RISES_BEFORE_NOTICE} evaluations while training "
+                    f"loss falls; the best weights are kept in {checkpoint.BEST}/ from step {self.best_step:,}",
+                )
+            )
 
     # ------------------------------------------------------------ checkpoints
 
@@ -533,6 +580,8 @@ class Trainer:
             "train_seconds": round(self.elapsed, 3),
             "best_val_loss": self.best_val_loss if math.isfinite(self.best_val_loss) else None,
             "best_step": self.best_step,
+            "evals_since_best": self.evals_since_best,
+            "chars": self.chars,
             "last_val_loss": self.last_val_loss,
             "lr_scale": self.lr_scale,
             "skipped_steps": self.skipped_steps,
@@ -557,6 +606,8 @@ class Trainer:
         best = m.get("best_val_loss")
         self.best_val_loss = float(best) if isinstance(best, int | float) else math.inf
         self.best_step = int(m.get("best_step", 0))
+        self.evals_since_best = int(m.get("evals_since_best", 0))
+        self.chars = int(m.get("chars", self.step * self.cfg.batch_size * self.cfg.seq_len))
         self.last_val_loss = m.get("last_val_loss")
         self.lr_scale = float(m.get("lr_scale", 1.0))
         self.skipped_steps = int(m.get("skipped_steps", 0))
@@ -564,3 +615,34 @@ class Trainer:
         train_state.load_rng(ckpt, self.device)
         self.dist.fork_rng(self.cfg.seed, self.step)
         self._take_snapshot()
+
+
+class Overfitting:
+    """Watches for validation loss rising RISES_BEFORE_NOTICE evaluations in a row while training loss falls.
+
+    `train(loss)` takes each training loss reported; `evaluated(val)` says, once per stretch of rises,
+    when to warn. Training "falls" when its mean since the last evaluation is below the mean before it."""
+
+    def __init__(self, rises: int = RISES_BEFORE_NOTICE) -> None:
+        self.rises = rises
+        self._val: list[float] = []  # validation losses of the current stretch of rises, the one before it first
+        self._window: list[float] = []  # training losses since the last evaluation
+        self._train: list[float] = []  # the mean training loss of each stretch between evaluations
+        self._warned = False
+
+    def train(self, loss: float) -> None:
+        self._window.append(loss)
+
+    def evaluated(self, val: float) -> bool:
+        if self._window:
+            self._train.append(sum(self._window) / len(self._window))
+            self._window.clear()
+        rising = bool(self._val) and val > self._val[-1]
+        self._val = [*self._val, val] if rising else [val]
+        if not rising:
+            self._warned = False
+        falling = len(self._train) > self.rises and self._train[-1] < self._train[-1 - self.rises]
+        if len(self._val) > self.rises and falling and not self._warned:
+            self._warned = True
+            return True
+        return False

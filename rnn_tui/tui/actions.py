@@ -26,6 +26,7 @@ from functools import partial
 from textual.actions import parse
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.keys import format_key
 from textual.screen import Screen
 
 from rnn_tui.export import EXPORTS
@@ -35,6 +36,7 @@ SCOPES = {
     "app": "Anywhere",
     "training": "While this app trains",
     "main": "The main screen",
+    "chart": "The loss chart (click it; the wheel zooms)",
     "playground": "The playground",
     "prompt": "The prompt",
     "output": "The coloured text",
@@ -50,9 +52,11 @@ SCOPES = {
     "step": "One step of the model (ctrl+l)",
     "lesson": "The lesson (rnn-tui lesson)",
     "lesson-app": "The lesson's app",
+    "help": "This list of keys",
 }
 APP, TRAINING, MAIN, PLAYGROUND = "app", "training", "main", "playground"
 PROMPT, OUTPUT, NUMBER, INSPECTOR, BRANCH = "prompt", "output", "number", "inspector", "branch"
+CHART = "chart"
 NEURONS, TIMELINE, SAMPLES, TEMPERATURES, RUNS, OPEN_FILE = (
     "neurons",
     "timeline",
@@ -62,6 +66,7 @@ NEURONS, TIMELINE, SAMPLES, TEMPERATURES, RUNS, OPEN_FILE = (
     "open-file",
 )
 STEP, LESSON, LESSON_APP = "step", "lesson", "lesson-app"
+HELP = "help"
 # Footer groups: their keys share one label ("←→ Time step").
 GROUPS = {name: Binding.Group(name, compact=True) for name in ("Time step", "Speed", "Char")}
 
@@ -81,7 +86,7 @@ class Action:
 
     @property
     def keys_shown(self) -> str:
-        return self.key_display or " or ".join(self.keys.split(","))
+        return self.key_display or " or ".join(format_key(key) for key in self.keys.split(","))  # "=" for equals_sign
 
     def binding(self) -> Binding:
         return Binding(
@@ -112,8 +117,27 @@ TABLE = (
            priority=True),
     Action(APP, "ctrl+e", "export_view", "Export", "Export this view", f"Save it as HTML, SVG and text in {EXPORTS}/",
            show=False, priority=True),
+    Action(APP, "question_mark,f1", "help", "Help", "Help: every key", "Every key of the app, by where it applies",
+           show=False, key_display="? or f1"),
     Action(APP, "f10", "runs", "Runs", "Runs", "Compare the runs in the checkpoint folder, open one in the playground",
            show=False),
+    # The loss chart (with the keyboard on it).
+    Action(CHART, "less_than_sign", "smoothing(-1)", "Smooth−", "Less smoothing",
+           "Smooth the training loss less (an EMA, debiased)", show=False, key_display="<"),
+    Action(CHART, "greater_than_sign", "smoothing(1)", "Smooth+", "More smoothing",
+           "Smooth the training loss more (an EMA, debiased)", show=False, key_display=">"),
+    Action(CHART, "l", "toggle_log", "Log y", "Log scale", "The loss on a logarithmic axis, or a linear one",
+           show=False),
+    Action(CHART, "x", "next_axis", "X axis", "Chart's x axis", "Steps, minutes of training, or characters",
+           show=False),
+    Action(CHART, "plus,equals_sign", "zoom(0.5)", "Zoom in", key_display="+", show=False),
+    Action(CHART, "minus", "zoom(2.0)", "Zoom out", key_display="-", show=False),
+    Action(CHART, "0", "reset_zoom", "Whole run", show=False),
+    Action(CHART, "left", "move(-1)", "Cursor ←", show=False),
+    Action(CHART, "right", "move(1)", "Cursor →", show=False),
+    Action(CHART, "shift+left", "move(-10)", "Cursor ← 10", show=False),
+    Action(CHART, "shift+right", "move(10)", "Cursor → 10", show=False),
+    Action(CHART, "end", "follow", "Newest", show=False),
     # The playground.
     Action(PLAYGROUND, "f2", "temperature(-0.1)", "Temp−", "Temperature down", "Sample more conservatively (−0.1)"),
     Action(PLAYGROUND, "f3", "temperature(0.1)", "Temp+", "Temperature up", "Sample more adventurously (+0.1)"),
@@ -176,6 +200,10 @@ TABLE = (
     Action(RUNS, "space", "mark", "Compare"),
     Action(RUNS, "t", "toggle_axis", "Step/time"),
     Action(RUNS, "o", "open", "Open in playground"),
+    Action(RUNS, "b", "baseline", "Baseline"),
+    Action(RUNS, "slash", "filter", "Filter", key_display="/"),
+    # The help screen.
+    Action(HELP, "escape,question_mark,f1", "close", "Close", key_display="esc, ? or f1"),
     # Opening a file.
     Action(OPEN_FILE, "escape", "cancel", "Cancel"),
     # One step of the model (ctrl+l closes it too; up and down scroll it).

@@ -31,6 +31,7 @@ from rnn_tui.session import Session
 from rnn_tui.stdio import private_terminal, stdin_hung_up
 from rnn_tui.tui import actions
 from rnn_tui.tui.messages import OpenRun, ShownRun
+from rnn_tui.tui.screens.help import HelpScreen
 from rnn_tui.tui.screens.main import MainScreen
 from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.run_header import RunHeader
@@ -127,8 +128,7 @@ class RnnTuiApp(App):
         if self.is_web and stdin_hung_up():  # textual-serve is gone: nobody will send "quit"
             self.exit()
             return
-        events = self.session.poll()
-        for event in events:
+        for event in (events := self.session.poll()):
             self.route(event)
         if events:
             self.query_one(TrainingPanel).show()
@@ -190,8 +190,7 @@ class RnnTuiApp(App):
             self.exit()
 
     def _set_state(self, state: str) -> None:
-        self.state = state
-        self.query_one(RunHeader).state = state
+        self.state = self.query_one(RunHeader).state = state
 
     # ------------------------------------------------------------ actions
 
@@ -215,6 +214,9 @@ class RnnTuiApp(App):
         if any(row.action == action for row in actions.rows(actions.TRAINING)):
             return self.session.controllable
         return True
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())  # every key, from the action table; it closes itself
 
     def action_runs(self) -> None:
         """The runs in the checkpoint folder: compare their curves, open one in the playground."""
@@ -287,8 +289,7 @@ class RnnTuiApp(App):
     def action_export_view(self) -> None:
         """Save the view on screen (or the main screen's, the playground) as HTML, SVG and text."""
         screen = self.screen if hasattr(self.screen, "export_view") else self.default_screen
-        body, legend, title = screen.export_view()
-        self._export(body, legend, title)
+        self._export(*screen.export_view())
 
     @work(thread=True, group="export")
     def _export(self, body: RenderableType, legend: Text | None, title: str) -> None:

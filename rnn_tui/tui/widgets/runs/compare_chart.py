@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from textual_plotext import PlotextPlot
 
-from rnn_tui.events import Evaluation, Event, Progress
+from rnn_tui.events import Evaluation, Event, Progress, RunStarted
 from rnn_tui.tui.widgets.training.loss_chart import downsample
 
 Point = tuple[int, float, float]  # step, seconds of training, loss
@@ -20,16 +20,26 @@ class Curves:
     name: str
     train: list[Point] = field(default_factory=list)
     val: list[Point] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)  # the run's corpus, model and training settings, from its start
 
     @classmethod
     def of(cls, name: str, events: Iterable[Event]) -> Curves:
         curves = cls(name)
         for e in events:
-            if isinstance(e, Progress):
+            if isinstance(e, RunStarted):  # the last start: a resume may change settings
+                curves.settings = {"corpus": e.corpus.get("name"), **e.model, **e.train}
+            elif isinstance(e, Progress):
                 curves.train.append((e.step, e.elapsed, e.loss))
             elif isinstance(e, Evaluation):
                 curves.val.append((e.step, e.elapsed, e.val_loss))
         return curves
+
+
+def settings_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:
+    """The settings whose values differ between two runs: (name, a's, b's), in a's order, then b's new ones.
+    A setting one run lacks shows as None."""
+    names = [*a, *(k for k in b if k not in a)]
+    return [(k, a.get(k), b.get(k)) for k in names if a.get(k) != b.get(k)]
 
 
 class CompareChart(PlotextPlot):

@@ -1,4 +1,5 @@
-"""The runs in the checkpoint folder, one row each: the same fields as `rnn-tui runs --json`."""
+"""The runs in the checkpoint folder, one row each: the same fields as `rnn-tui runs --json`. `matches` is the
+runs screen's filter (/)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,12 @@ def cells(run: dict) -> dict[str, Text]:
     }
 
 
+def matches(run: dict, text: str) -> bool:
+    """Whether a run's name, model or corpus holds `text` (ignoring case; every word of it, in any order)."""
+    haystack = " ".join((run["name"], run["model_summary"], run["corpus"])).casefold()
+    return all(word in haystack for word in text.casefold().split())
+
+
 class RunsTable(DataTable):
     """Newest first. A marked run shows a dot in its curve's colour."""
 
@@ -60,5 +67,7 @@ class RunsTable(DataTable):
         key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
         return self.runs.get(key.value)
 
-    def mark(self, path: str, colour: str | None) -> None:
-        self.update_cell(path, "mark", Text("●", style=f"bold {colour}") if colour else Text(""))
+    def mark(self, path: str, colour: str | None, symbol: str = "●") -> None:
+        """A marked run's dot in its curve's colour (the baseline's ◆); nothing for a row the filter hides."""
+        if path in self.runs:
+            self.update_cell(path, "mark", Text(symbol, style=f"bold {colour}") if colour else Text(""))

@@ -42,11 +42,11 @@ class TrainingPanel(Vertical):
         match event:
             case Progress():
                 self.query_one(TrainingStats).record(event)
-                self.query_one(LossChart).add("train", event.step, event.loss)
+                self.query_one(LossChart).add("train", event.step, event.loss, event.elapsed, event.chars)
                 self._chart_dirty = True
             case Evaluation():
                 self.query_one(TrainingStats).record(event)
-                self.query_one(LossChart).add("val", event.step, event.val_loss)
+                self.query_one(LossChart).add("val", event.step, event.val_loss, event.elapsed)
                 self._chart_dirty = True
             case Sample():
                 self.query_one(SampleFeed).add(event)

@@ -1,18 +1,43 @@
-"""Live training figures: step, epoch, losses, bits per character, speed, time and progress."""
+"""Live training figures: step, epoch, losses, bits per character, speed, time, progress, and the system line
+(the trainer's CPU, threads and memory, this app's memory, the GPU's use)."""
 
 from __future__ import annotations
 
 import math
+import time
 
 from rich.table import Table
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import ProgressBar, Static
 
+from rnn_tui import sysinfo
 from rnn_tui.events import Evaluation, Progress
 from rnn_tui.humanize import duration
 
 SMOOTHING = 0.9  # exponential moving average of the training loss
+APP_RSS_EVERY = 1.0  # seconds between readings of this app's memory
+
+
+def megabytes(mb: float) -> str:
+    return f"{mb / 1024:.1f} GB" if mb >= 10_240 else f"{mb:,.0f} MB"
+
+
+def system_line(p: Progress | None, app_rss_mb: float | None) -> str:
+    """E.g. "trainer cpu 185% · 3 threads · 412 MB   app 180 MB   gpu 87% · 2,310 MB" ("—" where unknown)."""
+
+    def fig(x: float | None, spec: str) -> str:
+        return "—" if x is None else format(x, spec)
+
+    trainer = "trainer —"
+    if p is not None and (p.cpu_percent, p.threads, p.rss_mb) != (None, None, None):
+        cpu, threads = fig(p.cpu_percent, ".0f"), fig(p.threads, "d")
+        trainer = f"trainer cpu {cpu}% · {threads} threads · {'—' if p.rss_mb is None else megabytes(p.rss_mb)}"
+    parts = [trainer, f"app {'—' if app_rss_mb is None else megabytes(app_rss_mb)}"]
+    if p is not None and (p.gpu_percent is not None or p.gpu_mem_mb is not None):
+        memory = "—" if p.gpu_mem_mb is None else megabytes(p.gpu_mem_mb)
+        parts.append(f"gpu {fig(p.gpu_percent, '.0f')}% · {memory}")
+    return "   ".join(parts)
 
 
 class TrainingStats(Vertical):
@@ -22,12 +47,15 @@ class TrainingStats(Vertical):
         self.smoothed: float | None = None
         self.val: float | None = None
         self.best: float | None = None
+        self._app_rss: float | None = None
+        self._app_rss_at = -math.inf
 
     def clear(self) -> None:
         self.progress = self.smoothed = self.val = self.best = None
 
     def compose(self) -> ComposeResult:
         yield Static(id="figures")
+        yield Static(id="system")
         yield ProgressBar(total=1.0, show_eta=False, id="budget")
 
     def on_mount(self) -> None:
@@ -59,6 +87,10 @@ class TrainingStats(Vertical):
         eta = f"{duration(p.eta)} left" if p and p.eta is not None else "no budget"
         t.add_row("elapsed", duration(p.elapsed) if p else "—", "ETA", eta if p else "—")
         self.query_one("#figures", Static).update(t, layout=False)
+        now = time.monotonic()
+        if now - self._app_rss_at >= APP_RSS_EVERY:
+            self._app_rss, self._app_rss_at = sysinfo.rss_mb(), now
+        self.query_one("#system", Static).update(system_line(p, self._app_rss))
         bar = self.query_one(ProgressBar)
         if p and p.fraction is not None:
             bar.display = True
