@@ -99,6 +99,19 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 
 @pytest.fixture
+def shipped(tmp_path_factory, monkeypatch) -> Path:
+    """Tiny stand-ins for the shipped models, `pretrained:python` and `pretrained:shakespeare`, in a folder of
+    their own that the resolver is pointed at ($RNN_TUI_MODELS, which the CLI's processes inherit)."""
+    from tests.fakes import ship_tiny
+
+    root = tmp_path_factory.mktemp("models")
+    for seed, name in enumerate(("python", "shakespeare")):
+        ship_tiny(root, name, seed)
+    monkeypatch.setenv("RNN_TUI_MODELS", str(root))
+    return root
+
+
+@pytest.fixture
 def text_file(tmp_path) -> Path:
     """About 40 kB of repetitive English: enough for tiny models to learn something quickly."""
     lines = [f"the {w} sat on the mat and the {w} was happy.\n" for w in ("cat", "dog", "bird", "fox", "owl")]
