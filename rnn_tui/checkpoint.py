@@ -464,6 +464,7 @@ def list_runs(checkpoint_dir: Path | str = CHECKPOINT_DIR) -> list[dict]:
                 "best_val_loss": best if isinstance(best, float) and math.isfinite(best) else None,
                 "train_seconds": seconds if isinstance(seconds, int | float) else None,
                 "updated": meta.get("updated", "") if isinstance(meta.get("updated"), str) else "",
+                "init_from": meta.get("init_from"),  # a fine-tuned run's source (checked by read_meta)
             }
         )
     rows.sort(key=lambda r: r["updated"])

@@ -1,4 +1,4 @@
-"""The command line: launch | train | sample | score | cells | runs | corpora | watch | serve | lesson.
+"""The command line: launch | train | sample | score | cells | runs | models | corpora | watch | serve | lesson.
 
 The model, training and sampling flags are built from the config dataclasses (config.py),
 and their values are checked there too. Every user mistake becomes one line on stderr that
@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import fields
 from typing import NoReturn
 
-from rnn_tui import __version__, checkpoint, config
+from rnn_tui import __version__, checkpoint, config, models
 from rnn_tui.checkpoint import CHECKPOINT_DIR
 from rnn_tui.config import CellsConfig, ModelConfig, SampleConfig, Settings, TrainConfig
 from rnn_tui.errors import JobFailed, UserError
-from rnn_tui.runs import RunSpec
+from rnn_tui.runs import FINE_TUNE_LR, RunSpec
 from rnn_tui.text.downloads import NAMED
 from rnn_tui.text.sources import SourceSpec
 
@@ -99,6 +99,13 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     _checkpoint_dir(r)
     r.add_argument("--run-name", metavar="NAME", help="the run's folder name (default: corpus, date and time)")
     r.add_argument("--resume", metavar="RUN", help="continue a run: a run folder, a run name, or latest")
+    r.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="fine-tune: a new run that starts from the weights of RUN or pretrained:NAME (see rnn-tui models); "
+        "the text's new characters join the vocabulary, the optimizer and schedule start fresh, --lr defaults to "
+        f"{FINE_TUNE_LR:g}",
+    )
 
 
 def build_parser() -> Parser:
@@ -109,6 +116,11 @@ def build_parser() -> Parser:
     launch = sub.add_parser("launch", help="the app: train live next to a playground")
     _run_flags(launch)
     launch.add_argument("--no-train", action="store_true", help="open the playground on --resume RUN without training")
+    launch.add_argument(
+        "--pretrained",
+        metavar="NAME",
+        help="play with a shipped model at once (see rnn-tui models): --resume pretrained:NAME --no-train",
+    )
 
     train = sub.add_parser("train", help="train headless")
     _run_flags(train)
@@ -165,6 +177,8 @@ def build_parser() -> Parser:
     lesson.add_argument("--json", action="store_true", help="no screen: print the figure's numbers as one JSON object")
 
     sub.add_parser("corpora", help="list the named corpora")
+    shipped = sub.add_parser("models", help="list the shipped models (pretrained:NAME): model, corpus, validation loss")
+    _json(shipped, "one JSON object per model")
     runs = sub.add_parser("runs", help="list the runs in a checkpoint folder")
     _checkpoint_dir(runs)
     _json(runs, "one JSON object per run")
@@ -180,6 +194,7 @@ def run_spec(args: argparse.Namespace) -> RunSpec:
         args.checkpoint_dir,
         args.run_name,
         args.resume,
+        args.init_from,
     )
 
 
@@ -342,6 +357,13 @@ def cmd_corpora(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from rnn_tui import models, output
+
+    output.models(models.listing(), as_json=args.json)
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from rnn_tui import output
 
@@ -353,6 +375,12 @@ def cmd_launch(args: argparse.Namespace) -> int:
     from rnn_tui.runs import plan
     from rnn_tui.session import FolderSession, LocalSession
 
+    if args.pretrained is not None:
+        if args.resume or args.init_from:
+            raise UserError(
+                "--pretrained NAME plays with a shipped model; to train from one, use --init-from pretrained:NAME"
+            )
+        args.resume, args.no_train = models.PREFIX + args.pretrained.removeprefix(models.PREFIX), True
     spec = run_spec(args)
     if args.no_train:
         if not spec.resume:
@@ -444,6 +472,7 @@ COMMANDS = {
     "sample": cmd_sample,
     "corpora": cmd_corpora,
     "runs": cmd_runs,
+    "models": cmd_models,
     "launch": cmd_launch,
     "cells": cmd_cells,
     "score": cmd_score,
