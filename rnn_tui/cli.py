@@ -415,6 +415,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from rnn_tui.session import WatchSession, watched_folder
     from rnn_tui.tui.app import run_app
 
+    if models.is_pretrained(args.run):
+        name = args.run.removeprefix(models.PREFIX)
+        raise UserError(
+            f"{args.run} is a shipped model: nothing trains it, so there is nothing to watch; "
+            f"play with it with rnn-tui launch --pretrained {name}"
+        )
     folder = watched_folder(args.run, args.checkpoint_dir)
     return run_app(WatchSession(folder), checkpoint_dir=folder.parent)
 

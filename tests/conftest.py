@@ -93,9 +93,10 @@ def pytest_runtest_teardown(item, nextitem):
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test gets its own download/encoding cache."""
+    """Every test gets its own download/encoding cache, and no shipped models unless it asks for them (`shipped`)."""
     monkeypatch.setenv("RNN_TUI_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("RNN_TUI_MIRROR", raising=False)
+    monkeypatch.setenv("RNN_TUI_MODELS", str(tmp_path_factory.mktemp("no-models")))
 
 
 @pytest.fixture

@@ -143,6 +143,7 @@ CLI_CASES = [
     (["launch", "--pretrained", "nope"], ["no shipped model named 'nope'", "rnn-tui models"]),
     (["launch", "--pretrained", "x", "--resume", "demo"], ["--pretrained NAME plays", "--init-from pretrained:NAME"]),
     (["sample", "pretrained:nope"], ["no shipped model named 'nope'", "rnn-tui models"]),
+    (["watch", "pretrained:shakespeare"], ["a shipped model: nothing trains it", "launch --pretrained shakespeare"]),
     # the command line itself
     (["train", "--hiden", "5"], ["unrecognized arguments: --hiden", "--help"]),
     (["train", "--hidden"], ["expected one argument", "--help"]),

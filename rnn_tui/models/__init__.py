@@ -74,6 +74,9 @@ def listing() -> list[dict]:
                 "corpus": (meta.get("corpus") or {}).get("name", "?"),
                 "step": meta.get("step", 0),
                 "val_loss": val if isinstance(val, float) else None,
+                "best_val_loss": val if isinstance(val, float) else None,  # as checkpoint.list_runs names it
+                "train_seconds": meta.get("train_seconds"),
+                "updated": "shipped",
                 "params": meta.get("params"),
                 "bytes": sum(f.stat().st_size for f in path.iterdir() if f.is_file()),
                 "shipped": True,

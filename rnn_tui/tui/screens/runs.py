@@ -1,5 +1,5 @@
-"""The runs screen (f10): the runs in the checkpoint folder; mark several to overlay their curves, open one
-in the playground. Reading run folders happens in thread workers."""
+"""The runs screen (f10): the runs in the checkpoint folder, then the shipped models; mark several to overlay their
+curves, open one in the playground. Reading run folders happens in thread workers."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from rnn_tui import checkpoint, record
+from rnn_tui import checkpoint, models, record
 from rnn_tui.errors import UserError
 from rnn_tui.session import Weights
 from rnn_tui.tui.actions import RUNS, bindings
@@ -36,6 +36,7 @@ COLOURS = (  # plotext's name, Rich's name
 @dataclass
 class RunsListed(Message):
     runs: list[dict]
+    shipped: list[dict]  # the shipped models (models.listing), listed under the runs
 
 
 @dataclass
@@ -78,16 +79,19 @@ class RunsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="runs-list")
     def _list_runs(self) -> None:
-        self.post_message(RunsListed(checkpoint.list_runs(self.checkpoint_dir)))
+        self.post_message(RunsListed(checkpoint.list_runs(self.checkpoint_dir), models.listing()))
 
     @on(RunsListed)
     def _listed(self, message: RunsListed) -> None:
-        self.table.show_runs(message.runs)
-        n = len(message.runs)
+        self.table.show_runs(message.runs, message.shipped)
+        n, m = len(message.runs), len(message.shipped)
+        shipped = f"; then {m} shipped model{'s' * (m != 1)} (o opens one)" if m else ""
         if n:
-            self._title(f"Runs in {self.checkpoint_dir}/: {n} run{'s' * (n != 1)}, newest first")
+            self._title(f"Runs in {self.checkpoint_dir}/: {n} run{'s' * (n != 1)}, newest first{shipped}")
         else:
-            self._title(f"No runs in {self.checkpoint_dir}/ yet: train one with rnn-tui train or rnn-tui launch")
+            self._title(
+                f"No runs in {self.checkpoint_dir}/ yet: train one with rnn-tui train or rnn-tui launch{shipped}"
+            )
         self.chart.empty_title = "space or a click marks runs to compare their curves" if n else ""
         self._draw()
 
