@@ -61,6 +61,7 @@ def package(name: str, run_dir: Path, command: str, wall_seconds: float | None) 
     out = models.ship(
         ckpt,
         PACKAGE / name,
+        run_dir,
         val_loss=val,
         validation="the last 10 % of the corpus, never trained on",
         command=command,

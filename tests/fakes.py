@@ -258,5 +258,6 @@ def ship_tiny(root: Path, name: str, seed: int = 0) -> Path:
     from rnn_tui import checkpoint, models
 
     build = root.parent / f"{root.name}-build"
-    ckpt = checkpoint.load(make_run(build, name, seed=seed), optimizer=False)
-    return models.ship(ckpt, root / name, val_loss=ckpt.meta["best_val_loss"], command="tests", wall_seconds=1)
+    run = make_run(build, name, seed=seed)
+    ckpt = checkpoint.load(run, optimizer=False)
+    return models.ship(ckpt, root / name, run, val_loss=ckpt.meta["best_val_loss"], command="tests", wall_seconds=1)

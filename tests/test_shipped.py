@@ -60,7 +60,7 @@ def test_a_shipped_model_is_fine_tuned_in_a_new_run_and_never_resumed(shipped, t
     listed = [json.loads(line) for line in run_cli("runs", "--json", cwd=tmp_path).stdout.splitlines()]
     assert listed[0]["init_from"]["source"] == "pretrained:shakespeare" and listed[0]["init_from"]["step"] == 600
     assert "pretrained:shakespeare at step 600" in run_cli("runs", cwd=tmp_path).stdout
-    assert sorted(os.listdir(shipped / "shakespeare")) == ["meta.json", "model.safetensors"]  # nothing written there
+    assert sorted(os.listdir(shipped / "shakespeare")) == ["events.jsonl", "meta.json", "model.safetensors"]
 
 
 @pytest.mark.skipif(not models.names(), reason="no shipped models in the package yet (scripts/train_pretrained.py)")

@@ -2,6 +2,7 @@
 
     rnn_tui/models/<name>/meta.json           a run's meta.json, plus `shipped` (validation loss, how it was trained)
     rnn_tui/models/<name>/model.safetensors   its best weights, in half precision (float32 once loaded)
+    rnn_tui/models/<name>/events.jsonl        its run record up to that step (the app's curves and samples)
 
 They are read-only: nothing ever writes here (a fine-tuned model is a new run folder, `--init-from`).
 `scripts/train_pretrained.py` trains and packages them. `$RNN_TUI_MODELS` names another folder of them
@@ -90,15 +91,16 @@ def is_shipped(meta: dict) -> bool:
     return isinstance(meta.get("shipped"), dict)
 
 
-def ship(ckpt: Checkpoint, out: Path, **shipped: object) -> Path:
+def ship(ckpt: Checkpoint, out: Path, record_of: Path | None = None, **shipped: object) -> Path:
     """Write `ckpt` as a shipped model into the folder `out`: its weights in half precision, its meta.json with a
-    `shipped` entry (`shipped`'s items: the validation loss, how it was trained), no optimizer. Returns `out`."""
+    `shipped` entry (`shipped`'s items: the validation loss, how it was trained), no optimizer; and the run record
+    of the run folder `record_of` up to the checkpoint's step (the app shows its curves and samples). Returns `out`."""
     import json
 
     import numpy as np
     from safetensors.numpy import save as st_save
 
-    from rnn_tui import checkpoint
+    from rnn_tui import checkpoint, record
 
     for name, a in ckpt.model.items():
         if not np.isfinite(a.astype(np.float16)).all():
@@ -107,8 +109,12 @@ def ship(ckpt: Checkpoint, out: Path, **shipped: object) -> Path:
     ckpt_id = ckpt.meta["checkpoint_id"]
     weights = {k: np.ascontiguousarray(v, dtype=np.float16) for k, v in ckpt.model.items()}
     header = {"format": checkpoint.FORMAT, "checkpoint_id": ckpt_id}
-    meta = {k: v for k, v in ckpt.meta.items() if k != "device"}
+    meta = dict(ckpt.meta)
     meta["shipped"] = {"name": out.name, "weights": "float16", **shipped}
+    if record_of is not None and (record_of / record.FILENAME).is_file():
+        kept = record.read(record_of, upto_step=ckpt.step).events
+        lines = [json.dumps(record.HEADER), *(json.dumps(e.to_json(), ensure_ascii=False) for e in kept)]
+        atomic_write_bytes(out / record.FILENAME, "".join(f"{line}\n" for line in lines).encode())
     atomic_write_bytes(out / checkpoint.MODEL, st_save(weights, metadata=header))
     atomic_write_bytes(out / checkpoint.META, (json.dumps(meta, indent=1, ensure_ascii=False) + "\n").encode())
     checkpoint.load(out, optimizer=False)  # it validates like any run folder
