@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 
 import numpy as np
@@ -12,7 +13,7 @@ import torch
 from rnn_tui import checkpoint, finetune
 from rnn_tui.config import ModelConfig, Settings, TrainConfig
 from rnn_tui.errors import UserError
-from rnn_tui.events import Notice
+from rnn_tui.events import Evaluation, Notice
 from rnn_tui.inference import Stepper
 from rnn_tui.runs import FINE_TUNE_LR, RunSpec, plan
 from rnn_tui.text.sources import SourceSpec
@@ -166,3 +167,29 @@ def test_init_from_and_resume_together_are_refused(base, new_text, tmp_path):
     spec = dataclasses.replace(fine_tune_spec(new_text, tmp_path / "checkpoints", "tiny"), resume="tiny")
     with pytest.raises(UserError, match="give only one of them"):
         plan(spec)
+
+
+def test_a_shipped_model_fine_tunes_on_a_named_corpus(shipped, tmp_path, monkeypatch):
+    """War and Peace as the issue asks, from a stand-in in the cache (checked by size and hash like the book)."""
+    from rnn_tui.text import downloads
+
+    book = "“Well, Prince, so Genoa and Lucca are now just family estates of the Buonapartes.”\n" * 400
+    body = book.encode()
+    spec = dataclasses.replace(
+        downloads.NAMED["war-and-peace"], size=len(body), sha256=hashlib.sha256(body).hexdigest()
+    )
+    monkeypatch.setitem(downloads.NAMED, "war-and-peace", spec)
+    downloads.named_path(spec).parent.mkdir(parents=True, exist_ok=True)
+    downloads.named_path(spec).write_bytes(body)
+    events = []
+    spec_ = dataclasses.replace(
+        fine_tune_spec(None, tmp_path, "pretrained:shakespeare"), source=SourceSpec(corpus="war-and-peace")
+    )
+    with prepare(plan(spec_), events.append) as t:
+        t.run()
+    note = next(e.message for e in events if isinstance(e, Notice))
+    assert note.startswith("fine-tuning pretrained:shakespeare (step 600)") and "'“' '”'" in note
+    meta = json.loads((tmp_path / "tuned" / "meta.json").read_text())
+    assert meta["source"]["corpus"] == "war-and-peace" and meta["init_from"]["source"] == "pretrained:shakespeare"
+    losses = [e.val_loss for e in events if isinstance(e, Evaluation)]
+    assert len(losses) == 2 and losses[1] < losses[0]  # it learns the book
