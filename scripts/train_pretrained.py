@@ -81,13 +81,14 @@ def main() -> int:
     p.add_argument("--work", type=Path, default=ROOT / "checkpoints" / "shipped", help="where the runs train")
     p.add_argument("--shakespeare-file", type=Path, help="a local tinyshakespeare.txt, for a machine offline")
     p.add_argument("--package", type=Path, metavar="RUN", help="package this trained run; train nothing")
+    p.add_argument("--command", help="with --package: the command that trained RUN, for its meta.json")
     argv = sys.argv[1:]
     cut = argv.index("--") if "--" in argv else len(argv)
     args, extra = p.parse_args(argv[:cut]), argv[cut + 1 :]  # after --: more rnn-tui train flags
     minutes = args.minutes or MODELS[args.name]["minutes"]
     command = shlex.join(["python", "scripts/train_pretrained.py", *sys.argv[1:]])
     if args.package:
-        package(args.name, args.package, command, None)
+        package(args.name, args.package, args.command or command, None)
         return 0
     env = dict(os.environ)
     if args.shakespeare_file:
