@@ -61,14 +61,15 @@ def main() -> None:
             "give another text with --data"
         )
     common = ["--data", str(data), *common]
-    print(f"text: {data} ({data.stat().st_size:,} bytes); {machine()}")
+    where = machine()
+    print(f"text: {data} ({data.stat().st_size:,} bytes); {where}", file=sys.stderr)
     tuned = train_json(*common, *source)
     fresh = train_json(*common, *scratch)
     rows = []
     for minutes in args.at:
         a, b = best_within(tuned, minutes * 60), best_within(fresh, minutes * 60)
         rows.append((f"{minutes:g} min", "-" if a is None else f"{a:.4f}", "-" if b is None else f"{b:.4f}"))
-        emit({"bench": "finetune", "minutes": minutes, "fine_tuned": a, "from_scratch": b, "data": str(data)})
+        emit({"bench": "finetune", "minutes": minutes, "fine_tuned": a, "from_scratch": b, "data": str(data), **where})
     table(rows, ("budget", f"from {args.init_from}: best val", "from scratch: best val"))
     for name, events in (("fine-tuned", tuned), ("from scratch", fresh)):
         done = next(e for e in events if e["event"] == "done")
