@@ -52,7 +52,7 @@ def _parsed(args: argparse.Namespace, cls: type[config.C]) -> Settings[config.C]
 
 def _run(p: argparse.ArgumentParser) -> None:
     """RUN: the trained run a command works on (with `_run_folder` after the command's own flags)."""
-    p.add_argument("run", metavar="RUN", help="a run folder, a run name, or latest")
+    p.add_argument("run", metavar="RUN", help="a run folder, a run name, latest, or pretrained:NAME (rnn-tui models)")
 
 
 def _run_folder(p: argparse.ArgumentParser, *, best: bool = True) -> None:
