@@ -2,7 +2,7 @@
 
     checkpoints/<run>/
       meta.json              format version, configs, vocabulary, step, data position, corpus, times
-      model.safetensors      weights, float32, CPU layout (with --ema: their moving average)
+      model.safetensors      weights, float32, CPU layout (with --ema: their moving average; a shipped model: float16)
       optimizer.safetensors  AdamW moments and steps, RNG state, the carried hidden state
                              (with --ema: the weights that train, `trained.<name>`)
       best/                  the same three files for the lowest validation loss so far
