@@ -2,7 +2,7 @@
 
     checkpoints/<run>/
       meta.json              format version, configs, vocabulary, step, data position, corpus, times
-      model.safetensors      weights, float32, CPU layout (with --ema: their moving average)
+      model.safetensors      weights, float32, CPU layout (with --ema: their moving average; a shipped model: float16)
       optimizer.safetensors  AdamW moments and steps, RNG state, the carried hidden state
                              (with --ema: the weights that train, `trained.<name>`)
       best/                  the same three files for the lowest validation loss so far
@@ -235,8 +235,9 @@ def _load(folder: Path, optimizer: bool) -> Checkpoint:
             f"{folder / MODEL} does not match its meta.json (first difference: {diff}); "
             "the run folder is damaged: use its best/ folder or another run"
         )
-    if any(a.dtype != np.float32 for a in model.values()):
-        raise UserError(f"{folder / MODEL} holds weights that are not float32; the run folder is damaged")
+    if any(a.dtype not in (np.float32, np.float16) for a in model.values()):
+        raise UserError(f"{folder / MODEL} holds weights that are not float32 or float16; the run folder is damaged")
+    model = {k: v.astype(np.float32) if v.dtype == np.float16 else v for k, v in model.items()}  # a shipped model's
     opt = _read_arrays(_path(folder, OPTIMIZER), meta) if optimizer else {}
     if problem := _optimizer_problem(opt, cfg, want):
         raise UserError(
@@ -313,6 +314,11 @@ _FIELDS = {
     "created": (lambda v: isinstance(v, str), "text"),
     "updated": (lambda v: isinstance(v, str), "text"),
     "device": (lambda v: isinstance(v, str), "text"),
+    "shipped": (lambda v: isinstance(v, dict), "an object"),
+    "init_from": (
+        lambda v: isinstance(v, dict) and isinstance(v.get("source"), str) and _is_int(v.get("step")),
+        "an object with the source run and its step",
+    ),
 }
 
 
@@ -408,7 +414,13 @@ def check_name(name: str) -> str:
 
 
 def resolve(run: str | Path, checkpoint_dir: Path | str = CHECKPOINT_DIR) -> Path:
-    """A run folder from a path, a run name under `checkpoint_dir`, or `latest`."""
+    """A run folder from a path, a run name under `checkpoint_dir`, `latest`, or `pretrained:NAME` (a shipped model)."""
+    from rnn_tui import models  # the shipped models' folder
+
+    if models.is_pretrained(run):
+        found = models.folder(str(run))
+        read_meta(found)
+        return found
     root = Path(checkpoint_dir)
     for candidate in (Path(run), root / str(run)):
         if candidate.is_dir():
@@ -452,6 +464,7 @@ def list_runs(checkpoint_dir: Path | str = CHECKPOINT_DIR) -> list[dict]:
                 "best_val_loss": best if isinstance(best, float) and math.isfinite(best) else None,
                 "train_seconds": seconds if isinstance(seconds, int | float) else None,
                 "updated": meta.get("updated", "") if isinstance(meta.get("updated"), str) else "",
+                "init_from": meta.get("init_from"),  # a fine-tuned run's source (checked by read_meta)
             }
         )
     rows.sort(key=lambda r: r["updated"])

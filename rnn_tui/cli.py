@@ -1,4 +1,4 @@
-"""The command line: launch | train | sample | score | cells | runs | corpora | watch | serve | lesson.
+"""The command line: launch | train | sample | score | cells | runs | models | corpora | watch | serve | lesson.
 
 The model, training and sampling flags are built from the config dataclasses (config.py),
 and their values are checked there too. Every user mistake becomes one line on stderr that
@@ -15,11 +15,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import fields
 from typing import TYPE_CHECKING, NoReturn
 
-from rnn_tui import __version__, checkpoint, config
+from rnn_tui import __version__, checkpoint, config, models
 from rnn_tui.checkpoint import CHECKPOINT_DIR
 from rnn_tui.config import CellsConfig, ModelConfig, SampleConfig, Settings, TrainConfig
 from rnn_tui.errors import JobFailed, UserError
-from rnn_tui.runs import RunSpec
+from rnn_tui.runs import FINE_TUNE_LR, RunSpec
 from rnn_tui.text.downloads import NAMED
 from rnn_tui.text.sources import SourceSpec
 
@@ -56,7 +56,7 @@ def _parsed(args: argparse.Namespace, cls: type[config.C]) -> Settings[config.C]
 
 def _run(p: argparse.ArgumentParser) -> None:
     """RUN: the trained run a command works on (with `_run_folder` after the command's own flags)."""
-    p.add_argument("run", metavar="RUN", help="a run folder, a run name, or latest")
+    p.add_argument("run", metavar="RUN", help="a run folder, a run name, latest, or pretrained:NAME (rnn-tui models)")
 
 
 def _run_folder(p: argparse.ArgumentParser, *, best: bool = True) -> None:
@@ -103,6 +103,13 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     _checkpoint_dir(r)
     r.add_argument("--run-name", metavar="NAME", help="the run's folder name (default: corpus, date and time)")
     r.add_argument("--resume", metavar="RUN", help="continue a run: a run folder, a run name, or latest")
+    r.add_argument(
+        "--init-from",
+        metavar="RUN",
+        help="fine-tune: a new run that starts from the weights of RUN or pretrained:NAME (see rnn-tui models); "
+        "the text's new characters join the vocabulary, the optimizer and schedule start fresh, --lr defaults to "
+        f"{FINE_TUNE_LR:g}",
+    )
 
 
 def build_parser() -> Parser:
@@ -113,6 +120,11 @@ def build_parser() -> Parser:
     launch = sub.add_parser("launch", help="the app: train live next to a playground")
     _run_flags(launch)
     launch.add_argument("--no-train", action="store_true", help="open the playground on --resume RUN without training")
+    launch.add_argument(
+        "--pretrained",
+        metavar="NAME",
+        help="play with a shipped model at once (see rnn-tui models): --resume pretrained:NAME --no-train",
+    )
 
     train = sub.add_parser("train", help="train headless")
     _run_flags(train)
@@ -170,6 +182,8 @@ def build_parser() -> Parser:
     lesson.add_argument("--json", action="store_true", help="no screen: print the figure's numbers as one JSON object")
 
     sub.add_parser("corpora", help="list the named corpora")
+    shipped = sub.add_parser("models", help="list the shipped models (pretrained:NAME): model, corpus, validation loss")
+    _json(shipped, "one JSON object per model")
     runs = sub.add_parser("runs", help="list the runs in a checkpoint folder, or print one run's curves")
     runs.add_argument("run", nargs="?", metavar="RUN", help="with --csv: a run folder, a run name, or latest")
     runs.add_argument("--csv", action="store_true", help="RUN's curves as CSV: step, elapsed, chars, loss, val_loss…")
@@ -187,6 +201,7 @@ def run_spec(args: argparse.Namespace) -> RunSpec:
         args.checkpoint_dir,
         args.run_name,
         args.resume,
+        args.init_from,
     )
 
 
@@ -380,6 +395,13 @@ def cmd_corpora(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_models(args: argparse.Namespace) -> int:
+    from rnn_tui import models, output
+
+    output.models(models.listing(), as_json=args.json)
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from rnn_tui import output
 
@@ -401,6 +423,12 @@ def cmd_launch(args: argparse.Namespace) -> int:
     from rnn_tui.runs import plan
     from rnn_tui.session import FolderSession, LocalSession
 
+    if args.pretrained is not None:
+        if args.resume or args.init_from:
+            raise UserError(
+                "--pretrained NAME plays with a shipped model; to train from one, use --init-from pretrained:NAME"
+            )
+        args.resume, args.no_train = models.PREFIX + args.pretrained.removeprefix(models.PREFIX), True
     spec = run_spec(args)
     if args.no_train:
         if not spec.resume:
@@ -435,6 +463,12 @@ def cmd_watch(args: argparse.Namespace) -> int:
     from rnn_tui.session import WatchSession, watched_folder
     from rnn_tui.tui.app import run_app
 
+    if models.is_pretrained(args.run):
+        name = args.run.removeprefix(models.PREFIX)
+        raise UserError(
+            f"{args.run} is a shipped model: nothing trains it, so there is nothing to watch; "
+            f"play with it with rnn-tui launch --pretrained {name}"
+        )
     folder = watched_folder(args.run, args.checkpoint_dir)
     return run_app(WatchSession(folder), checkpoint_dir=folder.parent)
 
@@ -492,6 +526,7 @@ COMMANDS = {
     "sample": cmd_sample,
     "corpora": cmd_corpora,
     "runs": cmd_runs,
+    "models": cmd_models,
     "launch": cmd_launch,
     "cells": cmd_cells,
     "score": cmd_score,

@@ -243,7 +243,9 @@ def runs(rows: list[dict], checkpoint_dir: str, *, as_json: bool) -> None:
     if not rows:
         print(f"no runs in {checkpoint_dir}/ yet; start one with rnn-tui train or rnn-tui launch")
         return
-    table = Table("run", "corpus", "model", "steps", "best val", "trained", "last change", box=None, pad_edge=False)
+    tuned = any(r.get("init_from") for r in rows)  # a column for fine-tuned runs' sources, where there are any
+    heads = ("run", "corpus", "model", "steps", "best val", "trained", "last change", *(("from",) if tuned else ()))
+    table = Table(*heads, box=None, pad_edge=False)
     for r in rows:
         table.add_row(
             r["name"],
@@ -253,6 +255,7 @@ def runs(rows: list[dict], checkpoint_dir: str, *, as_json: bool) -> None:
             f"{r['best_val_loss']:.4f}" if r["best_val_loss"] is not None else "-",
             duration(r["train_seconds"]) if r["train_seconds"] is not None else "-",
             r["updated"].replace("T", " ")[:16],
+            *((init_from(r.get("init_from")),) if tuned else ()),
         )
     Console(markup=False, highlight=False).print(table)
 
@@ -265,6 +268,28 @@ def curves_csv(rows: list[dict], columns: Sequence[str]) -> None:
     writer.writerow(columns)
     for row in rows:
         writer.writerow(["" if row[c] is None else row[c] for c in columns])
+
+
+def init_from(source: dict | None) -> str:
+    """A fine-tuned run's source as `runs` shows it: `pretrained:shakespeare at step 3,000`."""
+    return f"{source['source']} at step {source['step']:,}" if source else "-"
+
+
+def models(rows: list[dict], *, as_json: bool) -> None:
+    """The shipped models (models.listing): name, model, corpus, validation loss, size."""
+    if as_json:
+        for r in rows:
+            print(json.dumps(r, ensure_ascii=False))
+        return
+    if not rows:
+        print("no shipped models are installed with this rnn-tui")
+        return
+    table = Table("name", "model", "corpus", "val loss", "steps", "size", box=None, pad_edge=False)
+    for r in rows:
+        val = f"{r['val_loss']:.4f}" if r["val_loss"] is not None else "-"
+        table.add_row(r["name"], r["model_summary"], r["corpus"], val, f"{r['step']:,}", size(r["bytes"]))
+    Console(markup=False, highlight=False).print(table)
+    print("val loss: nats/char on the last 10 % of the corpus, never trained on")
 
 
 def corpora(rows: list[dict]) -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from rnn_tui import checkpoint
+from rnn_tui import checkpoint, models
 from rnn_tui.config import ModelConfig, Settings, TrainConfig, count_params, defaults_for
 from rnn_tui.errors import UserError
 from rnn_tui.text.sources import SourceSpec
@@ -33,6 +33,11 @@ class RunSpec:
     checkpoint_dir: str = checkpoint.CHECKPOINT_DIR
     run_name: str | None = None
     resume: str | None = None
+    init_from: str | None = None  # a run or `pretrained:NAME` whose weights a new run starts from (fine-tuning)
+
+
+FINE_TUNE_LR = 1e-3  # the peak learning rate of a fine-tuning run unless --lr says otherwise (a third of 3e-3)
+ARCHITECTURE = ("cell", "layers", "hidden", "embedding")  # what a fine-tuning run takes from its source
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,7 @@ class RunPlan:
     model: Settings[ModelConfig]  # a new run's: its user's; a resumed run's: all of its saved ones
     train: Settings[TrainConfig]  # a new run's: its user's; a resumed run's: its user's over its saved ones
     resume_step: int | None = None  # the checkpoint's step, for a resumed run
+    init_from: dict | None = None  # a new fine-tuning run's source: {"source", "path", "step"} (meta.json's too)
 
     @property
     def name(self) -> str:
@@ -76,6 +82,7 @@ class RunPlan:
             "model": self.model.to_dict(),
             "train": self.train.to_dict(),
             "resume_step": self.resume_step,
+            "init_from": self.init_from,
         }
 
     @classmethod
@@ -86,12 +93,15 @@ class RunPlan:
             Settings(ModelConfig, d["model"]),
             Settings(TrainConfig, d["train"]),
             d["resume_step"],
+            d.get("init_from"),
         )
 
 
 def plan(spec: RunSpec) -> RunPlan:
     """Resolve what to train, or a UserError that names the mistake and its fix."""
     if spec.resume:
+        if spec.init_from:
+            raise UserError("--init-from starts a new run and --resume continues one; give only one of them")
         return _plan_resume(spec)
     source = spec.source.checked()
     name = checkpoint.check_name(spec.run_name) if spec.run_name else f"{slug(source.name)}-{_stamp()}"
@@ -101,16 +111,44 @@ def plan(spec: RunSpec) -> RunPlan:
             f"a run named {name!r} already exists in {spec.checkpoint_dir}/; "
             f"continue it with --resume {name}, or choose another --run-name"
         )
-    check_memory(spec.model.build(vocab_size=MEMORY_VOCAB), spec.train.build())
+    model, train, init_from = spec.model, spec.train, None
+    if spec.init_from:
+        model, init_from = _init_from(spec)
+        if "lr" not in train:
+            train = Settings(TrainConfig, {"lr": FINE_TUNE_LR}).over(train)
+    check_memory(model.build(vocab_size=MEMORY_VOCAB), train.build())
     checkpoint.check_writable(run_dir)
     if run_dir.is_dir():  # a run of that name that has not saved yet may be training
         checkpoint.RunLock.check_free(run_dir)
-    return RunPlan(run_dir, source, spec.model, spec.train)
+    return RunPlan(run_dir, source, model, train, init_from=init_from)
+
+
+def _init_from(spec: RunSpec) -> tuple[Settings[ModelConfig], dict]:
+    """A fine-tuning run's model settings (its source's, with the user's dropout) and its source, checked now:
+    a source that does not exist, is damaged or disagrees with a model flag is one line before anything starts."""
+    assert spec.init_from is not None
+    folder = checkpoint.resolve(spec.init_from, spec.checkpoint_dir)
+    ckpt = checkpoint.load(folder, optimizer=False)  # every weight checked: a damaged source fails here
+    for key, value in spec.model.items():
+        if key in ARCHITECTURE and getattr(ckpt.config, key) != value:
+            flag = "--model" if key == "cell" else f"--{key}"
+            raise UserError(
+                f"{flag} {value} disagrees with --init-from {spec.init_from} ({key} = {getattr(ckpt.config, key)}); "
+                "drop the flag: a fine-tuned model keeps the shape of the one it starts from"
+            )
+    saved = Settings.of(ckpt.config).without(["vocab_size"])
+    name = spec.init_from if models.is_pretrained(spec.init_from) else folder.name
+    return spec.model.over(saved), {"source": name, "path": str(folder.resolve()), "step": ckpt.step}
 
 
 def _plan_resume(spec: RunSpec) -> RunPlan:
     run_dir = checkpoint.resolve(spec.resume, spec.checkpoint_dir)
     meta = checkpoint.read_meta(run_dir)
+    if models.is_shipped(meta):
+        raise UserError(
+            f"{spec.resume} is a shipped model, which never trains in place; fine-tune it in a new run with "
+            f"--init-from {spec.resume if models.is_pretrained(spec.resume) else run_dir} --data FILE"
+        )
     saved_model = checkpoint.model_config(run_dir, meta)
     for key, value in spec.model.items():
         if getattr(saved_model, key) != value:
@@ -130,7 +168,7 @@ def _plan_resume(spec: RunSpec) -> RunPlan:
     checkpoint.check_writable(run_dir)
     checkpoint.RunLock.check_free(run_dir)
     model = Settings.of(saved_model).without(["vocab_size"])
-    return RunPlan(run_dir, source, model, train, resume_step=meta["step"])
+    return RunPlan(run_dir, source, model, train, resume_step=meta["step"], init_from=meta.get("init_from"))
 
 
 MEMORY_VOCAB = 256  # characters assumed when the corpus is not read yet (a typical one has fewer)

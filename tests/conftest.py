@@ -93,9 +93,23 @@ def pytest_runtest_teardown(item, nextitem):
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Every test gets its own download/encoding cache."""
+    """Every test gets its own download/encoding cache, and no shipped models unless it asks for them (`shipped`)."""
     monkeypatch.setenv("RNN_TUI_CACHE", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("RNN_TUI_MIRROR", raising=False)
+    monkeypatch.setenv("RNN_TUI_MODELS", str(tmp_path_factory.mktemp("no-models")))
+
+
+@pytest.fixture
+def shipped(tmp_path_factory, monkeypatch) -> Path:
+    """Tiny stand-ins for the shipped models, `pretrained:python` and `pretrained:shakespeare`, in a folder of
+    their own that the resolver is pointed at ($RNN_TUI_MODELS, which the CLI's processes inherit)."""
+    from tests.fakes import ship_tiny
+
+    root = tmp_path_factory.mktemp("models")
+    for seed, name in enumerate(("python", "shakespeare")):
+        ship_tiny(root, name, seed)
+    monkeypatch.setenv("RNN_TUI_MODELS", str(root))
+    return root
 
 
 @pytest.fixture

@@ -251,3 +251,13 @@ def run_folder(tmp_path: Path) -> Path:
     }
     (folder / "meta.json").write_text(json.dumps(meta))
     return folder
+
+
+def ship_tiny(root: Path, name: str, seed: int = 0) -> Path:
+    """A tiny stand-in for a shipped model: `make_run`'s run, shipped as `scripts/train_pretrained.py` ships one."""
+    from rnn_tui import checkpoint, models
+
+    build = root.parent / f"{root.name}-build"
+    run = make_run(build, name, seed=seed)
+    ckpt = checkpoint.load(run, optimizer=False)
+    return models.ship(ckpt, root / name, run, val_loss=ckpt.meta["best_val_loss"], command="tests", wall_seconds=1)

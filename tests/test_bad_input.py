@@ -7,6 +7,7 @@ hang the process, which runs as a subprocess with a deadline. The app's cases ru
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,8 @@ def place(tmp_path_factory) -> Path:
     with prepare(tiny_plan(root / "text.txt", root / "checkpoints", max_steps=10, eval_every=1000)) as t:
         t.run(should_stop=lambda: t.step >= 5)  # stopped before its final evaluation: no best/ yet
     (root / "checkpoints" / "tiny").rename(root / "checkpoints" / "demo")
+    shutil.copytree(root / "checkpoints" / "demo", root / "checkpoints" / "broken")
+    (root / "checkpoints" / "broken" / "model.safetensors").write_bytes(b"\0" * 10)
     return root
 
 
@@ -136,6 +139,19 @@ CLI_CASES = [
     (["train", "--resume", "demo", "--hidden", "99"], ["--hidden 99 disagrees", "drop the flag"]),
     (["train", "--resume", "demo", "--model", "gru"], ["--model gru disagrees", "drop the flag"]),
     (["launch", "--resume", "demo", "--layers", "3"], ["--layers 3 disagrees", "without --resume"]),
+    # fine-tuning from a run or a shipped model that does not fit
+    (T("--data", "{p}/text.txt", "--init-from", "ghost"), ["no run named 'ghost'", "rnn-tui runs"]),
+    (T("--data", "{p}/text.txt", "--init-from", "pretrained:nope"), ["no shipped model named", "rnn-tui models"]),
+    (T("--data", "{p}/text.txt", "--init-from", "broken"), ["damaged or not a safetensors file", "another run"]),
+    (T("--data", "{p}/text.txt", "--init-from", "{p}/notarun"), ["not an rnn-tui run folder", "rnn-tui train"]),
+    (T("--data", "{p}/text.txt", "--init-from", "demo", "--model", "gru"), ["--model gru disagrees with --init-from"]),
+    (T("--data", "{p}/text.txt", "--init-from", "demo", "--layers", "2"), ["--layers 2 disagrees", "drop the flag"]),
+    (T("--data", "{p}/text.txt", "--init-from", "demo", "--hidden", "99"), ["--hidden 99 disagrees", "drop the flag"]),
+    (T("--init-from", "demo", "--resume", "demo"), ["--init-from starts a new run", "only one of them"]),
+    (["launch", "--pretrained", "nope"], ["no shipped model named 'nope'", "rnn-tui models"]),
+    (["launch", "--pretrained", "x", "--resume", "demo"], ["--pretrained NAME plays", "--init-from pretrained:NAME"]),
+    (["sample", "pretrained:nope"], ["no shipped model named 'nope'", "rnn-tui models"]),
+    (["watch", "pretrained:shakespeare"], ["a shipped model: nothing trains it", "launch --pretrained shakespeare"]),
     # the command line itself
     (["train", "--hiden", "5"], ["unrecognized arguments: --hiden", "--help"]),
     (["train", "--hidden"], ["expected one argument", "--help"]),

@@ -25,6 +25,7 @@ def test_every_benchmark_is_covered():
         "batching.py",
         "find_cells.py",
         "findings.py",
+        "finetune.py",
         "contention.py",
         "copy_index.py",
         "generation.py",

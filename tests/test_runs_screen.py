@@ -110,6 +110,28 @@ async def test_a_run_opens_in_the_playground_and_f8_goes_back(runs, settled):
         assert screen is not app.screen
 
 
+async def test_the_shipped_models_are_listed_under_the_runs_and_open_in_the_playground(runs, shipped, settled):
+    app = RnnTuiApp(FakeSession(), checkpoint_dir=runs)
+    async with settled(app) as pilot:
+        screen = await open_runs(pilot)
+        table = screen.table
+        assert [row(table, i)[1] for i in range(table.row_count)] == [
+            "[b]not markup",
+            "big-slow",
+            "small-fast",
+            "pretrained:python",
+            "pretrained:shakespeare",
+        ]
+        assert row(table, 4)[2:] == ["lstm 2×32", "demo", "600", "1.3091", "7m00s", "shipped"]
+        assert "then 2 shipped models (o opens one)" in str(screen.query_one("#runs-title").render())
+        await pilot.press("down", "down", "down", "down", "o")
+        await until(pilot, lambda: not isinstance(app.screen, RunsScreen), "the playground")
+        await settle(pilot)
+        header = app.query_one(RunHeader)
+        assert header.playground == "pretrained:shakespeare at step 600"
+        assert header.state == "training"  # the session's own run goes on beside it
+
+
 async def test_the_palette_offers_the_runs_and_an_empty_folder_says_so(tmp_path, settled):
     app = RnnTuiApp(FakeSession(), checkpoint_dir=tmp_path / "none")
     async with settled(app) as pilot:

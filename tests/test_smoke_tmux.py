@@ -1,5 +1,6 @@
 """The real `rnn-tui launch` in a real terminal (tmux): it trains, it colours what you type, it quits cleanly."""
 
+import os
 import re
 import shutil
 import sys
@@ -59,5 +60,24 @@ def test_launch_trains_colours_and_quits_cleanly(text_file, tmp_path):
         assert done.read_text().strip() == "0"
         wait_for(lambda: not [pid for pid in trainer if alive(pid)], "the trainer's processes to end with the app", 5)
         assert (tmp_path / "checkpoints" / "smoke" / "meta.json").exists()  # quitting saved
+    finally:
+        tmux("kill-server")
+
+
+def test_launch_pretrained_plays_at_once(shipped, tmp_path):
+    tmux = Tmux(tmp_path)
+    done = tmp_path / "exit-code"
+    command = f"{sys.executable} -m rnn_tui launch --pretrained shakespeare; echo $? > {done}"
+    env = ["-e", "COLORTERM=truecolor", "-e", f"RNN_TUI_MODELS={shipped}"]
+    tmux("new-session", "-d", "-s", "app", "-x", "120", "-y", "40", "-c", str(tmp_path), *env, command)
+    try:
+        screen = tmux.wait_for(lambda s: "not training" in s, what="the shipped model to open")
+        assert "step 600" in screen and "lstm 2×32" in screen
+        tmux("send-keys", "-t", "app", "-l", "the cat")
+        tmux.wait_for(lambda s: s.count("the cat") >= 2, what="the prompt to be continued")
+        tmux("send-keys", "-t", "app", "C-q")
+        wait_for(done.exists, "the app to quit", 30)
+        assert done.read_text().strip() == "0"
+        assert sorted(os.listdir(tmp_path)) == ["exit-code"]  # no run folder: nothing trained or written
     finally:
         tmux("kill-server")

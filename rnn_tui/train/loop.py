@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from rnn_tui import checkpoint, record, sysinfo
+from rnn_tui import checkpoint, finetune, record, sysinfo
 from rnn_tui.config import ModelConfig, SampleConfig, TrainConfig
 from rnn_tui.events import CheckpointSaved, Evaluation, Event, Finished, Notice, Progress, RunStarted, Sample
 from rnn_tui.generation import Generator
@@ -60,7 +60,8 @@ def prepare(plan: RunPlan, on_event: EventSink | None = None, dist: Group = LOCA
         with dist.local_first():  # one download and one encoding cache per node
             corpus = load_corpus(plan.source.resolve())
         dist.check_same_text(corpus.sha256)
-        vocab = ckpt.vocab if ckpt else corpus.vocab
+        init = None if ckpt or not plan.init_from else checkpoint.load(plan.init_from["path"], optimizer=False)
+        vocab = ckpt.vocab if ckpt else finetune.grown_vocab(init.vocab, corpus.vocab) if init else corpus.vocab
         trainer = Trainer(
             corpus.reencoded(vocab),
             plan.model_config(device.type, len(vocab)),
@@ -71,10 +72,15 @@ def prepare(plan: RunPlan, on_event: EventSink | None = None, dist: Group = LOCA
             source=plan.source,
             dist=dist,
         )
+        trainer.init_from = plan.init_from
         if ckpt:
             trainer.restore(ckpt)
+        elif init:
+            trainer.start_from(init)
         if lock is not None:
             trainer.open_record(lock, resume_step=ckpt.step if ckpt else None)
+        if init:
+            trainer.emit(Notice(0, finetune.describe(plan.init_from["source"], init, corpus.vocab), "information"))
         if ckpt and corpus.sha256 != ckpt.meta.get("corpus", {}).get("sha256"):
             trainer.emit(Notice(trainer.step, "the corpus differs from the one this run was trained on"))
         for note in corpus.notes:
@@ -176,6 +182,7 @@ class Trainer:
         self._take_snapshot()  # a rollback always has good weights to return to
         self._record: record.Writer | None = None
         self._lock: checkpoint.RunLock | None = None
+        self.init_from: dict | None = None  # a fine-tuning run's source (meta.json's `init_from`)
 
     # ------------------------------------------------------------ events and the run record
 
@@ -587,11 +594,21 @@ class Trainer:
             "skipped_steps": self.skipped_steps,
             "corpus": self.corpus.identity(),
             "source": self.source.to_dict(),
+            **({"init_from": self.init_from} if self.init_from else {}),
             "params": self.params,
             "device": self.describe_device(),
             "created": self.created,
             "updated": _now(),
         }
+
+    def start_from(self, source: checkpoint.Checkpoint) -> None:
+        """Fine-tuning: this new run's weights are `source`'s, grown to this run's vocabulary (the new characters'
+        rows made as finetune.grow says); the optimizer, schedule and step start fresh."""
+        grown = finetune.grow(source.model, source.vocab, self.vocab)
+        self.model.load_state_dict({k: torch.from_numpy(v) for k, v in grown.items()})
+        if self.averaged is not None:
+            self.averaged.model.load_state_dict(self.model.state_dict())
+        self._take_snapshot()
 
     def restore(self, ckpt: checkpoint.Checkpoint) -> None:
         """Continue exactly where `ckpt` stopped: weights, optimizer, step, data position, RNG."""

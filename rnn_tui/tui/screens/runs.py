@@ -1,6 +1,6 @@
-"""The runs screen (f10): the runs in the checkpoint folder; mark several to overlay their curves and see the
-settings that differ between the first two, pin a baseline whose curves stay drawn, filter the list (/), open
-one in the playground. Reading run folders happens in thread workers."""
+"""The runs screen (f10): the runs in the checkpoint folder, then the shipped models; mark several to overlay their
+curves and see the settings that differ between the first two, pin a baseline whose curves stay drawn, filter the
+list (/), open one in the playground. Reading run folders happens in thread workers."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from rnn_tui import checkpoint, record
+from rnn_tui import checkpoint, models, record
 from rnn_tui.errors import UserError
 from rnn_tui.session import Weights
 from rnn_tui.tui.actions import RUNS, bindings
@@ -38,6 +38,7 @@ BASELINE = ("gray", "grey70")  # the pinned run's curves and mark
 @dataclass
 class RunsListed(Message):
     runs: list[dict]
+    shipped: list[dict]  # the shipped models (models.listing), listed under the runs
 
 
 @dataclass
@@ -57,6 +58,7 @@ class RunsScreen(Screen):
         self.marked: list[str] = []  # paths, in the order they were marked
         self.baseline: str | None = None  # the pinned run's path
         self.all_runs: list[dict] = []  # every run listed, the filter's hidden ones included
+        self.shipped: list[dict] = []  # the shipped models, listed after the runs
         self.filter = ""
 
     def compose(self) -> ComposeResult:
@@ -93,30 +95,33 @@ class RunsScreen(Screen):
 
     @work(thread=True, exclusive=True, group="runs-list")
     def _list_runs(self) -> None:
-        self.post_message(RunsListed(checkpoint.list_runs(self.checkpoint_dir)))
+        self.post_message(RunsListed(checkpoint.list_runs(self.checkpoint_dir), models.listing()))
 
     @on(RunsListed)
     def _listed(self, message: RunsListed) -> None:
-        self.all_runs = message.runs
+        self.all_runs, self.shipped = message.runs, message.shipped
         self._show_runs()
 
     def _show_runs(self) -> None:
-        """The runs the filter lets through, with the title that counts them."""
-        self.table.show_runs([run for run in self.all_runs if matches(run, self.filter)])
+        """The runs the filter lets through (then the shipped models), with the title that counts them."""
+        self.table.show_runs([run for run in self.all_runs if matches(run, self.filter)], self.shipped)
         self._retitle()
         self._draw()
 
     def _retitle(self) -> None:
-        n = len(self.all_runs)
+        n, m = len(self.all_runs), len(self.shipped)
+        shipped = f"; then {m} shipped model{'s' * (m != 1)} (o opens one)" if m else ""
         if n:
             title = f"Runs in {self.checkpoint_dir}/: {n} run{'s' * (n != 1)}, newest first"
             if self.filter:
-                title += f"; {len(self.table.runs)} match {self.filter!r}"
+                title += f"; {sum(matches(run, self.filter) for run in self.all_runs)} match {self.filter!r}"
             if self.baseline:
                 title += f" · baseline {Path(self.baseline).name} (b unpins it)"
-            self._title(title)
+            self._title(title + shipped)
         else:
-            self._title(f"No runs in {self.checkpoint_dir}/ yet: train one with rnn-tui train or rnn-tui launch")
+            self._title(
+                f"No runs in {self.checkpoint_dir}/ yet: train one with rnn-tui train or rnn-tui launch{shipped}"
+            )
         self.chart.empty_title = "space or a click marks runs to compare their curves" if n else ""
 
     # ------------------------------------------------------------ the filter

@@ -1,7 +1,9 @@
-"""The runs in the checkpoint folder, one row each: the same fields as `rnn-tui runs --json`. `matches` is the
-runs screen's filter (/)."""
+"""The runs in the checkpoint folder, one row each: the same fields as `rnn-tui runs --json`; then the shipped
+models (`rnn-tui models --json`). `matches` is the runs screen's filter (/)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from rich.text import Text
 from textual.widgets import DataTable
@@ -51,12 +53,16 @@ class RunsTable(DataTable):
         for key, label in COLUMNS:
             self.add_column(label, key=key, width=1 if key == "mark" else None)
 
-    def show_runs(self, runs: list[dict]) -> None:
+    def show_runs(self, runs: list[dict], shipped: Sequence[dict] = ()) -> None:
+        """The runs, newest first, then the shipped models (`models.listing`), dim."""
         self.clear()
         self.runs = {}
-        for run in reversed(runs):
+        for run in [*reversed(runs), *shipped]:
             self.runs[run["path"]] = run
             row = cells(run)
+            if run.get("shipped"):
+                for text in row.values():
+                    text.stylize("dim")
             self.add_row(Text(""), *(row[key] for key, _ in COLUMNS[1:]), key=run["path"])
 
     @property
