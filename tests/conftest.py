@@ -185,6 +185,12 @@ async def until(pilot, predicate, what: str = "the condition", timeout: float = 
 
 
 @pytest.fixture
+def steady_memory(monkeypatch):
+    """The app's own memory on the system line, fixed for a snapshot: it differs from run to run."""
+    monkeypatch.setattr("rnn_tui.sysinfo.rss_mb", lambda pid="self": 181.0)
+
+
+@pytest.fixture
 def settled():
     """Runs an app under Pilot, settled: `async with settled(app) as pilot:` starts the app and waits until it has
     routed its session's first events and put the weights in the playground (tests.helpers.settle). Keyword

@@ -41,8 +41,9 @@ async def test_enter_runs_until_every_target_wins_then_pauses():
         assert s.lesson.wins() < 4
         await pilot.press("enter")
         assert s.running
-        await until(pilot, lambda: s.lesson.wins() == 4, "every target to win")
-        assert "4 of 4 targets win" in shown(s.query_one("#lesson-status"))
+        status = s.query_one("#lesson-status")
+        await until(pilot, lambda: "4 of 4 targets win" in shown(status), "every target to win, on screen")
+        assert s.lesson.wins() == 4
         await pilot.press("enter")
         assert not s.running
         paused_at = s.lesson.updates

@@ -1,5 +1,7 @@
 """How the new sampling states look: word-start with copies shaded, and a branch beside the earlier text."""
 
+import pytest
+
 from rnn_tui.config import SampleConfig
 from rnn_tui.generation import Generator
 from rnn_tui.text.copies import CopyIndex
@@ -12,6 +14,8 @@ from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from tests.conftest import until
 from tests.fakes import VOCAB, FakeSession, tiny_weights
 from tests.helpers import output, settle
+
+pytestmark = pytest.mark.usefixtures("steady_memory")
 
 
 async def type_a_prompt(pilot) -> None:

@@ -10,11 +10,7 @@ from tests.conftest import until
 from tests.fakes import FakeFolder, FakeSession
 from tests.helpers import settle
 
-
-@pytest.fixture(autouse=True)
-def steady_memory(monkeypatch):
-    """The app's own memory on the system line, fixed: it differs from run to run."""
-    monkeypatch.setattr("rnn_tui.sysinfo.rss_mb", lambda pid="self": 181.0)
+pytestmark = pytest.mark.usefixtures("steady_memory")
 
 
 async def type_a_prompt(pilot) -> None:
