@@ -84,7 +84,8 @@ def describe(device: torch.device, precision: str) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)}, {precision})"
     if device.type == "cpu":
-        return f"cpu ({torch.get_num_threads()} threads, {precision})"
+        n = torch.get_num_threads()
+        return f"cpu ({n} thread{'s' * (n != 1)}, {precision})"
     return f"{device.type} ({precision})"
 
 

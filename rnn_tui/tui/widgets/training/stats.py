@@ -32,7 +32,8 @@ def system_line(p: Progress | None, app_rss_mb: float | None) -> str:
     trainer = "trainer —"
     if p is not None and (p.cpu_percent, p.threads, p.rss_mb) != (None, None, None):
         cpu, threads = fig(p.cpu_percent, ".0f"), fig(p.threads, "d")
-        trainer = f"trainer cpu {cpu}% · {threads} threads · {'—' if p.rss_mb is None else megabytes(p.rss_mb)}"
+        rss = "—" if p.rss_mb is None else megabytes(p.rss_mb)
+        trainer = f"trainer cpu {cpu}% · {threads} thread{'s' * (p.threads != 1)} · {rss}"
     parts = [trainer, f"app {'—' if app_rss_mb is None else megabytes(app_rss_mb)}"]
     if p is not None and (p.gpu_percent is not None or p.gpu_mem_mb is not None):
         memory = "—" if p.gpu_mem_mb is None else megabytes(p.gpu_mem_mb)
