@@ -103,13 +103,16 @@ def measure(args) -> dict:
     import torch
     from baselines import BaselineLSTM, baseline_sample
 
+    import rnn_tui
     from rnn_tui.config import ModelConfig
     from rnn_tui.generation import Generator
 
-    try:  # the package's layout before and after the reshape
+    # The package's layout after and before the reshape. Asked of the folder, not of an import: an editable
+    # install of another checkout would otherwise lend the older tree its train/ and text/.
+    if (Path(rnn_tui.__file__).parent / "train").is_dir():
         from rnn_tui.text.vocab import Vocab
         from rnn_tui.train.model import CharRNN
-    except ImportError:
+    else:
         from rnn_tui.corpus import Vocab
         from rnn_tui.model import CharRNN
 

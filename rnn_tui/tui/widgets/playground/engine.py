@@ -46,7 +46,7 @@ PRIME_CHUNK = 256  # prompt characters scored between cancellation checks
 LONG_PROMPT = 4096  # characters left to score above which progress is shown
 PROGRESS_EVERY = 0.25  # seconds between progress reports (and partial colouring) of a long prompt
 FIRST_BURST = 8  # characters generated at once after a keystroke
-FIRST_PAUSE = 0.005  # seconds the engine pauses after a keystroke's first character, for it to be drawn
+FIRST_DRAW = 0.05  # at most this long the engine waits for a keystroke's first character to be drawn
 TAIL_DELAY = 0.4  # seconds the prompt must be still before the rest is generated
 
 
@@ -82,6 +82,7 @@ class Engine:
         self._taken = 0  # of them, those the thread took (its answer covers them all)
         self._posted = 0  # of them, those whose answer has its first message posted (or needs none)
         self._scoring = False  # it is scoring a long prompt: new weights wait
+        self._drawn = False  # the screen has drawn what was posted (`drawn`): a keystroke's burst may start
         self._thread = threading.Thread(target=self._run, name="generation-engine", daemon=True)
         # The thread's own: no other thread reads or writes these.
         self._gen: Generator | None = None
@@ -109,6 +110,14 @@ class Engine:
     def again(self) -> None:
         """Generate the continuation again (with settings that draw the same, the same text)."""
         self._request("_again", True)
+
+    def drawn(self) -> None:
+        """The screen has drawn the messages posted so far (the playground calls it after each refresh that
+        shows an answer): after a keystroke's first character, the engine waits for this (at most FIRST_DRAW)
+        before it generates the rest, so that it does not take the GIL from the frame the user waits for."""
+        with self._lock:
+            self._drawn = True
+            self._lock.notify_all()
 
     def close(self, timeout: float = 2.0) -> None:
         """Stop the thread (at its next character or chunk) and wait for it up to `timeout` seconds."""
@@ -242,6 +251,8 @@ class Engine:
 
         def send(done: bool) -> None:
             nonlocal head, keep, sent
+            with self._lock:
+                self._drawn = False
             self._post(Generated(keep, head + out[sent:], n_prompt, done))
             keep += len(head) + len(out) - sent
             if not sent:
@@ -262,7 +273,8 @@ class Engine:
                 last = self._clock()
                 if self._typing and len(out) == 1:
                     with self._lock:  # the event loop draws the key's first character meanwhile, the GIL its own
-                        if self._lock.wait_for(self._superseded, FIRST_PAUSE):
+                        self._lock.wait_for(lambda: self._superseded() or self._drawn, FIRST_DRAW)
+                        if self._superseded():
                             return
                 else:
                     time.sleep(0)  # hand the GIL to the event loop, so that it draws what was posted

@@ -181,6 +181,7 @@ class Playground(Vertical):
     def _show(self, message: Generated) -> None:
         message.stop()
         self.query_one(ConfidenceText).edit(message.keep, message.tokens, message.n_prompt)
+        self.call_after_refresh(self.engine.drawn)  # a keystroke's burst waits for this frame
         if message.done and self.copies_on:
             self._mark_copies()
 
