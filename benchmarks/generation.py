@@ -21,6 +21,7 @@ alternate (--rounds each) and the figures are medians over the rounds.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -53,9 +54,11 @@ def options() -> argparse.Namespace:
     return args
 
 
+@functools.cache
 def _settings(n: int, temperature: float):
     """The sampling settings as this tree's Generator takes them: a SampleConfig (from issue 19 on), or
-    None for the positional arguments (n, temperature, top_k, seed) of the tree before."""
+    None for the positional arguments (n, temperature, top_k, seed) of the tree before. Made once, as the
+    playground makes them once per change of settings, not per key (a SampleConfig checks itself: ~1.7 ms)."""
     from rnn_tui import generation
     from rnn_tui.config import SampleConfig
 

@@ -96,15 +96,17 @@ class Sampler:
     def __init__(self, settings: SampleConfig, vocab: Vocab, before: str = "") -> None:
         self.settings, self.vocab = settings, vocab
         self.rng = np.random.default_rng(settings.seed)
+        self.penalize = settings.repetition_penalty != 1  # else no window is kept: a keystroke's answer
+        self.word_start = settings.draw == "word-start"  # starts a Sampler, so it costs only what is used
         window = settings.repetition_window
-        self.recent: deque[int] = deque(vocab.encode(before[-window:]).tolist(), maxlen=window)
+        self.recent: deque[int] = deque(vocab.encode(before[-window:]).tolist() if self.penalize else (), maxlen=window)
         self.inside_word = before[-1:].isalnum()
 
     def distribution(self, logits: np.ndarray) -> np.ndarray:
         """The distribution the next character is drawn from, given the prediction `logits`."""
         s = self.settings
-        greedy = s.draw == "word-start" and self.inside_word
-        penalized = np.unique(np.fromiter(self.recent, np.int64)) if s.repetition_penalty != 1 else None
+        greedy = self.word_start and self.inside_word
+        penalized = np.unique(np.fromiter(self.recent, np.int64)) if self.penalize else None
         return sampling_distribution(
             logits, 0.0 if greedy else s.temperature, s.top_k, s.top_p, penalized, s.repetition_penalty
         )
@@ -113,8 +115,10 @@ class Sampler:
         """The id of the next character, drawn from `distribution(logits)`."""
         p = self.distribution(logits)
         cid = min(int(np.searchsorted(np.cumsum(p), self.rng.random() * p.sum(), side="right")), len(p) - 1)
-        self.recent.append(cid)
-        self.inside_word = self.vocab.char(cid).isalnum()
+        if self.penalize:
+            self.recent.append(cid)
+        if self.word_start:
+            self.inside_word = self.vocab.char(cid).isalnum()
         return cid
 
 
