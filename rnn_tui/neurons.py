@@ -33,12 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rnn_tui import checkpoint
-from rnn_tui.config import TrainConfig
 from rnn_tui.errors import UserError
 from rnn_tui.inference import Stepper, log_softmax, mask_unknown
-from rnn_tui.text.corpus import load_corpus
-from rnn_tui.text.sources import SourceSpec
+from rnn_tui.text.corpus import run_corpus
 from rnn_tui.text.vocab import Vocab
 
 STREAMS = 32  # pieces of a long text run side by side
@@ -510,16 +507,7 @@ class Trace:
 def validation_text(run_dir: Path | str, chars: int) -> str:
     """The first `chars` characters of a run's validation text (the end of its corpus, as it trained)."""
     run_dir = Path(run_dir)
-    try:
-        meta = checkpoint.read_meta(run_dir)
-    except UserError:
-        if run_dir.is_dir():  # a new run, before its first checkpoint
-            raise UserError(f"{run_dir.name} has saved no checkpoint yet, so its text is not known; save one") from None
-        raise
-    source = SourceSpec.from_dict(meta.get("source") or {}).still_there("give a text with --text FILE")
-    corpus = load_corpus(source.resolve())
-    val_frac = (meta.get("train") or {}).get("val_frac", TrainConfig.val_frac)
-    _, val = corpus.split(val_frac)
+    corpus, _, val = run_corpus(run_dir, "give a text with --text FILE")
     if not len(val):
         raise UserError(f"the run {run_dir.name} has no validation text; give a text with --text FILE")
     return corpus.vocab.decode(val[:chars])

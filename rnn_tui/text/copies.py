@@ -306,22 +306,10 @@ def for_run(run_dir: Path | str, progress: Callable[[float], None] | None = None
     """The index of the text a run trained on: its corpus, asked only about the training part (before the
     validation split). A UserError when the run's text is no longer where it was."""
     from rnn_tui import checkpoint
-    from rnn_tui.config import TrainConfig
-    from rnn_tui.errors import UserError
-    from rnn_tui.text.corpus import load_corpus
-    from rnn_tui.text.sources import SourceSpec
+    from rnn_tui.text.corpus import run_corpus
 
     run_dir = Path(run_dir)
     if run_dir.name == checkpoint.BEST:
         run_dir = run_dir.parent
-    try:
-        meta = checkpoint.read_meta(run_dir)
-    except UserError:
-        if run_dir.is_dir():
-            raise UserError(f"{run_dir.name} has saved no checkpoint yet, so its text is not known; save one") from None
-        raise
-    source = SourceSpec.from_dict(meta.get("source") or {}).still_there("put the run's text back to check for copies")
-    corpus = load_corpus(source.resolve())
-    val_frac = (meta.get("train") or {}).get("val_frac", TrainConfig.val_frac)
-    train, _ = corpus.split(val_frac)
+    corpus, train, _ = run_corpus(run_dir, "put the run's text back to check for copies")
     return CopyIndex.of(corpus, len(train), progress)

@@ -119,6 +119,25 @@ def load_corpus(source: Source, *, cache: bool | None = None) -> Corpus:
     return Corpus(source.name, source.description, vocab, data, sha, notes, source.split)
 
 
+def run_corpus(run_dir: Path, fix: str) -> tuple[Corpus, np.ndarray, np.ndarray]:
+    """The text a run trained on, as it split it: the corpus, its training part and its validation part.
+    A UserError when the run has no checkpoint yet or its text is gone (`fix`: what the user can do then)."""
+    from rnn_tui import checkpoint  # the run folder; checkpoint itself needs text.sources and text.vocab
+    from rnn_tui.config import TrainConfig
+    from rnn_tui.text.sources import SourceSpec
+
+    try:
+        meta = checkpoint.read_meta(run_dir)
+    except UserError:
+        if run_dir.is_dir():  # a new run, before its first checkpoint
+            raise UserError(f"{run_dir.name} has saved no checkpoint yet, so its text is not known; save one") from None
+        raise
+    source = SourceSpec.from_dict(meta.get("source") or {}).still_there(fix)
+    corpus = load_corpus(source.resolve())
+    train, val = corpus.split((meta.get("train") or {}).get("val_frac", TrainConfig.val_frac))
+    return corpus, train, val
+
+
 def _load_cached(folder: Path, key: str) -> tuple[Vocab, np.ndarray] | None:
     try:
         meta = json.loads((folder / f"{key}.json").read_text())
