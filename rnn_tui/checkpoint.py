@@ -32,18 +32,21 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
-from safetensors import SafetensorError
-from safetensors.numpy import load as st_load
-from safetensors.numpy import save as st_save
+from typing import TYPE_CHECKING
 
 from rnn_tui import __version__
 from rnn_tui.config import ModelConfig, param_shapes
 from rnn_tui.errors import UserError
 from rnn_tui.fsutil import Lock, fsync_dir
 from rnn_tui.text.sources import SourceSpec
-from rnn_tui.text.vocab import Vocab
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from rnn_tui.text.vocab import Vocab
+
+# NumPy and safetensors are imported where tensors are read or written, not here: the app's first frame
+# (and `runs`, `launch`'s planning) reach this module and need neither (tests/test_startup.py).
 
 CHECKPOINT_DIR = "checkpoints"  # where runs live unless --checkpoint-dir says otherwise
 FORMAT = "rnn-tui-run"
@@ -58,7 +61,7 @@ META, MODEL, OPTIMIZER, BEST, LOG, LOCK = (
 )
 _FILES = (OPTIMIZER, MODEL, META)  # the order they are moved into place: meta.json last
 
-Arrays = dict[str, np.ndarray]
+Arrays = dict[str, "np.ndarray"]
 
 
 @dataclass
@@ -75,7 +78,7 @@ class Checkpoint:
     @classmethod
     def of(cls, path: Path, meta: dict, model: Arrays, optimizer: Arrays) -> Checkpoint:
         """A checkpoint from its parts (e.g. sent by another process), its config and vocabulary parsed here."""
-        return cls(path, meta, model_config(path, meta), Vocab(meta["vocab"]), model, optimizer)
+        return cls(path, meta, model_config(path, meta), _vocab(meta), model, optimizer)
 
     @property
     def step(self) -> int:
@@ -87,6 +90,9 @@ class Checkpoint:
 
 def save(folder: Path, model: Arrays, optimizer: Arrays, meta: dict) -> None:
     """Write one checkpoint into `folder` atomically. Refuses non-finite weights."""
+    import numpy as np
+    from safetensors.numpy import save as st_save
+
     model = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in model.items()}
     for name, a in model.items():
         if not np.isfinite(a).all():
@@ -224,6 +230,8 @@ def _path(folder: Path, name: str) -> Path:
 
 
 def _load(folder: Path, optimizer: bool) -> Checkpoint:
+    import numpy as np
+
     meta = _read_meta(folder)
     cfg = model_config(folder, meta)
     model = _read_arrays(_path(folder, MODEL), meta)
@@ -243,11 +251,19 @@ def _load(folder: Path, optimizer: bool) -> Checkpoint:
         raise UserError(
             f"{folder / OPTIMIZER}: {problem}; the run folder is damaged: use its best/ folder or another run"
         )
-    return Checkpoint(folder, meta, cfg, Vocab(meta["vocab"]), model, opt)
+    return Checkpoint(folder, meta, cfg, _vocab(meta), model, opt)
+
+
+def _vocab(meta: dict) -> Vocab:
+    from rnn_tui.text.vocab import Vocab  # NumPy: see above
+
+    return Vocab(meta["vocab"])
 
 
 def _optimizer_problem(opt: Arrays, cfg: ModelConfig, shapes: dict[str, tuple[int, ...]]) -> str | None:
     """What is wrong with the optimizer's arrays for a model of `shapes`, or None (train_state.py reads them)."""
+    import numpy as np
+
     carried = 0
     for key, a in opt.items():
         kind, _, name = key.partition(".")
@@ -382,6 +398,9 @@ def model_config(folder: Path, meta: dict) -> ModelConfig:
 
 
 def _read_arrays(path: Path, meta: dict) -> Arrays:
+    from safetensors import SafetensorError
+    from safetensors.numpy import load as st_load
+
     try:
         data = path.read_bytes()
     except FileNotFoundError:  # missing, or moved into place between the look and the read: look again

@@ -437,8 +437,7 @@ def cmd_launch(args: argparse.Namespace) -> int:
         session = FolderSession.open(checkpoint.resolve(spec.resume, spec.checkpoint_dir))
     else:
         run_plan = plan(spec)
-        session = LocalSession(run_plan, log_path=run_plan.run_dir / checkpoint.LOG)
-        session.start()  # PyTorch's import in the trainer overlaps the app's start-up
+        session = LocalSession(run_plan, log_path=run_plan.run_dir / checkpoint.LOG)  # started after the first frame
     from rnn_tui.tui.app import run_app
 
     return run_app(session, checkpoint_dir=args.checkpoint_dir)

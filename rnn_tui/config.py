@@ -9,6 +9,7 @@ user gave, each checked once, and builds the config from them without checking a
 
 from __future__ import annotations
 
+import functools
 import math
 import typing
 from collections.abc import Iterable, Iterator, Mapping
@@ -267,9 +268,15 @@ def flag_of(cls: type, name: str) -> str:
 
 def kind_of(cls: type, name: str) -> type:
     """int, float or str: the field's type, without its `| None`."""
-    hint = typing.get_type_hints(cls)[name]
+    hint = _type_hints(cls)[name]
     args = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
     return args[0]
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """typing.get_type_hints, once per class: building the command line asks for every field's (start-up time)."""
+    return typing.get_type_hints(cls)
 
 
 def check(cls: type, name: str, value: Any) -> Any:

@@ -13,13 +13,16 @@ import unicodedata
 from collections.abc import Sequence
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
 from rich.console import Console, RenderableType
 from rich.text import Span, Text
 
 from rnn_tui import palette
 from rnn_tui.errors import UserError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 FORMATS = (".html", ".svg", ".txt")
 EXPORTS = Path("rnn-tui-exports")  # where the app saves the view on screen (ctrl+e)
@@ -40,6 +43,8 @@ def confidence_text(
 
     The first `prompt` characters are underlined. One span per run of equal style, so long texts stay cheap.
     """
+    import numpy as np  # here: the app's first frame imports this module for EXPORTS, before NumPy
+
     if not isinstance(probs, np.ndarray):
         probs = np.array([np.nan if q is None else q for q in probs], np.float64)
     if not len(probs):

@@ -25,11 +25,9 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.context import BaseContext
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import numpy as np
-
-from rnn_tui import checkpoint, fsutil, record, shm
+from rnn_tui import checkpoint, fsutil, record
 from rnn_tui.config import ModelConfig
 from rnn_tui.errors import UserError
 from rnn_tui.events import (
@@ -46,7 +44,12 @@ from rnn_tui.events import (
 from rnn_tui.priority import APP_TRAINER, Priority
 from rnn_tui.runs import RunPlan, RunSpec, plan
 from rnn_tui.stdio import child_output
-from rnn_tui.text.vocab import Vocab
+
+if TYPE_CHECKING:  # NumPy comes with the first weights, after the app's first frame (tests/test_startup.py)
+    import numpy as np
+
+    from rnn_tui import shm
+    from rnn_tui.text.vocab import Vocab
 
 EVENT_INTERVAL = 0.1  # seconds between event batches (10 Hz)
 WORKER = "rnn_tui.train.worker"  # the child's module: imported there, never here (it imports PyTorch)
@@ -151,6 +154,9 @@ class _Child:
 
     def attach(self, ready: Ready) -> None:
         """Take the child's word that its trainer is built: its model, and where its weights are."""
+        from rnn_tui import shm
+        from rnn_tui.text.vocab import Vocab
+
         self.model = (ModelConfig.from_dict(ready.model), Vocab(ready.vocab))
         try:  # the child owns the segment and unlinks it; we share its resource tracker
             self.reader = shm.Reader(ready.shm_name, ready.layout)
@@ -194,7 +200,7 @@ class LocalSession:
         self._inbox: list[Event] = []
 
     def start(self) -> None:
-        """Spawn the trainer (once: `launch` starts it before the app imports, to overlap their start-up)."""
+        """Spawn the trainer (once: the app starts it right after its first frame, before the panels load)."""
         if self._child is not None:
             return
         if self.plan.resumed:

@@ -1,9 +1,9 @@
 """The app: routes a session's events to the widgets, and the user's commands to the session.
 
-It paints first, then starts the session (the trainer's process, or a saved run) behind
-the first frame, and drains the session on a 10 Hz timer: events go to the widgets in one
-pass, the newest weights to the playground. It never waits on training, and it never
-imports PyTorch.
+It paints first (the header, the panels' frames, the footer: no NumPy, weights or session yet; see
+tests/test_startup.py), then starts the session (the trainer's process, or a saved run), mounts the
+panels and drains the session on a 10 Hz timer: events go to the widgets in one pass, the newest
+weights to the playground. It never waits on training, and it never imports PyTorch.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import contextlib
 import signal
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 from rich.console import RenderableType
 from rich.text import Text
@@ -21,7 +22,6 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Tab, Tabs
-from threadpoolctl import threadpool_limits
 
 from rnn_tui import events as ev
 from rnn_tui.checkpoint import CHECKPOINT_DIR
@@ -31,11 +31,13 @@ from rnn_tui.session import Session
 from rnn_tui.stdio import private_terminal, stdin_hung_up
 from rnn_tui.tui import actions
 from rnn_tui.tui.messages import OpenRun, ShownRun
+from rnn_tui.tui.screens import main
 from rnn_tui.tui.screens.help import HelpScreen
-from rnn_tui.tui.screens.main import MainScreen
-from rnn_tui.tui.widgets.playground.playground import Playground
 from rnn_tui.tui.widgets.run_header import RunHeader
-from rnn_tui.tui.widgets.training.panel import TrainingPanel
+
+if TYPE_CHECKING:  # imported after the first frame (main.panels): they bring NumPy, plotext and the engine
+    from rnn_tui.tui.widgets.playground.playground import Playground
+    from rnn_tui.tui.widgets.training.panel import TrainingPanel
 
 POLL_INTERVAL = 0.1  # 10 Hz
 NARROW = 110  # columns below which the two panels become tabs
@@ -58,8 +60,11 @@ class RnnTuiApp(App):
         prompt: str = "",
         checkpoint_dir: Path | str = CHECKPOINT_DIR,
         handle_signals: bool = False,
+        frames_first: bool | None = None,
     ) -> None:
+        """frames_first: the first frame shows the panels' frames, the panels come after it (default: not headless)."""
         super().__init__()
+        self.frames_first = frames_first
         self.session = session
         self.initial_prompt = prompt
         self.checkpoint_dir = Path(checkpoint_dir)
@@ -71,26 +76,51 @@ class RnnTuiApp(App):
         self.run_dir: Path | None = None
 
     def get_default_screen(self) -> Screen:
-        return MainScreen(id="_default")
+        return main.MainScreen(id="_default")
 
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
         yield Tabs(Tab("Playground", id="tab-playground"), Tab("Training", id="tab-training"), id="tabs")
         with Horizontal(id="main"):
-            yield TrainingPanel(id="training", classes="panel")
-            live = self.session.controllable or not self.session.finished  # False: a saved run, nothing to follow
-            yield Playground(prompt=self.initial_prompt, live=live, id="playground", classes="panel")
+            if self.frames_first if self.frames_first is not None else not self.is_headless:
+                yield from main.frames()  # the panels come after the first frame (_open)
+            else:  # headless (tests, screenshots): nobody sees a first frame
+                yield from main.panels(self.session, self.initial_prompt)
         yield Footer()
 
+    @property
+    def panel(self) -> TrainingPanel:
+        return cast("TrainingPanel", self.query_one("#training"))
+
+    @property
+    def playground(self) -> Playground:
+        return cast("Playground", self.query_one("#playground"))
+
     def on_mount(self) -> None:
-        # Generation runs on one core beside the trainer: a BLAS thread pool would fight it for the other.
-        self._blas_threads = threadpool_limits(limits=1, user_api="blas")
         self.set_class(self.size.width < NARROW, "-narrow")
         if not self.session.controllable:  # a saved run, or one another process trains (watch)
             self._set_state("playground" if self.session.finished else "watching")
-        self.call_after_refresh(self._start_session)
+        self.call_after_refresh(self._open)
         if self.handle_signals:
             self._quit_on_signals(True)
+
+    async def _open(self) -> None:
+        """After the first frame: start the session (the trainer's PyTorch import overlaps what follows), put
+        the panels in place of their frames, then drain the session."""
+        from threadpoolctl import threadpool_limits
+
+        try:
+            self.session.start()
+        except UserError as exc:  # e.g. a run record from a newer rnn-tui
+            self.failed = ev.TrainerFailed(str(exc))
+        # Generation runs on one core beside the trainer: a BLAS thread pool would fight it for the other.
+        self._blas_threads = threadpool_limits(limits=1, user_api="blas")
+        await main.fill(self.query_one("#main"), self.session, self.initial_prompt)
+        if self.failed is not None:
+            self._trainer_failed(self.failed)
+            return
+        self.poll_session()
+        self.set_interval(POLL_INTERVAL, self.poll_session)
 
     def on_unmount(self) -> None:
         if self.handle_signals:
@@ -105,16 +135,6 @@ class RnnTuiApp(App):
                     loop.add_signal_handler(sig, self.call_later, self.action_quit)
                 else:
                     loop.remove_signal_handler(sig)
-
-    def _start_session(self) -> None:
-        """After the first frame: start the trainer (or open the run), then drain it at 10 Hz."""
-        try:
-            self.session.start()
-        except UserError as exc:  # e.g. a run record from a newer rnn-tui
-            self._trainer_failed(ev.TrainerFailed(str(exc)))
-            return
-        self.poll_session()
-        self.set_interval(POLL_INTERVAL, self.poll_session)
 
     def on_resize(self, event) -> None:
         self.set_class(event.size.width < NARROW, "-narrow")  # app.tcss, and the main screen's tabs
@@ -131,12 +151,12 @@ class RnnTuiApp(App):
         for event in (events := self.session.poll()):
             self.route(event)
         if events:
-            self.query_one(TrainingPanel).show()
-        self.query_one(Playground).follow(self.session.weights)
+            self.panel.show()
+        self.playground.follow(self.session.weights)
 
     def route(self, event: ev.Event) -> None:
         """One event to where it belongs."""
-        panel, header = self.query_one(TrainingPanel), self.query_one(RunHeader)
+        panel, header = self.panel, self.query_one(RunHeader)
         match event:
             case ev.History():
                 panel.load(event.events)
@@ -230,7 +250,7 @@ class RnnTuiApp(App):
         """Another run's weights in the playground (frozen); the header says whose they are."""
         if self.screen.id == RUNS:
             self.pop_screen()
-        self.query_one(Playground).show_run(message.name, message.weights)
+        self.playground.show_run(message.name, message.weights)
 
     @on(ShownRun)
     def _shown_run(self, message: ShownRun) -> None:
@@ -265,7 +285,7 @@ class RnnTuiApp(App):
         if self.screen.id == NEURONS:
             self.screen.dismiss()
             return
-        shown = self.query_one(Playground).snapshot()
+        shown = self.playground.snapshot()
         if shown.weights is None:
             self.notify("No weights yet: the model is still starting", severity="warning", timeout=3)
             return
@@ -284,7 +304,7 @@ class RnnTuiApp(App):
         else:
             from rnn_tui.tui.screens.timeline import TimelineScreen
 
-            self.push_screen(TimelineScreen(self.query_one(TrainingPanel), id=TIMELINE))
+            self.push_screen(TimelineScreen(self.panel, id=TIMELINE))
 
     def action_export_view(self) -> None:
         """Save the view on screen (or the main screen's, the playground) as HTML, SVG and text."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from rnn_tui.generation import Token
-from rnn_tui.session import Weights
+if TYPE_CHECKING:  # annotations only: the app's first frame imports this module, before NumPy
+    from rnn_tui.generation import Token
+    from rnn_tui.session import Weights
 
 
 @dataclass
