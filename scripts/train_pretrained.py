@@ -1,11 +1,12 @@
 """Train the shipped models again and put them into the package (rnn_tui/models/NAME/).
 
-    python scripts/train_pretrained.py shakespeare --minutes 30 --threads 2
-    python scripts/train_pretrained.py python --minutes 10 -- --dropout 0.3   # extra `rnn-tui train` flags
+    python scripts/train_pretrained.py shakespeare --threads 1
+    python scripts/train_pretrained.py python --minutes 10 -- --dropout 0.3   # a time budget; extra train flags
     python scripts/train_pretrained.py shakespeare --package WORK/shakespeare  # only package a trained run
 
 Each model is an ordinary `rnn-tui train` run on its corpus's standard split (the first 90 % trains, the last
-10 % validates), with the settings in MODELS plus any flags after `--`. The run's best/ checkpoint (lowest
+10 % validates), with the settings in MODELS plus any flags after `--`. Its budget is MODELS' number of steps
+(so many characters, whatever the machine's speed), or --minutes. The run's best/ checkpoint (lowest
 validation loss) is then packaged: its weights in half precision (the loader makes them float32 again), its
 meta.json with a `shipped` entry (the validation loss, the command, the machine, the time), and no optimizer.
 tinyshakespeare comes from the cache (`rnn-tui corpora`) or, offline, from --shakespeare-file (a local copy,
@@ -30,18 +31,19 @@ PACKAGE = ROOT / "rnn_tui" / "models"  # not models.models_dir(): never $RNN_TUI
 
 # What each shipped model trains on and with. Everything not named here is rnn-tui train's default.
 MODELS = {
-    "shakespeare": {"corpus": "shakespeare", "minutes": 30.0, "flags": ["--eval-every", "250"]},
-    "python": {"corpus": "stdlib", "minutes": 10.0, "flags": ["--eval-every", "250"]},
+    # 5,000 steps of 32 x 64: 10.2 M characters, ten passes over tinyshakespeare's training part.
+    "shakespeare": {"corpus": "shakespeare", "steps": 5000, "flags": ["--eval-every", "125"]},
+    "python": {"corpus": "stdlib", "steps": 514, "flags": ["--eval-every", "250"]},
 }
 
 
-def train(name: str, minutes: float, threads: int, work: Path, extra: list[str], env: dict[str, str]) -> Path:
+def train(name: str, budget: list[str], threads: int, work: Path, extra: list[str], env: dict[str, str]) -> Path:
     """One headless run of `rnn-tui train`; its folder."""
     model = MODELS[name]
     command = [
         sys.executable, "-m", "rnn_tui", "train",
         "--corpus", model["corpus"],
-        "--max-minutes", f"{minutes:g}",
+        *budget,
         "--threads", str(threads),
         "--checkpoint-dir", str(work),
         "--run-name", name,
@@ -76,7 +78,7 @@ def package(name: str, run_dir: Path, command: str, wall_seconds: float | None) 
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("name", choices=sorted(MODELS))
-    p.add_argument("--minutes", type=float, help="the training budget (default: the model's in MODELS)")
+    p.add_argument("--minutes", type=float, help="a time budget instead of the model's steps in MODELS")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="training threads (default: every core)")
     p.add_argument("--work", type=Path, default=ROOT / "checkpoints" / "shipped", help="where the runs train")
     p.add_argument("--shakespeare-file", type=Path, help="a local tinyshakespeare.txt, for a machine offline")
@@ -85,7 +87,8 @@ def main() -> int:
     argv = sys.argv[1:]
     cut = argv.index("--") if "--" in argv else len(argv)
     args, extra = p.parse_args(argv[:cut]), argv[cut + 1 :]  # after --: more rnn-tui train flags
-    minutes = args.minutes or MODELS[args.name]["minutes"]
+    minutes = ["--max-minutes", f"{args.minutes:g}"] if args.minutes else []
+    budget = minutes or ["--max-steps", str(MODELS[args.name]["steps"])]
     command = shlex.join(["python", "scripts/train_pretrained.py", *sys.argv[1:]])
     if args.package:
         package(args.name, args.package, args.command or command, None)
@@ -95,7 +98,7 @@ def main() -> int:
         env["RNN_TUI_MIRROR"] = args.shakespeare_file.resolve().parent.as_uri()  # fetched and checked as usual
         env["RNN_TUI_CACHE"] = str((args.work / ".cache").resolve())  # and kept apart from the user's cache
     start = time.monotonic()
-    run_dir = train(args.name, minutes, args.threads, args.work, extra, env)
+    run_dir = train(args.name, budget, args.threads, args.work, extra, env)
     package(args.name, run_dir, command, time.monotonic() - start)
     return 0
 
