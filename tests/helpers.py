@@ -53,6 +53,12 @@ def output(app) -> ConfidenceText:
     return app.query_one(ConfidenceText)
 
 
+def generated_text(app) -> str:
+    """What the model wrote after the prompt, as the playground shows it."""
+    out = output(app)
+    return "".join(t.char for t in out.tokens[out.n_prompt :])
+
+
 # --------------------------------------------------------------------------- the CLI in a subprocess
 
 TINY = [*TINY_FLAGS, "--eval-every", "20", "--sample-every", "20"]  # a tiny run that evaluates and samples

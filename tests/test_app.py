@@ -20,7 +20,7 @@ from rnn_tui.tui.widgets.training.sample_feed import SampleFeed
 from rnn_tui.tui.widgets.training.stats import TrainingStats
 from tests.conftest import until
 from tests.fakes import FakeFolder, FakeSession, tiny_weights
-from tests.helpers import SIZE, output, settle
+from tests.helpers import SIZE, generated_text, output, settle
 
 
 async def polls(pilot, n: int = 2) -> None:
@@ -31,11 +31,6 @@ async def polls(pilot, n: int = 2) -> None:
     while session.polls < target:
         assert time.monotonic() < deadline, "the app stopped draining its session"
         await pilot.pause(0.02)
-
-
-def generated_text(app) -> str:
-    out = output(app)
-    return "".join(t.char for t in out.tokens[out.n_prompt :])
 
 
 async def test_training_figures_and_samples_arrive():

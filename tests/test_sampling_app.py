@@ -15,12 +15,7 @@ from rnn_tui.tui.widgets.playground.controls import Controls
 from rnn_tui.tui.widgets.playground.playground import Playground
 from tests.conftest import until
 from tests.fakes import VOCAB, FakeSession, tiny_weights
-from tests.helpers import output, settle
-
-
-def generated(app) -> str:
-    out = output(app)
-    return "".join(t.char for t in out.tokens[out.n_prompt :])
+from tests.helpers import generated_text, output, settle
 
 
 async def test_top_p_penalty_and_word_start_drive_the_continuation(settled):
@@ -37,12 +32,13 @@ async def test_top_p_penalty_and_word_start_drive_the_continuation(settled):
         want = SampleConfig(top_p=0.6, repetition_penalty=2.5, draw="word-start")
         assert controls.settings == want
         cfg, weights = tiny_weights()
-        assert generated(app) == Generator(cfg, VOCAB, weights).sample("the ", want)
+        assert generated_text(app) == Generator(cfg, VOCAB, weights).sample("the ", want)
         assert "word-start" in str(controls.query_one("#draw").render())
         await pilot.press("ctrl+b")
         await until(pilot, lambda: not controls.word_start, "word-start off")
         await settle(pilot)
-        assert generated(app) == Generator(cfg, VOCAB, weights).sample("the ", dataclasses.replace(want, draw="every"))
+        every = dataclasses.replace(want, draw="every")
+        assert generated_text(app) == Generator(cfg, VOCAB, weights).sample("the ", every)
 
 
 BAD_FIELDS = [
@@ -59,12 +55,12 @@ async def test_a_bad_top_p_or_penalty_is_named_and_generation_waits(settled, fie
         await pilot.press(*"ab")
         await settle(pilot)
         controls = app.query_one(Controls)
-        before = generated(app)
+        before = generated_text(app)
         controls.field(field).value = typed
         await settle(pilot)
         shown = str(controls.query_one("#follow").render())
         assert all(w in shown for w in words), shown
-        assert controls.settings is None and generated(app) == before
+        assert controls.settings is None and generated_text(app) == before
 
 
 def planted_index(text: str) -> CopyIndex:
@@ -84,7 +80,7 @@ async def test_the_copies_toggle_shades_what_occurs_in_the_training_text(settled
         await pilot.press(*"the ")
         await settle(pilot)
         out = output(app)
-        assert generated(app) == text
+        assert generated_text(app) == text
         playground = app.query_one(Playground)
         await pilot.press("ctrl+n")
         await until(pilot, lambda: out.copied, "the copied characters shaded")
@@ -93,10 +89,10 @@ async def test_the_copies_toggle_shades_what_occurs_in_the_training_text(settled
         assert "1 copied stretch (20+ characters" in str(playground.border_subtitle)
         app.query_one(Controls).field("seed").value = "7"  # a new continuation is checked again
         await settle(pilot)
-        assert generated(app) != text
+        assert generated_text(app) != text
 
         def marked() -> list[int]:
-            return [i for a, b in index.copies(generated(app)).spans for i in range(a + 4, b + 4)]
+            return [i for a, b in index.copies(generated_text(app)).spans for i in range(a + 4, b + 4)]
 
         await until(pilot, lambda: out.copied == marked(), "the new continuation checked")
         await pilot.press("ctrl+n")

@@ -82,7 +82,7 @@ class RnnTuiApp(App):
         yield RunHeader(id="header")
         yield Tabs(Tab("Playground", id="tab-playground"), Tab("Training", id="tab-training"), id="tabs")
         with Horizontal(id="main"):
-            if self.frames_first if self.frames_first is not None else not self.is_headless:
+            if not self.is_headless if self.frames_first is None else self.frames_first:
                 yield from main.frames()  # the panels come after the first frame (_open)
             else:  # headless (tests, screenshots): nobody sees a first frame
                 yield from main.panels(self.session, self.initial_prompt)
@@ -105,19 +105,19 @@ class RnnTuiApp(App):
             self._quit_on_signals(True)
 
     async def _open(self) -> None:
-        """After the first frame: start the session (the trainer's PyTorch import overlaps what follows), put
-        the panels in place of their frames, then drain the session."""
+        """After the first frame: start the session (its PyTorch import overlaps the rest), the panels, the drain."""
         from threadpoolctl import threadpool_limits
 
+        failed = None
         try:
             self.session.start()
         except UserError as exc:  # e.g. a run record from a newer rnn-tui
-            self.failed = ev.TrainerFailed(str(exc))
+            failed = ev.TrainerFailed(str(exc))
         # Generation runs on one core beside the trainer: a BLAS thread pool would fight it for the other.
         self._blas_threads = threadpool_limits(limits=1, user_api="blas")
         await main.fill(self.query_one("#main"), self.session, self.initial_prompt)
-        if self.failed is not None:
-            self._trainer_failed(self.failed)
+        if failed is not None:
+            self._trainer_failed(failed)
             return
         self.poll_session()
         self.set_interval(POLL_INTERVAL, self.poll_session)
