@@ -10,8 +10,8 @@
 3. A small run trained on the GPU, packed as OUT_DIR/gpu-small.tar, with a reference sample drawn
    from it on the CPU there; unpack it on a CPU-only machine and `rnn-tui sample` must print the same.
 4. torchrun: the same `rnn-tui train` (GPU defaults) alone and as a torchrun job of one process
-   (DistributedDataParallel over NCCL; gloo on the CPU in --smoke), interleaved rounds, chars/s of
-   each; and the gradient bytes a job would all-reduce each step against the step's time.
+   (NCCL; gloo on the CPU in --smoke), interleaved rounds, chars/s of each; and the gradient bytes
+   a job would all-reduce each step against the step's time.
 
 Only the torchrun check, for a short GPU session:
     python benchmarks/gpu.py --out OUT_DIR --skip throughput --skip checkpoint --skip time

@@ -6,8 +6,9 @@ For tests/test_distributed.py: only rank 0 writes the run folder, so this is how
 what the other ranks hold (OUT_DIR/rank<r>.npz).
 """
 
+import os
 import sys
-import weakref
+from pathlib import Path
 
 import numpy as np
 
@@ -17,12 +18,20 @@ from rnn_tui.train import distributed
 from rnn_tui.train import state as train_state
 from rnn_tui.train.loop import prepare
 
+
+def gloo_threads() -> list[str]:
+    """The names of this process's threads that belong to gloo (Linux names them in /proc)."""
+    names = [(t / "comm").read_text().strip() for t in Path(f"/proc/{os.getpid()}/task").iterdir()]
+    return [n for n in names if "gloo" in n]
+
+
 out, flags = sys.argv[1], sys.argv[2:]
 request = run_spec(build_parser().parse_args(["train", *flags]))
 with distributed.start("cpu") as job, prepare(job.share_plan(lambda: plan(request)), None, job) as trainer:
     trainer.run()
     np.savez(f"{out}/rank{job.rank}.npz", **train_state.model_arrays(trainer.model))
-    wrapper = weakref.ref(trainer.net)
-# DistributedDataParallel holds the process group. Left alive past destroy_process_group, gloo's threads met the
-# interpreter's exit: the likely cause of a rank that died in CI with "terminate called without an active exception".
-assert wrapper() is None, "the trainer still holds DistributedDataParallel after it closed"
+    assert gloo_threads(), "the job ran without gloo's threads: this probe no longer sees them"
+# The process group must be gone, threads and all, once the job is left: a group kept alive (as
+# DistributedDataParallel kept it) leaves gloo's threads to meet the interpreter's exit, and a rank then
+# aborted at the very end of a job with "terminate called without an active exception".
+assert not gloo_threads(), f"gloo's threads outlived the job: {gloo_threads()}"

@@ -114,7 +114,7 @@ def test_two_ranks_hold_the_same_weights_as_one_process(text_file, tmp_path, cel
     assert proc.returncode == 0, proc.stderr[-3000:]
     rank0, rank1 = (dict(np.load(tmp_path / f"rank{r}.npz")) for r in (0, 1))
     for k in rank0:
-        assert np.array_equal(rank0[k], rank1[k]), k  # DistributedDataParallel keeps the ranks identical
+        assert np.array_equal(rank0[k], rank1[k]), k  # the averaged gradients keep the ranks identical
     alone, _ = one_process(text_file, tmp_path / "alone", 30, cell)
     assert_close(rank0, alone)
 

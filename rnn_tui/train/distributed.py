@@ -13,8 +13,8 @@ How a job divides the work:
   the process group and never touch the run folder;
 - the global batch (`--batch-size`) is split into equal shares of rows: rank r trains rows
   [r*B/N, (r+1)*B/N) of the carried-state batch (corpus.Batches) and keeps their hidden state;
-  DistributedDataParallel averages the gradients, so a step is the step one process would take
-  on the whole batch;
+  one all-reduce after the backward pass averages the gradients, so a step is the step one
+  process would take on the whole batch;
 - a checkpoint gathers the hidden state's rows to rank 0, and a resume hands each rank its rows,
   so a run resumes on any number of processes that divides its batch;
 - the validation streams are shared out the same way and the loss is summed over ranks;
@@ -38,7 +38,6 @@ from typing import TypeVar
 import numpy as np
 import torch
 import torch.distributed as dist
-from torch.nn.parallel import DistributedDataParallel
 
 from rnn_tui.checkpoint import Arrays, Checkpoint
 from rnn_tui.errors import JobFailed, UserError
@@ -128,13 +127,36 @@ class Group:
 
     # ------------------------------------------------------------ training together
 
-    def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
-        """What trains: the model itself, or DistributedDataParallel around it (it averages the gradients)."""
+    def same_start(self, model: torch.nn.Module) -> None:
+        """Give every rank rank 0's weights (a fresh model is seeded alike everywhere; this makes sure of it)."""
         if not self.active:
-            return model
-        ids = [self.device.index] if self.device is not None and self.device.type == "cuda" else None
-        with self.talking():  # it starts by copying rank 0's weights to every rank
-            return DistributedDataParallel(model, device_ids=ids)
+            return
+        with self.talking(), torch.no_grad():
+            for t in model.state_dict().values():
+                dist.broadcast(t, 0)
+
+    def average_gradients(self, model: torch.nn.Module) -> None:
+        """Average the gradients over the ranks, all of them in one all-reduce, so that a step is the step
+        one process would take on the whole batch.
+
+        Not DistributedDataParallel: it keeps the process group alive past destroy_process_group (torch
+        2.13), and gloo's threads then met the interpreter's exit (a rank aborted at the very end of a job
+        with "terminate called without an active exception"). An LSTM's weight gradients are complete only
+        at the end of backpropagation through time, so its overlap of the all-reduce with the backward pass
+        had little to hide anyway.
+        """
+        if not self.active:
+            return
+        params = [p for p in model.parameters() if p.requires_grad]
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        with self.talking():
+            dist.all_reduce(flat)
+        flat /= self.world
+        for p, g in zip(params, flat.split([p.numel() for p in params]), strict=True):
+            p.grad.copy_(g.view_as(p))
 
     def fork_rng(self, seed: int, step: int = 0) -> None:
         """Give ranks other than 0 their own dropout stream (rank 0 keeps the single-process one)."""

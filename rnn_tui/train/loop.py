@@ -155,7 +155,7 @@ class Trainer:
             set_threads(cfg.threads or dist.threads())
         torch.manual_seed(cfg.seed)
         self.model = CharRNN(model_cfg).to(device)
-        self.net = dist.wrap(self.model)  # what trains: the model, or DistributedDataParallel around it
+        dist.same_start(self.model)
         dist.fork_rng(cfg.seed)
         self.optimizer = _optimizer(self.model, cfg, self.precision)
         self.averaged = Average(self.model, cfg.ema) if cfg.ema else None
@@ -219,8 +219,7 @@ class Trainer:
         )
 
     def close(self) -> None:
-        """Close the run record, let go of the run folder and of the job's wrapper around the model."""
-        self.net = self.model  # DistributedDataParallel holds the process group: it must go before the group does
+        """Close the run record and let go of the run folder."""
         if self._record is not None:
             self._record.close()
             self._record = None
@@ -319,11 +318,11 @@ class Trainer:
     def _update(self, x: torch.Tensor, y: torch.Tensor) -> float | None:
         """Forward from the carried state, backward, clip, step; the loss, or None for a skipped step."""
         with autocast(self.device, self.precision):
-            logits, state = self.net(x, self.carried)
+            logits, state = self.model(x, self.carried)
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         self.optimizer.zero_grad()
-        with self.dist.talking():  # in a job, the gradients are averaged over the ranks here
-            loss.backward()
+        loss.backward()
+        self.dist.average_gradients(self.model)  # in a job, over the ranks
         norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
         value = self.dist.mean(loss)  # the whole batch's loss, so every rank judges the step alike
         if not (math.isfinite(value) and math.isfinite(norm.item())) or value > self.loss_ceiling:
