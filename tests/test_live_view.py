@@ -1,8 +1,11 @@
 """The live view: the loss chart's smoothing, scale, zoom, cursor and x axis, and the system line."""
 
+import itertools
 import math
 
 import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
 from textual import events
 
 from rnn_tui import record
@@ -10,7 +13,7 @@ from rnn_tui.events import Progress
 from rnn_tui.session import WatchSession
 from rnn_tui.tui.app import RnnTuiApp
 from rnn_tui.tui.widgets.training import loss_chart
-from rnn_tui.tui.widgets.training.loss_chart import LossChart, ema, robust_range
+from rnn_tui.tui.widgets.training.loss_chart import LossChart, ema, nice_ticks, robust_range, tick_labels
 from rnn_tui.tui.widgets.training.stats import TrainingStats, system_line
 from tests.conftest import until
 from tests.fakes import FakeSession, make_run
@@ -52,6 +55,32 @@ def chart_with(train: list[tuple[int, float]], val: list[tuple[int, float]]) -> 
     for step, loss in val:
         chart.add("val", step, loss, seconds=step * 0.5)
     return chart
+
+
+@given(
+    st.floats(-1e9, 1e9, allow_nan=False),
+    st.floats(1e-6, 1e9, allow_nan=False),
+    st.integers(2, 8),
+)
+def test_ticks_are_round_evenly_spaced_inside_the_range_and_labelled_apart(lo, width, most):
+    assume(width >= 1e-4 * max(1.0, abs(lo)))  # an axis spans more than float rounding
+    hi = lo + width
+    ticks = nice_ticks(lo, hi, most)
+    assert 1 <= len(ticks) <= most
+    assert all(lo - 1e-9 * max(1, abs(lo)) <= t <= hi + 1e-9 * max(1, abs(hi)) for t in ticks)
+    if len(ticks) > 1:
+        gap = ticks[1] - ticks[0]
+        mantissa = gap / 10 ** math.floor(math.log10(gap))
+        assert min(abs(mantissa - m) for m in (1, 2, 5, 10)) < 1e-6  # 1, 2 or 5 times a power of ten
+        assert all(abs((b - a) - gap) <= 1e-6 * gap for a, b in itertools.pairwise(ticks))
+        assert len(set(tick_labels(ticks))) == len(ticks)  # no two ticks read the same
+
+
+def test_tick_labels_read_like_a_dashboards():
+    assert tick_labels(nice_ticks(10, 500)) == ["100", "200", "300", "400", "500"]
+    assert tick_labels(nice_ticks(1.401, 1.452, 5)) == ["1.41", "1.42", "1.43", "1.44", "1.45"]
+    assert tick_labels(nice_ticks(3, 250_000, 5)) == ["50k", "100k", "150k", "200k", "250k"]
+    assert tick_labels(nice_ticks(0, 5000)) == ["0", "1,000", "2,000", "3,000", "4,000", "5,000"]
 
 
 def test_the_readout_gives_the_step_the_loss_its_smoothing_and_the_last_validation():

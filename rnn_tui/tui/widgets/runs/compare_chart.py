@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from textual_plotext import PlotextPlot
-
 from rnn_tui.events import Evaluation, Event, Progress, RunStarted
-from rnn_tui.tui.widgets.training.loss_chart import downsample
+from rnn_tui.tui.widgets.training.loss_chart import RoundTicksPlot, downsample
 
 Point = tuple[int, float, float]  # step, seconds of training, loss
 
@@ -42,7 +40,7 @@ def settings_diff(a: dict, b: dict) -> list[tuple[str, object, object]]:
     return [(k, a.get(k), b.get(k)) for k in names if a.get(k) != b.get(k)]
 
 
-class CompareChart(PlotextPlot):
+class CompareChart(RoundTicksPlot):
     """Each run in its own colour: training loss as a thin line, validation loss as a bold one."""
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -61,14 +59,20 @@ class CompareChart(PlotextPlot):
         plt.clear_figure()
         if not self.runs:
             plt.title(self.empty_title)
+            self.round_ticks([])
             self.refresh()
             return
         plt.title(f"loss (nats/char) by {'training time' if self.by_time else 'step'}: train thin, val bold")
         plt.xlabel("minutes of training" if self.by_time else "step")
+        xs_drawn: list[float] = []
+        ys_drawn: list[float] = []
         for curves, colour in self.runs:
             for points, kind, marker in ((curves.train, "train", "braille"), (curves.val, "val", "hd")):
                 xy = [(seconds / 60 if self.by_time else step, loss) for step, seconds, loss in points]
                 if xy:
                     xs, ys = zip(*downsample(xy), strict=True)
                     plt.plot(xs, ys, label=f"{curves.name} {kind}", color=colour, marker=marker)
+                    xs_drawn += xs
+                    ys_drawn += ys
+        self.round_ticks(xs_drawn, (min(ys_drawn), max(ys_drawn)) if ys_drawn else None)
         self.refresh()
