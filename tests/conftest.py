@@ -10,8 +10,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
+
+# Hypothesis draws the same examples on every run, so CI is reproducible (a failure it finds once it finds
+# again); HYPOTHESIS_PROFILE=explore draws new ones, for looking harder.
+settings.register_profile("seeded", derandomize=True)
+settings.register_profile("explore", max_examples=2000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "seeded"))
 
 torch.set_num_threads(1)
 # The Pilot tests leave Textual's caches full (a few hundred thousand objects), and the collector's full passes
