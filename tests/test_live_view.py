@@ -82,6 +82,7 @@ def test_tick_labels_read_like_a_dashboards():
     assert tick_labels(nice_ticks(1.401, 1.452, 5)) == ["1.41", "1.42", "1.43", "1.44", "1.45"]
     assert tick_labels(nice_ticks(3, 250_000, 5)) == ["50k", "100k", "150k", "200k", "250k"]
     assert tick_labels(nice_ticks(0, 5000)) == ["0", "1,000", "2,000", "3,000", "4,000", "5,000"]
+    assert tick_labels(nice_ticks(1.4119, 1.4119)) == ["1.412"]  # a single point keeps its digits
 
 
 def test_the_readout_gives_the_step_the_loss_its_smoothing_and_the_last_validation():

@@ -119,10 +119,10 @@ def nice_ticks(lo: float, hi: float, most: int = 6) -> list[float]:
 
 def tick_labels(ticks: list[float]) -> list[str]:
     """The ticks written with the decimals their spacing needs; whole numbers from 10,000 on in k or M."""
-    if not ticks:
-        return []
+    if len(ticks) < 2:
+        return [f"{t:.4g}" for t in ticks]  # one point: no spacing to go by
     top = max(abs(t) for t in ticks)
-    gap = ticks[1] - ticks[0] if len(ticks) > 1 else top or 1.0
+    gap = ticks[1] - ticks[0]
     scale, suffix = 1.0, ""
     if top >= 10_000 and gap >= 1:
         scale, suffix = (1e6, "M") if top >= 10_000_000 else (1e3, "k")
