@@ -87,8 +87,8 @@ def main() -> int:
     argv = sys.argv[1:]
     cut = argv.index("--") if "--" in argv else len(argv)
     args, extra = p.parse_args(argv[:cut]), argv[cut + 1 :]  # after --: more rnn-tui train flags
-    minutes = ["--max-minutes", f"{args.minutes:g}"] if args.minutes else []
-    budget = minutes or ["--max-steps", str(MODELS[args.name]["steps"])]
+    steps = MODELS[args.name]["steps"]
+    budget = ["--max-minutes", f"{args.minutes:g}"] if args.minutes else ["--max-steps", str(steps)]
     command = shlex.join(["python", "scripts/train_pretrained.py", *sys.argv[1:]])
     if args.package:
         package(args.name, args.package, args.command or command, None)

@@ -12,8 +12,9 @@ from rnn_tui import record
 from rnn_tui.events import Progress
 from rnn_tui.session import WatchSession
 from rnn_tui.tui.app import RnnTuiApp
+from rnn_tui.tui.widgets.plot import nice_ticks, tick_labels
 from rnn_tui.tui.widgets.training import loss_chart
-from rnn_tui.tui.widgets.training.loss_chart import LossChart, ema, nice_ticks, robust_range, tick_labels
+from rnn_tui.tui.widgets.training.loss_chart import LossChart, ema, robust_range
 from rnn_tui.tui.widgets.training.stats import TrainingStats, system_line
 from tests.conftest import until
 from tests.fakes import FakeSession, make_run

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual_plotext import PlotextPlot
 
-from rnn_tui.tui.widgets.training.loss_chart import downsample
+from rnn_tui.tui.widgets.plot import downsample
 
 
 class LossCurve(PlotextPlot):

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from rnn_tui.events import Evaluation, Event, Progress, RunStarted
-from rnn_tui.tui.widgets.training.loss_chart import RoundTicksPlot, downsample
+from rnn_tui.tui.widgets.plot import RoundTicksPlot, downsample
 
 Point = tuple[int, float, float]  # step, seconds of training, loss
 
