@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+from textual.notifications import Notification, Notify
 from textual.worker import WorkerCancelled
 
 from rnn_tui.tui.widgets.chargrid.confidence_text import ConfidenceText
@@ -24,6 +25,16 @@ from tests.conftest import TINY_FLAGS, cli_env
 # --------------------------------------------------------------------------- the app under Pilot
 
 SIZE = (140, 44)  # the terminal the Pilot tests run in, unless a test needs another
+
+
+class Shown(list[Notification]):
+    """Every notification the app raised, recorded as `run_test(message_hook=shown)` sees them. Read this rather
+    than `app._notifications`, which drops a notification once its timeout has passed: a busy host can take
+    longer than that to reach the assertion."""
+
+    def __call__(self, message) -> None:
+        if isinstance(message, Notify):
+            self.append(message.notification)
 
 
 async def settle(pilot, timeout: float = 15.0) -> None:

@@ -20,7 +20,7 @@ from rnn_tui.tui.widgets.training.sample_feed import SampleFeed
 from rnn_tui.tui.widgets.training.stats import TrainingStats
 from tests.conftest import until
 from tests.fakes import FakeFolder, FakeSession, tiny_weights
-from tests.helpers import SIZE, generated_text, output, settle
+from tests.helpers import SIZE, Shown, generated_text, output, settle
 
 
 async def polls(pilot, n: int = 2) -> None:
@@ -204,12 +204,13 @@ async def test_quit_saves_first():
 async def test_the_trainers_death_is_shown_and_the_playground_goes_on():
     session = FakeSession()
     app = RnnTuiApp(session)
-    async with app.run_test(size=SIZE) as pilot:
+    shown = Shown()
+    async with app.run_test(size=SIZE, message_hook=shown) as pilot:
         await settle(pilot)
         session.die()
         await settle(pilot)
         assert app.query_one(RunHeader).state == "failed"
-        assert any("stopped unexpectedly" in n.message and "Press ctrl+r" in n.message for n in app._notifications)
+        assert any("stopped unexpectedly" in n.message and "Press ctrl+r" in n.message for n in shown)
         await pilot.press(*"still")
         await settle(pilot)
         assert len(output(app).tokens) == len("still") + 300
@@ -297,9 +298,9 @@ async def test_outside_text_is_shown_as_text_not_markup():
         await settle(pilot)
         session.inbox += [Notice(300, m) for m in messages]
         await settle(pilot)
-        toasts = app.screen.query("Toast")
-        await until(pilot, lambda: len(toasts) == len(messages), "the toasts")
-        drawn = [toast.render().plain for toast in toasts]  # what each toast draws: its title, then the message
+        # A query keeps the nodes it first found: ask again each time, as toasts are mounted after the messages.
+        await until(pilot, lambda: len(app.screen.query("Toast")) == len(messages), "the toasts")
+        drawn = [toast.render().plain for toast in app.screen.query("Toast")]  # what each toast draws: its title, then the message
         assert sorted(drawn) == sorted(f"Training\n{m}" for m in messages)  # the brackets drawn, not read as markup
 
 

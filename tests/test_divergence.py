@@ -87,7 +87,7 @@ def test_non_finite_weights_are_never_saved(text_file, tmp_path, monkeypatch):
 async def test_the_app_shows_a_rollback(text_file, tmp_path, settled):
     from rnn_tui.tui.app import RnnTuiApp
     from tests.fakes import FakeSession
-    from tests.helpers import settle
+    from tests.helpers import Shown, settle
 
     events = []
     with prepare(tiny_plan(text_file, tmp_path, max_steps=30, lr=100.0, eval_every=1000), events.append) as t:
@@ -95,9 +95,10 @@ async def test_the_app_shows_a_rollback(text_file, tmp_path, settled):
     rollback = next(e for e in events if isinstance(e, Notice) and "rolled back" in e.message)
     session = FakeSession()
     app = RnnTuiApp(session)
-    async with settled(app, notifications=True) as pilot:
+    shown = Shown()
+    async with settled(app, notifications=True, message_hook=shown) as pilot:
         session.inbox.append(rollback)
         await settle(pilot)
-        shown = [n for n in app._notifications if "rolled back" in n.message]
-        assert shown and shown[0].severity == "warning" and shown[0].title == "Training"
+        rollbacks = [n for n in shown if "rolled back" in n.message]
+        assert rollbacks and rollbacks[0].severity == "warning" and rollbacks[0].title == "Training"
         assert app.state == "training"  # it carries on

@@ -116,7 +116,7 @@ async def test_the_app_says_that_saving_failed(text_file, tmp_path, monkeypatch,
     """The trainer's own notice, shown by the app as an error."""
     from rnn_tui.tui.app import RnnTuiApp
     from tests.fakes import FakeSession
-    from tests.helpers import settle
+    from tests.helpers import Shown, settle
 
     events = []
     with prepare(tiny_plan(text_file, tmp_path, max_steps=10, eval_every=1000), events.append) as t:
@@ -126,11 +126,12 @@ async def test_the_app_says_that_saving_failed(text_file, tmp_path, monkeypatch,
     notice = next(e for e in events if isinstance(e, Notice) and e.level == "error")
     session = FakeSession()
     app = RnnTuiApp(session)
-    async with settled(app, notifications=True) as pilot:
+    shown = Shown()
+    async with settled(app, notifications=True, message_hook=shown) as pilot:
         session.inbox.append(notice)
         await settle(pilot)
-        shown = [n for n in app._notifications if "saving the checkpoint failed" in n.message]
-        assert shown and shown[0].severity == "error"
+        failed = [n for n in shown if "saving the checkpoint failed" in n.message]
+        assert failed and failed[0].severity == "error"
 
 
 # --------------------------------------------------------------------------- folders that cannot be written
@@ -318,7 +319,7 @@ def test_readers_never_see_a_half_written_checkpoint(text_file, tmp_path, capsys
 async def test_a_restart_that_is_refused_is_shown_and_can_be_tried_again(settled):
     from rnn_tui.tui.app import RnnTuiApp
     from tests.fakes import FakeSession
-    from tests.helpers import settle
+    from tests.helpers import Shown, settle
 
     class Taken(FakeSession):
         def restart(self):
@@ -327,13 +328,14 @@ async def test_a_restart_that_is_refused_is_shown_and_can_be_tried_again(settled
 
     session = Taken()
     app = RnnTuiApp(session)
-    async with settled(app, notifications=True) as pilot:
+    shown = Shown()
+    async with settled(app, notifications=True, message_hook=shown) as pilot:
         session.die()
         await settle(pilot)
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert app.state == "failed" and app.is_running
-        assert any("pid 4242" in n.message and n.severity == "error" for n in app._notifications)
+        assert any("pid 4242" in n.message and n.severity == "error" for n in shown)
         await pilot.press("ctrl+r")  # still offered
         await settle(pilot)
         assert session.commands == ["restart", "restart"]
@@ -342,14 +344,15 @@ async def test_a_restart_that_is_refused_is_shown_and_can_be_tried_again(settled
 async def test_a_session_that_cannot_start_is_shown_not_raised():
     from rnn_tui.tui.app import RnnTuiApp
     from tests.fakes import FakeSession
-    from tests.helpers import SIZE
+    from tests.helpers import SIZE, Shown
 
     class Newer(FakeSession):
         def start(self):
             raise UserError("events.jsonl is run-record format 9, newer than this rnn-tui reads (1); upgrade")
 
     app = RnnTuiApp(Newer())
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    shown = Shown()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=shown) as pilot:
         # The notice is a message: wait for it, not for a fixed time.
-        await until(pilot, lambda: any("upgrade" in n.message for n in app._notifications), "the failed start", 15)
+        await until(pilot, lambda: any("upgrade" in n.message for n in shown), "the failed start", 15)
         assert app.state == "failed" and app.is_running

@@ -16,7 +16,7 @@ from rnn_tui.tui.widgets.neurons.find_panel import FindPanel
 from rnn_tui.tui.widgets.playground.prompt import PromptArea
 from tests.conftest import until
 from tests.fakes import VALIDATION, run_folder, session_for
-from tests.helpers import SIZE, settle
+from tests.helpers import SIZE, Shown, settle
 
 
 def screen_of(app) -> NeuronScreen:
@@ -132,11 +132,12 @@ async def test_without_validation_text_t_says_why_and_can_try_again(tmp_path):
     saved = meta.read_text()
     meta.unlink()
     app = RnnTuiApp(session_for(folder))
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    shown = Shown()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=shown) as pilot:
         await settle(pilot)
         screen = await open_view(pilot)
         await pilot.press("t")
-        await until(pilot, lambda: any("saved no checkpoint" in n.message for n in app._notifications), what="why")
+        await until(pilot, lambda: any("saved no checkpoint" in n.message for n in shown), what="why")
         assert screen.source == "playground" and len(screen.trace.text) == 300
         meta.write_text(saved)
         await pilot.press("t")
@@ -225,7 +226,8 @@ async def test_a_new_run_reads_its_validation_text_once_it_has_saved(tmp_path):
 async def test_the_view_exports_as_html_svg_and_text(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     app = RnnTuiApp(session_for())
-    async with app.run_test(size=SIZE) as pilot:
+    shown = Shown()
+    async with app.run_test(size=SIZE, message_hook=shown) as pilot:
         await settle(pilot)
         screen = await open_view(pilot)
         body, legend, title = screen.export_view()
@@ -234,4 +236,4 @@ async def test_the_view_exports_as_html_svg_and_text(tmp_path, monkeypatch):
         folder = tmp_path / "rnn-tui-exports"
         await until(pilot, lambda: folder.is_dir() and len(list(folder.iterdir())) == 3, what="the saved view")
         assert sorted(p.suffix for p in folder.iterdir()) == [".html", ".svg", ".txt"]
-        await until(pilot, lambda: any("rnn-tui-exports/neurons-" in n.message for n in app._notifications))
+        await until(pilot, lambda: any("rnn-tui-exports/neurons-" in n.message for n in shown))

@@ -14,7 +14,7 @@ from rnn_tui.tui.widgets.runs.compare_chart import CompareChart
 from rnn_tui.tui.widgets.runs.runs_table import RunsTable
 from tests.conftest import until
 from tests.fakes import FakeSession, make_run
-from tests.helpers import rnn_tui, settle
+from tests.helpers import Shown, rnn_tui, settle
 
 
 @pytest.fixture
@@ -147,10 +147,11 @@ async def test_the_palette_offers_the_runs_and_an_empty_folder_says_so(tmp_path,
 async def test_a_damaged_run_is_reported_not_fatal(runs, settled):
     (runs / "big-slow" / checkpoint.MODEL).write_bytes(b"not safetensors")
     app = RnnTuiApp(FakeSession(), checkpoint_dir=runs)
-    async with settled(app, notifications=True) as pilot:
+    shown = Shown()
+    async with settled(app, notifications=True, message_hook=shown) as pilot:
         await open_runs(pilot)
         await pilot.press("down", "o")
-        await until(pilot, lambda: any("damaged" in n.message for n in app._notifications), "the error")
+        await until(pilot, lambda: any("damaged" in n.message for n in shown), "the error")
         assert isinstance(app.screen, RunsScreen)
         assert app.query_one(RunHeader).playground == ""
 

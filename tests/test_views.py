@@ -25,7 +25,7 @@ from rnn_tui.tui.widgets.training import panel as panel_module
 from rnn_tui.tui.widgets.training.panel import TrainingPanel
 from tests.conftest import until
 from tests.fakes import VOCAB, FakeFolder, FakeSession, tiny_weights
-from tests.helpers import SIZE, settle
+from tests.helpers import SIZE, Shown, settle
 
 # ---------------------------------------------------------------- the prediction figure
 
@@ -172,14 +172,15 @@ async def open_path(pilot, path) -> None:
 async def test_a_file_opens_as_the_prompt(tmp_path):
     (tmp_path / "story.txt").write_text("the cat sat.\r\nthe dog sat.\r\n")
     app = RnnTuiApp(FakeSession())
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    shown = Shown()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=shown) as pilot:
         await settle(pilot)
         await open_path(pilot, tmp_path / "story.txt")
         await settle(pilot)
         assert app.query_one(PromptArea).text == "the cat sat.\nthe dog sat.\n"
         out = app.query_one(ConfidenceText)
         assert out.n_prompt == 26 and len(out.tokens) == 26 + 300
-        assert any("Opened" in n.message and "26 characters" in n.message for n in app._notifications)
+        assert any("Opened" in n.message and "26 characters" in n.message for n in shown)
 
 
 @pytest.mark.parametrize(
@@ -195,13 +196,14 @@ async def test_a_file_that_cannot_be_opened_is_a_one_line_notice(tmp_path, name,
     if content is not None:
         (tmp_path / name).write_bytes(content)
     app = RnnTuiApp(FakeSession())
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    shown = Shown()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=shown) as pilot:
         await settle(pilot)
         await pilot.press(*"kept")
         await settle(pilot)
         await open_path(pilot, tmp_path / name)
         await settle(pilot)
-        errors = [n.message for n in app._notifications if n.severity == "error"]
+        errors = [n.message for n in shown if n.severity == "error"]
         assert len(errors) == 1 and words in errors[0] and "\n" not in errors[0]
         assert app.query_one(PromptArea).text == "kept"
 
@@ -246,7 +248,8 @@ async def test_a_long_prompt_is_scored_with_progress_and_new_weights_wait(tmp_pa
 async def test_ctrl_e_saves_the_view_on_screen(tmp_path, monkeypatch):
     monkeypatch.setattr(app_module, "EXPORTS", tmp_path / "exports")
     app = RnnTuiApp(FakeSession())
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    shown = Shown()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=shown) as pilot:
         await settle(pilot)
         await pilot.press(*"the cat")
         await settle(pilot)
@@ -259,7 +262,7 @@ async def test_ctrl_e_saves_the_view_on_screen(tmp_path, monkeypatch):
             await pilot.pause()
             saved = sorted(set((tmp_path / "exports").glob(f"{prefix}-*")) - before)
             assert [p.suffix for p in saved] == [".html", ".svg", ".txt"]
-            assert any(saved[0].stem in n.message for n in app._notifications)
+            assert any(saved[0].stem in n.message for n in shown)
             return saved[0].read_text() + saved[2].read_text()
 
         page = await export("playground")  # from the prompt: ctrl+e saves rather than moving to the line's end

@@ -28,7 +28,7 @@ from rnn_tui.tui.widgets.training.loss_chart import LossChart
 from rnn_tui.tui.widgets.training.stats import TrainingStats
 from tests.conftest import TINY_FLAGS, cli_env, until, wait_for
 from tests.fakes import make_run, scripted_run, tiny_weights
-from tests.helpers import SIZE, assert_user_error, drain_until, rnn_tui
+from tests.helpers import SIZE, Shown, assert_user_error, drain_until, rnn_tui
 
 
 @contextlib.contextmanager
@@ -299,7 +299,8 @@ async def test_the_app_shows_a_deleted_folder_and_a_rewritten_record(tmp_path):
     run = make_run(tmp_path, "watched", steps=500)
     backup = shutil.copytree(run, tmp_path / "backup")
     app = RnnTuiApp(WatchSession(run, interval=0.05), checkpoint_dir=tmp_path)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    shown = Shown()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=shown) as pilot:
         header, chart = app.query_one(RunHeader), app.query_one(LossChart)
         await until(pilot, lambda: chart.train and chart.train[-1][0] == 500, "the record")
         await until(pilot, lambda: app.query_one(Controls).weights_step == 500, "the weights")
@@ -313,7 +314,7 @@ async def test_the_app_shows_a_deleted_folder_and_a_rewritten_record(tmp_path):
         assert steps == sorted(steps) and 500 not in steps  # the cut-back curve replaced the old one
         shutil.rmtree(run)
         await until(pilot, lambda: header.state == "folder gone", "the folder to be missed")
-        await until(pilot, lambda: any("is gone" in n.message for n in app._notifications), "the notice")
+        await until(pilot, lambda: any("is gone" in n.message for n in shown), "the notice")
         await pilot.press(*"the ")
         out = app.query_one(ConfidenceText)  # the playground carries on: typing there still continues the prompt
         await until(pilot, lambda: out.n_prompt == 4 and len(out.tokens) == 4 + 300, "a continuation of the prompt")
