@@ -8,6 +8,10 @@ job's rank 0. Progress is thinned to a few hundred points an hour; every evaluat
 sample, checkpoint and notice is kept. When a run resumes, the writer first cuts the
 record back to the checkpoint's step, so the history always matches the weights, even
 after a kill -9. Readers skip a damaged line and report its number.
+
+A start event read back names the folder its record was read from, not the one it was
+written in: a run folder that was moved, copied to another machine or shipped in the
+package (rnn_tui/models/) is found where it is now.
 """
 
 from __future__ import annotations
@@ -15,11 +19,11 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from rnn_tui.errors import UserError
-from rnn_tui.events import KINDS, CheckpointSaved, Evaluation, Event, Progress, from_json
+from rnn_tui.events import KINDS, CheckpointSaved, Evaluation, Event, Progress, RunStarted, from_json
 from rnn_tui.fsutil import atomic_write_bytes
 
 FILENAME = "events.jsonl"
@@ -54,8 +58,10 @@ def _header_ok(line: str, path: Path) -> bool:
 
 
 def parse(lines: Iterable[str], path: Path, first_line: int = 1) -> Contents:
-    """Events from record lines (without their newlines). Damaged lines are skipped and listed."""
+    """Events from the lines (without their newlines) of the record at `path`. Damaged lines are skipped and
+    listed. A start event's run_dir is the folder `path` is in."""
     out = Contents()
+    here = str(path.parent)
     for number, line in enumerate(lines, first_line):
         if number == 1 and _header_ok(line, path):
             continue
@@ -65,7 +71,8 @@ def parse(lines: Iterable[str], path: Path, first_line: int = 1) -> Contents:
             obj = json.loads(line)
             if isinstance(obj, dict) and isinstance(obj.get("event"), str) and obj["event"] not in KINDS:
                 continue  # a kind of event from a newer rnn-tui: not ours to show
-            out.events.append(from_json(obj))
+            event = from_json(obj)
+            out.events.append(replace(event, run_dir=here) if isinstance(event, RunStarted) else event)
         except ValueError:
             out.damaged.append(number)
     return out

@@ -300,7 +300,7 @@ async def test_outside_text_is_shown_as_text_not_markup():
         await settle(pilot)
         # A query keeps the nodes it first found: ask again each time, as toasts are mounted after the messages.
         await until(pilot, lambda: len(app.screen.query("Toast")) == len(messages), "the toasts")
-        drawn = [toast.render().plain for toast in app.screen.query("Toast")]  # what each toast draws: its title, then the message
+        drawn = [toast.render().plain for toast in app.screen.query("Toast")]  # each toast: its title, then the message
         assert sorted(drawn) == sorted(f"Training\n{m}" for m in messages)  # the brackets drawn, not read as markup
 
 

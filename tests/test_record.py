@@ -152,3 +152,17 @@ def test_from_json_accepts_events_or_raises_value_error(d):
     except ValueError:
         return
     assert event.to_json()["event"] == d["event"]
+
+
+def test_a_moved_run_is_found_where_it_is_now(tmp_path):
+    """A run folder moved, copied to another machine or shipped: its start event names where it is, so the app
+    looks there (the copies check, exports), not where it trained."""
+    w = record.Writer(tmp_path / "trained-here")
+    w(START)
+    w.close()
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    (tmp_path / "trained-here").rename(moved)
+    assert json.loads((moved / record.FILENAME).read_text().splitlines()[1])["run_dir"] == "run"  # as written
+    for events in (record.read(moved).events, record.Tail(moved).poll()[0].events, history_of(moved)):
+        assert [e.run_dir for e in events if isinstance(e, RunStarted)] == [str(moved)]

@@ -11,6 +11,8 @@ import pytest
 
 import rnn_tui
 from rnn_tui import checkpoint, models
+from rnn_tui.events import CheckpointSaved, RunStarted
+from rnn_tui.session import FolderSession
 from tests.helpers import assert_user_error
 from tests.helpers import rnn_tui as run_cli
 
@@ -63,6 +65,18 @@ def test_a_shipped_model_is_fine_tuned_in_a_new_run_and_never_resumed(shipped, t
     assert sorted(os.listdir(shipped / "shakespeare")) == ["events.jsonl", "meta.json", "model.safetensors"]
 
 
+def test_a_shipped_record_names_no_folder_of_the_machine_that_trained_it(shipped, tmp_path):
+    """The package carries no trainer's paths; read back, the record names the shipped folder, so the app's
+    copies check (ctrl+n) finds the model's corpus on any machine."""
+    raw = (shipped / "python" / "events.jsonl").read_text()
+    assert "-build" not in raw and str(shipped.parent) not in raw  # ship_tiny trains in MODELS-build/
+    session = FolderSession.open(models.folder("pretrained:python"))
+    session.start()
+    history = session.poll()[0].events
+    assert [e.run_dir for e in history if isinstance(e, RunStarted)] == [str(shipped / "python")]
+    assert {e.path for e in history if isinstance(e, CheckpointSaved)} <= {"best", "."}
+
+
 @pytest.mark.skipif(not models.names(), reason="no shipped models in the package yet (scripts/train_pretrained.py)")
 def test_the_models_in_the_package_are_valid_small_and_honest(monkeypatch):
     monkeypatch.delenv("RNN_TUI_MODELS")
@@ -74,5 +88,7 @@ def test_the_models_in_the_package_are_valid_small_and_honest(monkeypatch):
         assert all(a.dtype == np.float32 for a in ckpt.model.values())
         shipped = ckpt.meta["shipped"]
         assert shipped["val_loss"] == ckpt.meta["best_val_loss"] and ckpt.meta["train"]["val_frac"] is None
+        raw = (folder / "events.jsonl").read_text()
+        assert "/work/" not in raw and "/tmp/" not in raw and "/home/" not in raw  # no trainer's folders
     sample = rnn_tui.load("pretrained:shakespeare").generate("ROMEO:", 200, seed=1)
     assert sample.count(" ") > 20  # words, not noise

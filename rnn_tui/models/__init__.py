@@ -11,11 +11,13 @@ They are read-only: nothing ever writes here (a fine-tuned model is a new run fo
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rnn_tui.errors import UserError
+from rnn_tui.events import CheckpointSaved, Event, RunStarted
 from rnn_tui.fsutil import atomic_write_bytes
 
 if TYPE_CHECKING:
@@ -91,6 +93,16 @@ def is_shipped(meta: dict) -> bool:
     return isinstance(meta.get("shipped"), dict)
 
 
+def _unplaced(event: Event, run_dir: Path) -> Event:
+    """`event` without the folder the run trained in: the package must not carry the trainer's paths. (A start
+    event read back names the folder it is read from.)"""
+    if isinstance(event, RunStarted):
+        return dataclasses.replace(event, run_dir=".")
+    if isinstance(event, CheckpointSaved):
+        return dataclasses.replace(event, path=os.path.relpath(event.path, run_dir))
+    return event
+
+
 def ship(ckpt: Checkpoint, out: Path, record_of: Path | None = None, **shipped: object) -> Path:
     """Write `ckpt` as a shipped model into the folder `out`: its weights in half precision, its meta.json with a
     `shipped` entry (`shipped`'s items: the validation loss, how it was trained), no optimizer; and the run record
@@ -112,7 +124,7 @@ def ship(ckpt: Checkpoint, out: Path, record_of: Path | None = None, **shipped: 
     meta = dict(ckpt.meta)
     meta["shipped"] = {"name": out.name, "weights": "float16", **shipped}
     if record_of is not None and (record_of / record.FILENAME).is_file():
-        kept = record.read(record_of, upto_step=ckpt.step).events
+        kept = [_unplaced(e, record_of) for e in record.read(record_of, upto_step=ckpt.step).events]
         lines = [json.dumps(record.HEADER), *(json.dumps(e.to_json(), ensure_ascii=False) for e in kept)]
         atomic_write_bytes(out / record.FILENAME, "".join(f"{line}\n" for line in lines).encode())
     atomic_write_bytes(out / checkpoint.MODEL, st_save(weights, metadata=header))
