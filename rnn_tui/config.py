@@ -101,7 +101,7 @@ class TrainConfig:
     lr: float = setting(3e-3, "peak learning rate (AdamW)", low=0.0, open_low=True, high=1000.0)
     min_lr_frac: float = setting(0.1, "the learning rate decays to this fraction of the peak", low=0.0, high=1.0)
     warmup_steps: int = setting(100, "learning-rate warm-up steps", low=0, high=10**9)
-    weight_decay: float = setting(0.0, "AdamW weight decay", low=0.0, high=10.0)
+    weight_decay: float = setting(0.1, "AdamW weight decay (decoupled, every weight)", low=0.0, high=10.0)
     grad_clip: float = setting(1.0, "gradient-norm clip", low=0.0, open_low=True, high=1e6)
     max_steps: int | None = setting(None, "total steps of the run (a resumed run stops at N)", low=1, high=10**12)
     max_minutes: float | None = setting(
