@@ -65,7 +65,7 @@ def test_a_shipped_model_is_fine_tuned_in_a_new_run_and_never_resumed(shipped, t
     assert sorted(os.listdir(shipped / "shakespeare")) == ["events.jsonl", "meta.json", "model.safetensors"]
 
 
-def test_a_shipped_record_names_no_folder_of_the_machine_that_trained_it(shipped, tmp_path):
+def test_a_shipped_record_names_no_folder_of_the_machine_that_trained_it(shipped):
     """The package carries no trainer's paths; read back, the record names the shipped folder, so the app's
     copies check (ctrl+n) finds the model's corpus on any machine."""
     raw = (shipped / "python" / "events.jsonl").read_text()
