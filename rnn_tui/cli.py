@@ -45,6 +45,8 @@ def _config_flags(group: argparse._ArgumentGroup, cls: type, gpu: dict | None = 
         default = f" (default {f.default})" if f.default not in (None, "") else ""
         if gpu and f.name in gpu:
             default = f" (default {f.default}; {gpu[f.name]} on a GPU)"
+        if gpu and f.name in config.BUDGETED:  # a CPU run with --max-steps: config.Budget
+            default = default[:-1] + f"; {getattr(config.SHORT, f.name)} for a short --max-steps run)"
         group.add_argument(config.flag_of(cls, f.name), dest=f.name, metavar=metavar, help=spec.help + default)
 
 

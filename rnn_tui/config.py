@@ -103,7 +103,14 @@ class TrainConfig:
     warmup_steps: int = setting(100, "learning-rate warm-up steps", low=0, high=10**9)
     weight_decay: float = setting(0.1, "AdamW weight decay (decoupled, every weight)", low=0.0, high=10.0)
     grad_clip: float = setting(1.0, "gradient-norm clip", low=0.0, open_low=True, high=1e6)
-    max_steps: int | None = setting(None, "total steps of the run (a resumed run stops at N)", low=1, high=10**12)
+    max_steps: int | None = setting(
+        None,
+        "total steps of the run (a resumed run stops at N); off a GPU, a run of fewer than 10 M characters "
+        "(N x batch x seq) defaults to a higher --lr, a longer --warmup-steps and less --dropout, which learn "
+        "faster in a short run",
+        low=1,
+        high=10**12,
+    )
     max_minutes: float | None = setting(
         None, "wall-clock budget of the run, evaluations included", low=0.0, open_low=True, high=1e7
     )
@@ -225,10 +232,62 @@ GPU_MODEL = {"layers": 3, "hidden": 1024, "embedding": 128, "dropout": 0.3}
 GPU_TRAIN = {"batch_size": 64, "seq_len": 128, "lr": 2e-3}
 
 
-def defaults_for(device_type: str) -> tuple[Settings[ModelConfig], Settings[TrainConfig]]:
-    """Model and training settings that differ from the dataclass defaults on this kind of device."""
-    gpu = device_type == "cuda"
-    return Settings(ModelConfig, GPU_MODEL if gpu else {}), Settings(TrainConfig, GPU_TRAIN if gpu else {})
+def defaults_for(
+    device_type: str, steps: int | None = None, step_chars: int = 0, train_chars: int | None = None
+) -> tuple[Settings[ModelConfig], Settings[TrainConfig]]:
+    """Model and training settings that differ from the dataclass defaults on this kind of device and, off a GPU,
+    for a run of `steps` of `step_chars` training characters over a text of `train_chars` (see `Budget`)."""
+    if device_type == "cuda":
+        return Settings(ModelConfig, GPU_MODEL), Settings(TrainConfig, GPU_TRAIN)
+    model, train = Budget.defaults(steps, step_chars, train_chars)
+    return Settings(ModelConfig, model), Settings(TrainConfig, train)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The defaults of a run whose length is known (`--max-steps`): a short run learns fastest with a higher peak
+    learning rate, a longer warm-up and less dropout than a long one (measured on tinyshakespeare: BENCHMARKS.md,
+    "A budget's defaults"). The optimal learning rate falls as a power of the run's length (Bjorck et al. 2025,
+    "Scaling Optimal LR Across Token Horizons"), and the dropout a text needs grows with the passes over it.
+
+    Two measured ends, log-linear between and constant beyond: SHORT (2.05 M characters, about 2 passes) and LONG
+    (10.24 M characters, about 10 passes, the dataclass defaults). A run without a step budget gets LONG's."""
+
+    chars: float  # the run's training characters: max_steps x batch_size x seq_len
+    passes: float  # of those over the text's training part
+    lr: float
+    warmup_steps: int
+    dropout: float
+
+    @staticmethod
+    def defaults(steps: int | None, step_chars: int, train_chars: int | None) -> tuple[dict, dict]:
+        """Model and training settings for a budget of `steps` of `step_chars`: {} where it is unknown. The
+        warm-up takes at most WARMUP_SHARE of the run."""
+        if not steps:
+            return {}, {}
+        budget_chars = steps * step_chars
+        t = _between(budget_chars, SHORT.chars, LONG.chars)
+        warmup = round(SHORT.warmup_steps + t * (LONG.warmup_steps - SHORT.warmup_steps))
+        train = {
+            "lr": float(f"{math.exp(math.log(SHORT.lr) + t * math.log(LONG.lr / SHORT.lr)):.3g}"),
+            "warmup_steps": min(warmup, max(1, round(WARMUP_SHARE * steps))),
+        }
+        model = {}
+        if train_chars:
+            u = _between(budget_chars / train_chars, SHORT.passes, LONG.passes)
+            model["dropout"] = round(SHORT.dropout + u * (LONG.dropout - SHORT.dropout), 2)
+        return model, train
+
+
+def _between(x: float, low: float, high: float) -> float:
+    """Where x lies from low (0) to high (1) on a log scale, clamped."""
+    return min(1.0, max(0.0, math.log(x / low) / math.log(high / low)))
+
+
+SHORT = Budget(chars=2_048_000, passes=2.0, lr=8e-3, warmup_steps=300, dropout=0.1)
+LONG = Budget(10_240_000, 10.0, TrainConfig.lr, TrainConfig.warmup_steps, ModelConfig.dropout)  # the defaults
+BUDGETED = ("lr", "warmup_steps", "dropout")  # what a step budget sets
+WARMUP_SHARE = 0.3  # SHORT's warm-up, 300 of its 1,000 steps
 
 
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rnn_tui import checkpoint, models
-from rnn_tui.config import ModelConfig, Settings, TrainConfig, count_params, defaults_for
+from rnn_tui.config import BUDGETED, LONG, Budget, ModelConfig, Settings, TrainConfig, count_params, defaults_for
 from rnn_tui.errors import UserError
 from rnn_tui.text.sources import SourceSpec
 
@@ -67,12 +67,43 @@ class RunPlan:
         """The run's training settings on this kind of device (they do not depend on the vocabulary)."""
         return self.train.build(*self._presets(device_type)[1:])
 
-    def model_config(self, device_type: str, vocab_size: int) -> ModelConfig:
-        """The run's model on this kind of device, for this vocabulary."""
-        return self.model.build(*self._presets(device_type)[:1], vocab_size=vocab_size)
+    def model_config(self, device_type: str, vocab_size: int, train_chars: int | None = None) -> ModelConfig:
+        """The run's model on this kind of device, for this vocabulary and a text of `train_chars` to train on."""
+        return self.model.build(*self._presets(device_type, train_chars)[:1], vocab_size=vocab_size)
 
-    def _presets(self, device_type: str) -> tuple[Settings, ...]:
-        return () if self.resumed else defaults_for(device_type)
+    def budget_note(self, device_type: str, train_chars: int) -> str | None:
+        """What the run's step budget chose that the user did not (config.Budget), in a line, or None."""
+        steps = self._budget_steps(device_type)
+        cfg = self.train.build()
+        model, train = Budget.defaults(steps, cfg.batch_size * cfg.seq_len, train_chars)
+        chosen = {
+            name: value
+            for name, value in {**model, **train}.items()
+            if name not in self.model and name not in self.train and value != getattr(LONG, name)
+        }
+        if not chosen or not steps:
+            return None
+        chars = steps * cfg.batch_size * cfg.seq_len
+        names = {"lr": "learning rate", "warmup_steps": "warm-up steps", "dropout": "dropout"}
+        said = ", ".join(f"{names[name]} {chosen[name]}" for name in BUDGETED if name in chosen)
+        return (
+            f"a short run ({chars / 1e6:.2f} M characters, {chars / train_chars:.1f} passes over the text) "
+            f"learns fastest with {said}; --lr, --warmup-steps and --dropout choose them yourself"
+        )
+
+    def _presets(self, device_type: str, train_chars: int | None = None) -> tuple[Settings, ...]:
+        """The device's presets, under which the user's settings go; off a GPU, a new run from scratch with a
+        step budget gets that budget's too (config.Budget). A resumed run has its own; a fine-tuning run, its own."""
+        if self.resumed:
+            return ()
+        cfg = self.train.build()
+        return defaults_for(device_type, self._budget_steps(device_type), cfg.batch_size * cfg.seq_len, train_chars)
+
+    def _budget_steps(self, device_type: str) -> int | None:
+        """The step budget of a new run from scratch off a GPU, else None."""
+        if self.resumed or self.init_from or device_type == "cuda":
+            return None
+        return self.train.build().max_steps
 
     def to_json(self) -> dict:
         """The plan as JSON, to hand to the other processes of a distributed job."""

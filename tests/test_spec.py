@@ -20,7 +20,7 @@ def test_a_setting_is_checked_once_from_its_flag_to_meta_json(text_file, tmp_pat
     real = config.check
 
     def counting(cls, name, value):
-        if name in ("hidden", "lr"):
+        if (name, value) in (("hidden", 32), ("lr", 2e-3)):  # the user's (a budget's presets are checked too)
             checked.append((name, value))
         return real(cls, name, value)
 
@@ -82,3 +82,56 @@ def test_a_resumed_run_inherits_its_settings_but_not_the_machine_ones(text_file,
     assert resumed.train["max_steps"] == 4 and resumed.train["batch_size"] == 8  # the user's over the run's
     assert not {"threads", "precision", "device"} & set(resumed.train)  # machine ones come from this machine
     assert resumed.model["hidden"] == 32 and resumed.model_config("cuda", 10).layers == 1  # no presets on resume
+
+
+SHAKESPEARE_TRAIN = 1_003_855  # tinyshakespeare's training part: 2,048,000 characters are 2.04 passes over it
+
+
+def test_a_step_budget_chooses_the_learning_rate_warm_up_and_dropout():
+    short = config.Budget.defaults(1000, 32 * 64, SHAKESPEARE_TRAIN)
+    assert short == ({"dropout": 0.1}, {"lr": 0.008, "warmup_steps": 300})  # what BENCHMARKS.md measured
+    long = config.Budget.defaults(5000, 32 * 64, SHAKESPEARE_TRAIN)
+    assert long == ({"dropout": ModelConfig.dropout}, {"lr": TrainConfig.lr, "warmup_steps": TrainConfig.warmup_steps})
+    assert config.Budget.defaults(None, 32 * 64, SHAKESPEARE_TRAIN) == ({}, {})  # no budget: the defaults
+    runs = [config.Budget.defaults(steps, 32 * 64, SHAKESPEARE_TRAIN) for steps in (10, 500, 1000, 2500, 5000, 10**6)]
+    lrs, dropouts = [t["lr"] for _, t in runs], [m["dropout"] for m, _ in runs]
+    assert lrs == sorted(lrs, reverse=True) and dropouts == sorted(dropouts)  # longer: lower peak, more dropout
+    assert runs[0][1]["warmup_steps"] == 3  # at most 30 % of the run warms up
+    # dropout follows the passes over the text, the learning rate the characters: a big text keeps dropout low
+    assert config.Budget.defaults(5000, 32 * 64, 100 * SHAKESPEARE_TRAIN) == ({"dropout": 0.1}, long[1])
+
+
+def _budget_plan(tmp_path, train=None, **kw) -> RunPlan:
+    settings = Settings(TrainConfig, {"max_steps": 1000, **(train or {})})
+    return RunPlan(tmp_path / "r", SourceSpec("x.txt"), Settings(ModelConfig), settings, **kw)
+
+
+def test_what_the_user_gives_wins_over_the_budget_and_only_new_cpu_runs_get_one(tmp_path):
+    given = _budget_plan(tmp_path, {"lr": 1e-3})
+    assert given.train_config("cpu").lr == 1e-3 and given.train_config("cpu").warmup_steps == 300
+    assert given.model_config("cpu", 10, SHAKESPEARE_TRAIN).dropout == 0.1
+    assert "learning rate" not in given.budget_note("cpu", SHAKESPEARE_TRAIN)
+    assert "warm-up steps 300, dropout 0.1" in given.budget_note("cpu", SHAKESPEARE_TRAIN)
+    gpu = _budget_plan(tmp_path)  # a GPU's presets were measured on a GPU: no budget there
+    assert (gpu.train_config("cuda").lr, gpu.model_config("cuda", 10, SHAKESPEARE_TRAIN).dropout) == (2e-3, 0.3)
+    assert gpu.budget_note("cuda", SHAKESPEARE_TRAIN) is None
+    tuned = _budget_plan(tmp_path, {"lr": 1e-3}, init_from={"source": "x", "path": "x", "step": 1})
+    assert tuned.train_config("cpu").warmup_steps == 100 and tuned.budget_note("cpu", SHAKESPEARE_TRAIN) is None
+    unbudgeted = RunPlan(tmp_path / "r", SourceSpec("x.txt"), Settings(ModelConfig), Settings(TrainConfig))
+    assert unbudgeted.train_config("cpu") == TrainConfig() and unbudgeted.budget_note("cpu", 10**6) is None
+    chosen = _budget_plan(tmp_path, {"lr": 3e-3, "warmup_steps": 100}).train
+    everything = RunPlan(tmp_path / "r", SourceSpec("x.txt"), Settings(ModelConfig, {"dropout": 0.2}), chosen)
+    assert everything.budget_note("cpu", SHAKESPEARE_TRAIN) is None  # the user chose all three
+
+
+def test_a_resumed_run_keeps_the_settings_its_budget_chose(text_file, tmp_path):
+    tiny = TINY_FLAGS[: TINY_FLAGS.index("--warmup-steps")]  # the budget's warm-up, not the tests' usual one
+    flags = ["train", "--data", str(text_file), *tiny, "--max-steps", "4", "--eval-every", "4"]
+    flags += ["--checkpoint-dir", str(tmp_path), "--run-name", "short"]
+    with prepare(plan(run_spec(build_parser().parse_args(flags)))) as trainer:
+        assert (trainer.cfg.lr, trainer.cfg.warmup_steps, trainer.model_cfg.dropout) == (0.008, 1, 0.1)
+        trainer.run()
+    said = [e["message"] for e in map(json.loads, (tmp_path / "short" / "events.jsonl").open()) if "message" in e]
+    assert any(m.startswith("a short run (") and "learning rate 0.008, warm-up steps 1, dropout 0.1" in m for m in said)
+    resumed = resume_plan(tmp_path, "short", max_steps=50_000)  # now a long budget, but the run is the same run
+    assert resumed.train_config("cpu").lr == 0.008 and resumed.model_config("cpu", 10).dropout == 0.1

@@ -62,9 +62,10 @@ def prepare(plan: RunPlan, on_event: EventSink | None = None, dist: Group = LOCA
         dist.check_same_text(corpus.sha256)
         init = None if ckpt or not plan.init_from else checkpoint.load(plan.init_from["path"], optimizer=False)
         vocab = ckpt.vocab if ckpt else finetune.grown_vocab(init.vocab, corpus.vocab) if init else corpus.vocab
+        train_chars = len(corpus.split(cfg.val_frac)[0])
         trainer = Trainer(
             corpus.reencoded(vocab),
-            plan.model_config(device.type, len(vocab)),
+            plan.model_config(device.type, len(vocab), train_chars),
             cfg,
             plan.run_dir,
             on_event,
@@ -81,6 +82,8 @@ def prepare(plan: RunPlan, on_event: EventSink | None = None, dist: Group = LOCA
             trainer.open_record(lock, resume_step=ckpt.step if ckpt else None)
         if init:
             trainer.emit(Notice(0, finetune.describe(plan.init_from["source"], init, corpus.vocab), "information"))
+        if budget := plan.budget_note(device.type, train_chars):
+            trainer.emit(Notice(0, budget, "information"))
         if ckpt and corpus.sha256 != ckpt.meta.get("corpus", {}).get("sha256"):
             trainer.emit(Notice(trainer.step, "the corpus differs from the one this run was trained on"))
         for note in corpus.notes:
