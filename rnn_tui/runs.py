@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rnn_tui import checkpoint, models
-from rnn_tui.config import BUDGETED, LONG, Budget, ModelConfig, Settings, TrainConfig, count_params, defaults_for
+from rnn_tui.config import BUDGETED, LONG, ModelConfig, Settings, TrainConfig, count_params, defaults_for
 from rnn_tui.errors import UserError
 from rnn_tui.text.sources import SourceSpec
 
@@ -73,17 +73,18 @@ class RunPlan:
 
     def budget_note(self, device_type: str, train_chars: int) -> str | None:
         """What the run's step budget chose that the user did not (config.Budget), in a line, or None."""
-        steps = self._budget_steps(device_type)
-        cfg = self.train.build()
-        model, train = Budget.defaults(steps, cfg.batch_size * cfg.seq_len, train_chars)
+        steps, step_chars = self._budget(device_type)
+        if not steps:
+            return None
+        model, train = self._presets(device_type, train_chars)  # off a GPU, only the budget's
         chosen = {
             name: value
             for name, value in {**model, **train}.items()
             if name not in self.model and name not in self.train and value != getattr(LONG, name)
         }
-        if not chosen or not steps:
+        if not chosen:
             return None
-        chars = steps * cfg.batch_size * cfg.seq_len
+        chars = steps * step_chars
         names = {"lr": "learning rate", "warmup_steps": "warm-up steps", "dropout": "dropout"}
         said = ", ".join(f"{names[name]} {chosen[name]}" for name in BUDGETED if name in chosen)
         return (
@@ -94,16 +95,13 @@ class RunPlan:
     def _presets(self, device_type: str, train_chars: int | None = None) -> tuple[Settings, ...]:
         """The device's presets, under which the user's settings go; off a GPU, a new run from scratch with a
         step budget gets that budget's too (config.Budget). A resumed run has its own; a fine-tuning run, its own."""
-        if self.resumed:
-            return ()
-        cfg = self.train.build()
-        return defaults_for(device_type, self._budget_steps(device_type), cfg.batch_size * cfg.seq_len, train_chars)
+        return () if self.resumed else defaults_for(device_type, *self._budget(device_type), train_chars)
 
-    def _budget_steps(self, device_type: str) -> int | None:
-        """The step budget of a new run from scratch off a GPU, else None."""
-        if self.resumed or self.init_from or device_type == "cuda":
-            return None
-        return self.train.build().max_steps
+    def _budget(self, device_type: str) -> tuple[int | None, int]:
+        """The step budget of a new run from scratch off a GPU (None for any other run), and a step's characters."""
+        cfg = self.train.build()
+        own = not (self.resumed or self.init_from or device_type == "cuda")
+        return (cfg.max_steps if own else None), cfg.batch_size * cfg.seq_len
 
     def to_json(self) -> dict:
         """The plan as JSON, to hand to the other processes of a distributed job."""
