@@ -8,7 +8,9 @@
 Three figures, as issue "Quality in time" asks:
 1. the baseline's chars/s: a plain fp32 `nn.LSTM` + Adam loop, same model size and batch;
 2. ours: `rnn-tui train`'s step at its automatic precision (bf16 where the CPU multiplies it, else fp32);
-3. the bf16 / fp32 matmul ratio at the recurrent product's shape (batch x hidden x 4 hidden).
+3. the bf16 / fp32 matmul ratio at the recurrent product's shape (batch x hidden x 4 hidden), each
+   dtype's best round (a micro-benchmark's best is what the hardware can do; one slow fp32 moment
+   would otherwise inflate the ratio: 49 against the LSTM's own 84 GFLOP/s once, on 12-07).
 What bf16 allows is that ratio, or 1 where it is below 1 (fp32 is always there: a CPU without
 bf16 arithmetic runs it ~100x slower). The target: ours / baseline >= 0.8 x that limit.
 Also the loss after the same steps in bf16 and in fp32, where bf16 is available (it must cost
@@ -104,16 +106,17 @@ def main() -> None:
     x = torch.randint(1, cfg.vocab_size, (args.batch_size, args.seq_len))
     chars = args.batch_size * args.seq_len
     runs: dict[str, list[float]] = {"baseline fp32 nn.LSTM": [], **{f"rnn-tui {p}": [] for p in trainers}}
+    shape = (args.batch_size, args.hidden, cfg.spec.gates * args.hidden)  # the recurrent product
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    rounds: dict[str, list[float]] = {p: [] for p in dtypes}
     for _ in range(args.rounds):  # interleaved, so drift on a noisy machine hits all of them alike
         runs["baseline fp32 nn.LSTM"].append(chars_per_s(lambda: base_step(x, x), chars, args.steps))
         for prec, t in trainers.items():
             runs[f"rnn-tui {prec}"].append(chars_per_s(t.train_step, chars, args.steps))
+        for p, d in dtypes.items():
+            rounds[p].append(matmul_gflops(d, *shape, seconds=0.2 if args.smoke else 1.0))
     med = {k: statistics.median(v) for k, v in runs.items()}
-    shape = (args.batch_size, args.hidden, cfg.spec.gates * args.hidden)  # the recurrent product
-    gflops = {
-        p: matmul_gflops(d, *shape, seconds=0.2 if args.smoke else 2.0)
-        for p, d in (("fp32", torch.float32), ("bf16", torch.bfloat16))
-    }
+    gflops = {p: max(v) for p, v in rounds.items()}
     ratio = gflops["bf16"] / gflops["fp32"]
     allowed = max(1.0, ratio)
     base = med["baseline fp32 nn.LSTM"]
@@ -139,6 +142,7 @@ def main() -> None:
         "matmul_shape": "x".join(map(str, shape)),
         "matmul_gflops_fp32": round(gflops["fp32"], 1),
         "matmul_gflops_bf16": round(gflops["bf16"], 1),
+        "matmul_gflops_rounds": {p: [round(g, 1) for g in v] for p, v in rounds.items()},
         "bf16_over_fp32": round(ratio, 3),
         "allowed": round(allowed, 3),
         "ours": auto,
@@ -151,7 +155,9 @@ def main() -> None:
     emit(verdict)
     table(rows, ("trainer", "chars/s", "vs baseline", "GFLOP/s"))
     print(
-        f"matmul {verdict['matmul_shape']}: fp32 {gflops['fp32']:.0f} GFLOP/s, bf16 {gflops['bf16']:.1f} "
+        f"matmul {verdict['matmul_shape']}, best of {args.rounds} rounds (fp32 "
+        f"{', '.join(f'{g:.0f}' for g in rounds['fp32'])}; bf16 {', '.join(f'{g:.0f}' for g in rounds['bf16'])}): "
+        f"fp32 {gflops['fp32']:.0f} GFLOP/s, bf16 {gflops['bf16']:.1f} "
         f"(bf16/fp32 {ratio:.2f}; allowed {allowed:.2f}x) -> ours ({auto}) {speedup:.2f}x the baseline = "
         f"{speedup / allowed:.0%} of what this CPU allows (target {TARGET_FRACTION:.0%})",
         file=sys.stderr,
