@@ -41,6 +41,7 @@ SNAPSHOT_EVERY = 100  # steps between the in-memory copies a rollback returns to
 PROGRESS_EVERY = 0.5  # seconds between progress events
 SYSTEM_EVERY = 1.0  # seconds between samples of the trainer's CPU, memory and GPU
 RISES_BEFORE_NOTICE = 3  # evaluations in a row with validation rising while training falls: overfitting
+JUMP = 0.1  # validation up by this fraction in one evaluation, training not: unstable on new text
 
 EventSink = Callable[[Event], None]
 
@@ -172,7 +173,7 @@ class Trainer:
         self.best_step = 0
         self.last_val_loss: float | None = None
         self.evals_since_best = 0  # evaluations in a row without a new best (--patience)
-        self._overfit = Overfitting()
+        self._watch = ValidationWatch()
         self._usage = sysinfo.ProcessUsage()
         self._system: dict = {}
         self._system_at = -math.inf
@@ -501,7 +502,7 @@ class Trainer:
     def _progress(self, loss: float, chars_per_s: float) -> Progress:
         frac = self.budget_fraction()
         eta = max(0.0, self.elapsed * (1 - frac) / frac) if frac else None
-        self._overfit.train(loss)
+        self._watch.train(loss)
         return Progress(
             self.step, self.epoch, loss, self.lr(), chars_per_s, self.elapsed, frac, eta, self.chars, **self.system()
         )
@@ -534,14 +535,21 @@ class Trainer:
         self.emit(Evaluation(self.step, val, self.best_val_loss, is_best, self._eval_seconds, self.elapsed))
         if is_best:
             self.save(best=True)
-        if self._overfit.evaluated(val) and self.dist.writer and math.isfinite(self.best_val_loss):
-            self.emit(
-                Notice(
-                    self.step,
-                    f"overfitting: validation loss has risen for {RISES_BEFORE_NOTICE} evaluations while training "
-                    f"loss falls; the best weights are kept in {checkpoint.BEST}/ from step {self.best_step:,}",
+        told = self._watch.evaluated(val)
+        if told and self.dist.writer and math.isfinite(self.best_val_loss):
+            kept = f"the best weights are kept in {checkpoint.BEST}/ from step {self.best_step:,}"
+            if told == "jump":
+                message = (
+                    f"validation loss jumped from {self._watch.before:.3f} to {val:.3f} while training loss did not: "
+                    f"the model mispredicts new text with confidence, which a learning rate too high for the run "
+                    f"often causes (--lr); {kept}"
                 )
-            )
+            else:
+                message = (
+                    f"overfitting: validation loss has risen for {RISES_BEFORE_NOTICE} evaluations while training "
+                    f"loss falls; {kept}"
+                )
+            self.emit(Notice(self.step, message))
 
     # ------------------------------------------------------------ checkpoints
 
@@ -636,14 +644,20 @@ class Trainer:
         self._take_snapshot()
 
 
-class Overfitting:
-    """Watches for validation loss rising RISES_BEFORE_NOTICE evaluations in a row while training loss falls.
+class ValidationWatch:
+    """Says when validation loss tells of trouble that training loss does not show: "overfitting" once per
+    stretch of RISES_BEFORE_NOTICE rises in a row while training falls, "jump" when it rises by more than
+    JUMP of itself in one evaluation while training does not (on 12-07 a run at lr 8e-3 went from 1.56 to
+    1.88 at a training loss of 1.34: 1.6 % of the validation characters got under e^-10, most of them
+    predicted as characters the text hardly has; two evaluations later it was back at 1.51).
 
-    `train(loss)` takes each training loss reported; `evaluated(val)` says, once per stretch of rises,
-    when to warn. Training "falls" when its mean since the last evaluation is below the mean before it."""
+    `train(loss)` takes each training loss reported; `evaluated(val)` says what to tell after an evaluation.
+    Training "falls" when its mean since the last evaluation is below the mean before it; `before` is the
+    validation loss before a jump."""
 
-    def __init__(self, rises: int = RISES_BEFORE_NOTICE) -> None:
-        self.rises = rises
+    def __init__(self, rises: int = RISES_BEFORE_NOTICE, jump: float = JUMP) -> None:
+        self.rises, self.jump = rises, jump
+        self.before = math.nan
         self._val: list[float] = []  # validation losses of the current stretch of rises, the one before it first
         self._window: list[float] = []  # training losses since the last evaluation
         self._train: list[float] = []  # the mean training loss of each stretch between evaluations
@@ -652,16 +666,21 @@ class Overfitting:
     def train(self, loss: float) -> None:
         self._window.append(loss)
 
-    def evaluated(self, val: float) -> bool:
+    def evaluated(self, val: float) -> str | None:
         if self._window:
             self._train.append(sum(self._window) / len(self._window))
             self._window.clear()
-        rising = bool(self._val) and val > self._val[-1]
+        last = self._val[-1] if self._val else None
+        training_steady = len(self._train) < 2 or self._train[-1] <= self._train[-2] * (1 + self.jump / 2)
+        if last is not None and val > last * (1 + self.jump) and training_steady:
+            self.before, self._val, self._warned = last, [], False  # not a stretch of rises: it starts after
+            return "jump"
+        rising = last is not None and val > last
         self._val = [*self._val, val] if rising else [val]
         if not rising:
             self._warned = False
         falling = len(self._train) > self.rises and self._train[-1] < self._train[-1 - self.rises]
         if len(self._val) > self.rises and falling and not self._warned:
             self._warned = True
-            return True
-        return False
+            return "overfitting"
+        return None
