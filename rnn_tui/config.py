@@ -37,6 +37,7 @@ class Cell:
 
 
 # One entry here (plus its NumPy step in inference.py) adds a cell.
+DROPOUT_MASKS = ("element", "sequence")
 CELLS = {
     "lstm": Cell(4, 2, "LSTM"),
     "gru": Cell(3, 1, "GRU"),
@@ -74,6 +75,12 @@ class ModelConfig:
     dropout: float = setting(0.2, "dropout between layers and before the output layer", low=0.0, high=0.9)
     weight_drop: float = setting(
         0.0, "weight-drop: the fraction of recurrent weights (W_hh) dropped, one mask per batch", low=0.0, high=0.9
+    )
+    dropout_mask: str = setting(
+        "element",
+        "element: a new dropout mask at every time step; sequence: one per sequence of the batch, the same at "
+        "every step (variational or locked dropout, as in AWD-LSTM)",
+        choices=DROPOUT_MASKS,
     )
 
     def __post_init__(self) -> None:

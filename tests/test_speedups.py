@@ -26,6 +26,7 @@ VARIANTS = {
     "ema": ({}, {"ema": 0.9}),
     "short-first": ({"layers": 2}, {"short_first": 0.8}),
     "dropout-ramp": ({"layers": 2}, {"dropout_ramp": 0.5}),
+    "sequence-dropout": ({"layers": 2, "dropout": 0.3, "dropout_mask": "sequence"}, {}),
     "everything": ({"weight_drop": 0.2, "layers": 2}, {"optimizer": "muon", "ema": 0.95}),
 }
 
@@ -193,3 +194,29 @@ def test_the_dropout_ramps_up_over_the_epochs(text_file, tmp_path):
             rates.append(t.model.rate)
     assert rates[0] == 0.0 and rates[per_epoch] == pytest.approx(0.15) and rates[-1] == 0.3
     assert rates == sorted(rates) and t.model.rnn.dropout == 0.3
+
+
+def test_a_locked_dropout_mask_is_the_same_at_every_time_step():
+    torch.manual_seed(0)
+    x = torch.ones(300, 7, 200)
+    y = dropout(x, 0.3, locked=True)
+    assert torch.equal(y, y[:, :1].expand_as(y))  # one mask per row of the batch
+    assert abs((y[:, 0] == 0).float().mean().item() - 0.3) < 0.01
+    assert abs(y.mean().item() - 1.0) < 0.02
+    assert not torch.equal(y[0], y[1])
+
+
+@pytest.mark.parametrize("cell", ["lstm", "minlstm"])
+def test_sequence_dropout_masks_trains_and_evaluates_like_element_masks(text_file, tmp_path, cell):
+    """The option changes only the masks while training: evaluation (no dropout) is the same function."""
+    model = {"cell": cell, "layers": 2, "dropout": 0.3, "dropout_mask": "sequence"}
+    with prepare(_plan(text_file, tmp_path, model, max_steps=30, sample_every=1000, precision="fp32")) as t:
+        assert t.model.locked
+        t.run()
+        assert t.best_val_loss < 3.0
+        ids = torch.randint(1, t.model_cfg.vocab_size, (2, 9))
+        t.model.eval()
+        plain = t.model(ids)[0]
+        t.model.locked = False
+        torch.testing.assert_close(t.model(ids)[0], plain)
+    assert checkpoint.load(tmp_path / "tiny").config.dropout_mask == "sequence"

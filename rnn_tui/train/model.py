@@ -24,8 +24,9 @@ FUSED = {"lstm": torch.lstm, "gru": torch.gru, "rnn": torch.rnn_tanh}
 LAYER_WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 
 
-def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+def dropout(x: torch.Tensor, p: float, training: bool = True, locked: bool = False) -> torch.Tensor:
     """Inverted dropout. On a CPU its mask comes from random 16-bit words compared to a threshold.
+    `locked`: one mask per row of a (batch, time, features) tensor, the same at every time step.
 
     torch's CPU dropout draws one Bernoulli sample at a time: about 8 ms for the 1 M activations
     of a default batch, three times a step, against about 1.5 ms this way (BENCHMARKS.md). The
@@ -33,12 +34,13 @@ def dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
     """
     if not training or p == 0:
         return x
+    shape = (x.shape[0], 1, *x.shape[2:]) if locked else x.shape
     if x.device.type != "cpu" or p >= 1:
-        return F.dropout(x, p, True)
-    n = x.numel()
+        return x * F.dropout(x.new_ones(shape), p, True) if locked else F.dropout(x, p, True)
+    n = math.prod(shape)
     words = torch.randint(-(2**63), 2**63 - 1, ((n + 3) // 4,), dtype=torch.int64)
     dropped = round(p * 65536)
-    keep = words.view(torch.int16)[:n].view(x.shape) >= dropped - 32768
+    keep = words.view(torch.int16)[:n].view(shape) >= dropped - 32768
     return x * keep.to(x.dtype).mul_(65536 / (65536 - dropped))
 
 
@@ -113,6 +115,7 @@ class CharRNN(nn.Module):
             self.rnn = MinRNN(cfg.cell, cfg.embedding, cfg.hidden, cfg.layers)
         self.head = nn.Linear(cfg.hidden, cfg.vocab_size)
         self.rate = cfg.dropout  # the dropout in use: cfg.dropout, or less while the trainer ramps it up
+        self.locked = cfg.dropout_mask == "sequence"
 
     def set_dropout(self, rate: float) -> None:
         self.rate = rate
@@ -121,15 +124,15 @@ class CharRNN(nn.Module):
 
     def forward(self, ids: torch.Tensor, state: State | None = None) -> tuple[torch.Tensor, State]:
         """ids (B, T) -> logits (B, T, V) and the state after the last step."""
-        p = self.rate
-        x = dropout(self.embed(ids), p, self.training)
+        p, locked = self.rate, self.locked
+        x = dropout(self.embed(ids), p, self.training, locked)
         if not self.cfg.spec.recurrent:
             out, state = self._min_layers(x, state)
-        elif ids.device.type == "cpu" or (self.training and self.cfg.weight_drop):
+        elif ids.device.type == "cpu" or (self.training and (self.cfg.weight_drop or locked)):
             out, state = self._layers(x, state)
         else:  # cuDNN's multi-layer kernel, its own dropout between layers
             out, state = self.rnn(x, state)
-        return self.head(dropout(out, p, self.training)), state
+        return self.head(dropout(out, p, self.training, locked)), state
 
     def _layers(self, x: torch.Tensor, state: State | None) -> tuple[torch.Tensor, State]:
         """The fused kernel one layer at a time: our dropout between layers, weight-drop on W_hh."""
@@ -140,7 +143,7 @@ class CharRNN(nn.Module):
         parts: list[list[torch.Tensor]] = [[] for _ in range(cfg.spec.state_parts)]
         for layer in range(cfg.layers):
             if layer:
-                x = dropout(x, self.rate, self.training)
+                x = dropout(x, self.rate, self.training, self.locked)
             w_ih, w_hh, b_ih, b_hh = (getattr(self.rnn, f"{name}_l{layer}") for name in LAYER_WEIGHTS)
             w_hh = dropout(w_hh, cfg.weight_drop, self.training)
             hx = tuple(s[layer : layer + 1] for s in state) if lstm else state[layer : layer + 1]
@@ -158,8 +161,8 @@ class CharRNN(nn.Module):
         x = x.transpose(0, 1)
         last = []
         for layer in range(cfg.layers):
-            if layer:
-                x = dropout(x, self.rate, self.training)
+            if layer:  # time-major here: the mask's rows are the batch's
+                x = dropout(x.transpose(0, 1), self.rate, self.training, self.locked).transpose(0, 1)
             x = self.rnn.layer(x, state[layer].float(), layer)
             last.append(x[-1])
         return x.transpose(0, 1), torch.stack(last)
