@@ -47,6 +47,19 @@ def test_resume_continues_as_if_it_never_stopped(text_file, tmp_path, precision,
     assert resumed.best_val_loss == straight.best_val_loss
 
 
+@pytest.mark.parametrize("floor", [0.0, 0.1])
+def test_the_learning_rate_warms_up_then_falls_along_a_cosine_to_its_floor(text_file, tmp_path, floor):
+    with prepare(tiny_plan(text_file, tmp_path, max_steps=100, warmup_steps=10, lr=1e-2, min_lr_frac=floor)) as t:
+        rates = {}
+        for step in (0, 9, 10, 50, 100):
+            t.step = step
+            rates[step] = t.lr()
+    assert rates[0] == pytest.approx(1e-3) and rates[9] == pytest.approx(1e-2)  # linear warm-up to the peak
+    assert rates[10] == pytest.approx(1e-2 * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * 0.1))))
+    assert rates[50] == pytest.approx(1e-2 * (floor + (1 - floor) / 2))  # the cosine spans the budget: half way
+    assert rates[100] == pytest.approx(1e-2 * floor)
+
+
 def test_events_and_files(text_file, tmp_path):
     events = []
     with prepare(tiny_plan(text_file, tmp_path, max_steps=40), events.append) as t:
