@@ -46,7 +46,13 @@ def _config_flags(group: argparse._ArgumentGroup, cls: type, gpu: dict | None = 
         if gpu and f.name in gpu:
             default = f" (default {f.default}; {gpu[f.name]} on a GPU)"
         if gpu and f.name in config.BUDGETED:  # a CPU run with --max-steps: config.Budget
-            default = default[:-1] + f"; {getattr(config.SHORT, f.name)} for a short --max-steps run)"
+            ends = ((config.SHORT, "a short"), (config.LONG, "a long"))
+            said = [
+                f"{getattr(end, f.name)} for {which} --max-steps run"
+                for end, which in ends
+                if getattr(end, f.name) != f.default
+            ]
+            default = default[:-1] + "".join(f"; {s}" for s in said) + ")"
         group.add_argument(config.flag_of(cls, f.name), dest=f.name, metavar=metavar, help=spec.help + default)
 
 

@@ -112,9 +112,10 @@ class TrainConfig:
     grad_clip: float = setting(1.0, "gradient-norm clip", low=0.0, open_low=True, high=1e6)
     max_steps: int | None = setting(
         None,
-        "total steps of the run (a resumed run stops at N); off a GPU, a run of fewer than 10 M characters "
-        "(N x batch x seq) defaults to a higher --lr, a longer --warmup-steps and less --dropout, which learn "
-        "faster in a short run",
+        "total steps of the run (a resumed run stops at N); off a GPU, the run's length (N x batch x seq "
+        "characters) sets the defaults of --lr, --warmup-steps, --dropout and --min-lr-frac: a run of 2 M "
+        "characters learns fastest with a higher peak, a longer warm-up and less dropout, one of 10 M ends lowest "
+        "with the learning rate decaying to 0",
         low=1,
         high=10**12,
     )
@@ -257,14 +258,19 @@ class Budget:
     "A budget's defaults"). The optimal learning rate falls as a power of the run's length (Bjorck et al. 2025,
     "Scaling Optimal LR Across Token Horizons"), and the dropout a text needs grows with the passes over it.
 
+    A long run also ends lower when its learning rate decays all the way to 0 (Bergsma et al. 2025, "Straight to
+    Zero"), while a short one at its higher peak does better keeping a tenth of it.
+
     Two measured ends, log-linear between and constant beyond: SHORT (2.05 M characters, about 2 passes) and LONG
-    (10.24 M characters, about 10 passes, the dataclass defaults). A run without a step budget gets LONG's."""
+    (10.24 M characters, about 10 passes: the dataclass defaults, but the learning rate decays to 0). A run without
+    a step budget gets the dataclass defaults."""
 
     chars: float  # the run's training characters: max_steps x batch_size x seq_len
     passes: float  # of those over the text's training part
     lr: float
     warmup_steps: int
     dropout: float
+    min_lr_frac: float
 
     @staticmethod
     def defaults(steps: int | None, step_chars: int, train_chars: int | None) -> tuple[dict, dict]:
@@ -278,6 +284,7 @@ class Budget:
         train = {
             "lr": float(f"{math.exp(math.log(SHORT.lr) + t * math.log(LONG.lr / SHORT.lr)):.3g}"),
             "warmup_steps": min(warmup, max(1, round(WARMUP_SHARE * steps))),
+            "min_lr_frac": round(SHORT.min_lr_frac + t * (LONG.min_lr_frac - SHORT.min_lr_frac), 3),
         }
         model = {}
         if train_chars:
@@ -291,9 +298,9 @@ def _between(x: float, low: float, high: float) -> float:
     return min(1.0, max(0.0, math.log(x / low) / math.log(high / low)))
 
 
-SHORT = Budget(chars=2_048_000, passes=2.0, lr=8e-3, warmup_steps=300, dropout=0.1)
-LONG = Budget(10_240_000, 10.0, TrainConfig.lr, TrainConfig.warmup_steps, ModelConfig.dropout)  # the defaults
-BUDGETED = ("lr", "warmup_steps", "dropout")  # what a step budget sets
+SHORT = Budget(chars=2_048_000, passes=2.0, lr=8e-3, warmup_steps=300, dropout=0.1, min_lr_frac=0.1)
+LONG = Budget(10_240_000, 10.0, TrainConfig.lr, TrainConfig.warmup_steps, ModelConfig.dropout, min_lr_frac=0.0)
+BUDGETED = ("lr", "warmup_steps", "dropout", "min_lr_frac")  # what a step budget sets
 WARMUP_SHARE = 0.3  # SHORT's warm-up, 300 of its 1,000 steps
 
 

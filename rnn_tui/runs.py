@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 
 from rnn_tui import checkpoint, models
-from rnn_tui.config import BUDGETED, LONG, ModelConfig, Settings, TrainConfig, count_params, defaults_for
+from rnn_tui.config import BUDGETED, ModelConfig, Settings, TrainConfig, count_params, defaults_for, flag_of
 from rnn_tui.errors import UserError
 from rnn_tui.text.sources import SourceSpec
 
@@ -77,19 +77,21 @@ class RunPlan:
         if not steps:
             return None
         model, train = self._presets(device_type, train_chars)  # off a GPU, only the budget's
+        defaults = {**ModelConfig.__dataclass_fields__, **TrainConfig.__dataclass_fields__}
         chosen = {
             name: value
             for name, value in {**model, **train}.items()
-            if name not in self.model and name not in self.train and value != getattr(LONG, name)
+            if name not in self.model and name not in self.train and value != defaults[name].default
         }
         if not chosen:
             return None
         chars = steps * step_chars
-        names = {"lr": "learning rate", "warmup_steps": "warm-up steps", "dropout": "dropout"}
-        said = ", ".join(f"{names[name]} {chosen[name]}" for name in BUDGETED if name in chosen)
+        said = ", ".join(_budgeted(name, chosen[name]) for name in BUDGETED if name in chosen)
+        flags = [flag_of(TrainConfig if name in train else ModelConfig, name) for name in BUDGETED if name in chosen]
+        flagged = ", ".join(flags[:-1]) + " and " + flags[-1] if len(flags) > 1 else flags[0]
         return (
-            f"a short run ({chars / 1e6:.2f} M characters, {chars / train_chars:.1f} passes over the text) "
-            f"learns fastest with {said}; --lr, --warmup-steps and --dropout choose them yourself"
+            f"a run of {chars / 1e6:.2f} M characters ({chars / train_chars:.1f} passes over the text) "
+            f"learns best with {said}; {flagged} {'choose them' if len(flags) > 1 else 'chooses it'} yourself"
         )
 
     def _presets(self, device_type: str, train_chars: int | None = None) -> tuple[Settings, ...]:
@@ -234,3 +236,10 @@ def slug(name: str) -> str:
 
 def _stamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def _budgeted(name: str, value: float) -> str:
+    """A setting a step budget chose, in words."""
+    if name == "min_lr_frac":
+        return "the learning rate decaying to " + (f"{value:g} of its peak" if value else "0")
+    return f"{ {'lr': 'learning rate', 'warmup_steps': 'warm-up steps', 'dropout': 'dropout'}[name] } {value:g}"

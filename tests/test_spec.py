@@ -87,15 +87,18 @@ def test_a_resumed_run_inherits_its_settings_but_not_the_machine_ones(text_file,
 SHAKESPEARE_TRAIN = 1_003_855  # tinyshakespeare's training part: 2,048,000 characters are 2.04 passes over it
 
 
-def test_a_step_budget_chooses_the_learning_rate_warm_up_and_dropout():
+def test_a_step_budget_chooses_the_learning_rate_warm_up_dropout_and_floor():
     short = config.Budget.defaults(1000, 32 * 64, SHAKESPEARE_TRAIN)
-    assert short == ({"dropout": 0.1}, {"lr": 0.008, "warmup_steps": 300})  # what BENCHMARKS.md measured
+    assert short == ({"dropout": 0.1}, {"lr": 0.008, "warmup_steps": 300, "min_lr_frac": 0.1})  # BENCHMARKS.md's
     long = config.Budget.defaults(5000, 32 * 64, SHAKESPEARE_TRAIN)
-    assert long == ({"dropout": ModelConfig.dropout}, {"lr": TrainConfig.lr, "warmup_steps": TrainConfig.warmup_steps})
+    defaults = {"lr": TrainConfig.lr, "warmup_steps": TrainConfig.warmup_steps, "min_lr_frac": 0.0}  # down to 0
+    assert long == ({"dropout": ModelConfig.dropout}, defaults)
     assert config.Budget.defaults(None, 32 * 64, SHAKESPEARE_TRAIN) == ({}, {})  # no budget: the defaults
     runs = [config.Budget.defaults(steps, 32 * 64, SHAKESPEARE_TRAIN) for steps in (10, 500, 1000, 2500, 5000, 10**6)]
     lrs, dropouts = [t["lr"] for _, t in runs], [m["dropout"] for m, _ in runs]
     assert lrs == sorted(lrs, reverse=True) and dropouts == sorted(dropouts)  # longer: lower peak, more dropout
+    floors = [t["min_lr_frac"] for _, t in runs]
+    assert floors == sorted(floors, reverse=True) and floors[0] == 0.1 and floors[-1] == 0.0  # and a lower floor
     assert runs[0][1]["warmup_steps"] == 3  # at most 30 % of the run warms up
     # dropout follows the passes over the text, the learning rate the characters: a big text keeps dropout low
     assert config.Budget.defaults(5000, 32 * 64, 100 * SHAKESPEARE_TRAIN) == ({"dropout": 0.1}, long[1])
@@ -111,7 +114,12 @@ def test_what_the_user_gives_wins_over_the_budget_and_only_new_cpu_runs_get_one(
     assert given.train_config("cpu").lr == 1e-3 and given.train_config("cpu").warmup_steps == 300
     assert given.model_config("cpu", 10, SHAKESPEARE_TRAIN).dropout == 0.1
     assert "learning rate" not in given.budget_note("cpu", SHAKESPEARE_TRAIN)
-    assert "warm-up steps 300, dropout 0.1" in given.budget_note("cpu", SHAKESPEARE_TRAIN)
+    assert "warm-up steps 300, dropout 0.1;" in given.budget_note("cpu", SHAKESPEARE_TRAIN)
+    long = _budget_plan(tmp_path, {"max_steps": 5000})
+    assert long.budget_note("cpu", SHAKESPEARE_TRAIN) == (
+        "a run of 10.24 M characters (10.2 passes over the text) learns best with the learning rate decaying to 0; "
+        "--min-lr-frac chooses it yourself"
+    )
     gpu = _budget_plan(tmp_path)  # a GPU's presets were measured on a GPU: no budget there
     assert (gpu.train_config("cuda").lr, gpu.model_config("cuda", 10, SHAKESPEARE_TRAIN).dropout) == (2e-3, 0.3)
     assert gpu.budget_note("cuda", SHAKESPEARE_TRAIN) is None
@@ -132,6 +140,6 @@ def test_a_resumed_run_keeps_the_settings_its_budget_chose(text_file, tmp_path):
         assert (trainer.cfg.lr, trainer.cfg.warmup_steps, trainer.model_cfg.dropout) == (0.008, 1, 0.1)
         trainer.run()
     said = [e["message"] for e in map(json.loads, (tmp_path / "short" / "events.jsonl").open()) if "message" in e]
-    assert any(m.startswith("a short run (") and "learning rate 0.008, warm-up steps 1, dropout 0.1" in m for m in said)
+    assert any(m.startswith("a run of ") and "learning rate 0.008, warm-up steps 1, dropout 0.1" in m for m in said)
     resumed = resume_plan(tmp_path, "short", max_steps=50_000)  # now a long budget, but the run is the same run
     assert resumed.train_config("cpu").lr == 0.008 and resumed.model_config("cpu", 10).dropout == 0.1
