@@ -115,7 +115,8 @@ def main() -> None:
     dropout_ab(trainers, 1 if args.smoke else args.rounds, steps, info)
 
 
-def torch_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+def torch_dropout(x: torch.Tensor, p: float, training: bool = True, locked: bool = False) -> torch.Tensor:
+    assert not locked  # the defaults' masks, per element
     return F.dropout(x, p, training)
 
 

@@ -62,7 +62,8 @@ def tiny_weights(seed: int = 0, steps: int = 60) -> tuple[ModelConfig, dict[str,
     return cfg, numpy_weights(model)
 
 
-def _torch_dropout(x: torch.Tensor, p: float, training: bool = True) -> torch.Tensor:
+def _torch_dropout(x: torch.Tensor, p: float, training: bool = True, locked: bool = False) -> torch.Tensor:
+    assert not locked  # the fake trains with masks per element
     return torch.nn.functional.dropout(x, p, training)
 
 
