@@ -90,7 +90,7 @@ class RunPlan:
         flags = [flag_of(TrainConfig if name in train else ModelConfig, name) for name in BUDGETED if name in chosen]
         flagged = ", ".join(flags[:-1]) + " and " + flags[-1] if len(flags) > 1 else flags[0]
         return (
-            f"a run of {chars / 1e6:.2f} M characters ({chars / train_chars:.1f} passes over the text) "
+            f"a run of {_chars(chars)} ({_passes(chars / train_chars)} over the text) "
             f"learns best with {said}; {flagged} {'choose them' if len(flags) > 1 else 'chooses it'} yourself"
         )
 
@@ -243,3 +243,11 @@ def _budgeted(name: str, value: float) -> str:
     if name == "min_lr_frac":
         return "the learning rate decaying to " + (f"{value:g} of its peak" if value else "0")
     return f"{ {'lr': 'learning rate', 'warmup_steps': 'warm-up steps', 'dropout': 'dropout'}[name] } {value:g}"
+
+
+def _chars(n: int) -> str:
+    return f"{n / 1e6:.2f} M characters" if n >= 100_000 else f"{n:,} characters"
+
+
+def _passes(n: float) -> str:
+    return f"{n:.1f} passes" if n >= 0.1 else f"{n:.2g} of a pass"

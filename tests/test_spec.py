@@ -120,6 +120,8 @@ def test_what_the_user_gives_wins_over_the_budget_and_only_new_cpu_runs_get_one(
         "a run of 10.24 M characters (10.2 passes over the text) learns best with the learning rate decaying to 0; "
         "--min-lr-frac chooses it yourself"
     )
+    tiny = _budget_plan(tmp_path, {"max_steps": 2}).budget_note("cpu", SHAKESPEARE_TRAIN)
+    assert tiny.startswith("a run of 4,096 characters (0.0041 of a pass over the text) learns best with")
     gpu = _budget_plan(tmp_path)  # a GPU's presets were measured on a GPU: no budget there
     assert (gpu.train_config("cuda").lr, gpu.model_config("cuda", 10, SHAKESPEARE_TRAIN).dropout) == (2e-3, 0.3)
     assert gpu.budget_note("cuda", SHAKESPEARE_TRAIN) is None
