@@ -37,7 +37,6 @@ class Cell:
 
 
 # One entry here (plus its NumPy step in inference.py) adds a cell.
-DROPOUT_MASKS = ("element", "sequence")
 CELLS = {
     "lstm": Cell(4, 2, "LSTM"),
     "gru": Cell(3, 1, "GRU"),
@@ -45,6 +44,9 @@ CELLS = {
     "mingru": Cell(2, 1, "", recurrent=False),
     "minlstm": Cell(3, 1, "", recurrent=False),
 }
+
+
+DROPOUT_MASKS = ("element", "sequence")  # a new dropout mask at every step, or one per sequence (locked)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Figures as people read them: durations and sizes."""
+"""Figures as people read them: durations, sizes and amounts of text."""
 
 from __future__ import annotations
 
@@ -14,3 +14,8 @@ def duration(seconds: float) -> str:
 def size(n: float) -> str:
     """Bytes as kB or MB."""
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
+
+
+def chars(n: int) -> str:
+    """2.05 M characters; 3,840 characters."""
+    return f"{n / 1e6:.2f} M characters" if n >= 100_000 else f"{n:,} characters"

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from rnn_tui import checkpoint, models
+from rnn_tui import checkpoint, humanize, models
 from rnn_tui.config import BUDGETED, ModelConfig, Settings, TrainConfig, count_params, defaults_for, flag_of
 from rnn_tui.errors import UserError
 from rnn_tui.text.sources import SourceSpec
@@ -77,20 +77,19 @@ class RunPlan:
         if not steps:
             return None
         model, train = self._presets(device_type, train_chars)  # off a GPU, only the budget's
-        defaults = {**ModelConfig.__dataclass_fields__, **TrainConfig.__dataclass_fields__}
         chosen = {
             name: value
             for name, value in {**model, **train}.items()
-            if name not in self.model and name not in self.train and value != defaults[name].default
+            if name not in self.model and name not in self.train and value != getattr(_config_of(name), name)
         }
         if not chosen:
             return None
         chars = steps * step_chars
         said = ", ".join(_budgeted(name, chosen[name]) for name in BUDGETED if name in chosen)
-        flags = [flag_of(TrainConfig if name in train else ModelConfig, name) for name in BUDGETED if name in chosen]
+        flags = [flag_of(_config_of(name), name) for name in BUDGETED if name in chosen]
         flagged = ", ".join(flags[:-1]) + " and " + flags[-1] if len(flags) > 1 else flags[0]
         return (
-            f"a run of {_chars(chars)} ({_passes(chars / train_chars)} over the text) "
+            f"a run of {humanize.chars(chars)} ({_passes(chars / train_chars)} over the text) "
             f"learns best with {said}; {flagged} {'choose them' if len(flags) > 1 else 'chooses it'} yourself"
         )
 
@@ -238,15 +237,19 @@ def _stamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
+BUDGET_WORDS = {"lr": "learning rate", "warmup_steps": "warm-up steps", "dropout": "dropout"}
+
+
+def _config_of(name: str) -> type:
+    """The config class a setting belongs to."""
+    return TrainConfig if name in TrainConfig.__dataclass_fields__ else ModelConfig
+
+
 def _budgeted(name: str, value: float) -> str:
     """A setting a step budget chose, in words."""
     if name == "min_lr_frac":
         return "the learning rate decaying to " + (f"{value:g} of its peak" if value else "0")
-    return f"{ {'lr': 'learning rate', 'warmup_steps': 'warm-up steps', 'dropout': 'dropout'}[name] } {value:g}"
-
-
-def _chars(n: int) -> str:
-    return f"{n / 1e6:.2f} M characters" if n >= 100_000 else f"{n:,} characters"
+    return f"{BUDGET_WORDS[name]} {value:g}"
 
 
 def _passes(n: float) -> str:
