@@ -14,7 +14,7 @@ evaluations included, at the first evaluation at or below it: ours evaluates eve
 --eval-every steps (default 500), the baseline every 30 s of its training time.
 
 Screening (`--steps N`): budgets in characters, not minutes, so that the figures do not depend
-on how busy the machine is. N is steps of the default batch (32 x 64 = 2,048 characters); a
+on how busy the machine is. N is steps of the default batch (16 x 64 = 1,024 characters); a
 candidate with another batch shape trains for the same number of characters. The defaults run
 first, then each `--flags` candidate, in the same run; `--common` flags go to all of them (e.g.
 `--threads 1`, which changes the speed but not the loss). Each candidate's cost is its chars/s

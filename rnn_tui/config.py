@@ -74,7 +74,7 @@ class ModelConfig:
     layers: int = setting(2, "recurrent layers", low=1, high=64)
     hidden: int = setting(512, "hidden units per layer", low=1, high=16_384)
     embedding: int = setting(64, "character embedding size", low=1, high=16_384)
-    dropout: float = setting(0.2, "dropout between layers and before the output layer", low=0.0, high=0.9)
+    dropout: float = setting(0.15, "dropout between layers and before the output layer", low=0.0, high=0.9)
     weight_drop: float = setting(
         0.0, "weight-drop: the fraction of recurrent weights (W_hh) dropped, one mask per batch", low=0.0, high=0.9
     )
@@ -105,19 +105,19 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    batch_size: int = setting(32, "sequences per batch", low=1, high=1 << 16)
+    batch_size: int = setting(16, "sequences per batch", low=1, high=1 << 16)
     seq_len: int = setting(64, "characters per sequence (the backprop length)", low=1, high=1 << 16)
     lr: float = setting(3e-3, "peak learning rate (AdamW)", low=0.0, open_low=True, high=1000.0)
     min_lr_frac: float = setting(0.1, "the learning rate decays to this fraction of the peak", low=0.0, high=1.0)
     warmup_steps: int = setting(100, "learning-rate warm-up steps", low=0, high=10**9)
-    weight_decay: float = setting(0.1, "AdamW weight decay (decoupled, every weight)", low=0.0, high=10.0)
+    weight_decay: float = setting(0.2, "AdamW weight decay (decoupled, every weight)", low=0.0, high=10.0)
     grad_clip: float = setting(1.0, "gradient-norm clip", low=0.0, open_low=True, high=1e6)
     max_steps: int | None = setting(
         None,
         "total steps of the run (a resumed run stops at N); off a GPU, the run's length (N x batch x seq "
-        "characters) sets the defaults of --lr, --warmup-steps, --dropout and --min-lr-frac: a run of 2 M "
-        "characters learns fastest with a higher peak, a longer warm-up and less dropout, one of 10 M ends lowest "
-        "with the learning rate decaying to 0",
+        "characters) sets the defaults of --lr, --warmup-steps, --weight-decay, --dropout and --min-lr-frac: a "
+        "run of 2 M characters learns fastest with a higher peak, a longer warm-up and less regularisation, one "
+        "of 10 M ends lowest with the learning rate decaying to 0",
         low=1,
         high=10**12,
     )
@@ -239,7 +239,7 @@ class CellsConfig:
 
 # A GPU is fed a bigger model and bigger batches (measured on an H100: BENCHMARKS.md).
 GPU_MODEL = {"layers": 3, "hidden": 1024, "embedding": 128, "dropout": 0.3}
-GPU_TRAIN = {"batch_size": 64, "seq_len": 128, "lr": 2e-3}
+GPU_TRAIN = {"batch_size": 64, "seq_len": 128, "lr": 2e-3, "weight_decay": 0.1}
 
 
 def defaults_for(
@@ -256,21 +256,24 @@ def defaults_for(
 @dataclass(frozen=True)
 class Budget:
     """The defaults of a run whose length is known (`--max-steps`): a short run learns fastest with a higher peak
-    learning rate, a longer warm-up and less dropout than a long one (measured on tinyshakespeare: BENCHMARKS.md,
-    "A budget's defaults"). The optimal learning rate falls as a power of the run's length (Bjorck et al. 2025,
-    "Scaling Optimal LR Across Token Horizons"), and the dropout a text needs grows with the passes over it.
+    learning rate, a longer warm-up and less regularisation than a long one (measured on tinyshakespeare:
+    BENCHMARKS.md, "A budget's defaults" and "Adopted: batch 16"). The optimal learning rate falls as a power of
+    the run's length (Bjorck et al. 2025, "Scaling Optimal LR Across Token Horizons"), and the dropout a text needs
+    grows with the passes over it.
 
     A long run also ends lower when its learning rate decays all the way to 0 (Bergsma et al. 2025, "Straight to
     Zero"), while a short one at its higher peak does better keeping a tenth of it.
 
     Two measured ends, log-linear between and constant beyond: SHORT (2.05 M characters, about 2 passes) and LONG
-    (10.24 M characters, about 10 passes: the dataclass defaults, but the learning rate decays to 0). A run without
-    a step budget gets the dataclass defaults."""
+    (10.24 M characters, about 10 passes: the dataclass defaults, but the learning rate decays to 0). The learning
+    rate, its warm-up and floor and the weight decay follow the characters, the dropout the passes. A run without a
+    step budget gets the dataclass defaults."""
 
     chars: float  # the run's training characters: max_steps x batch_size x seq_len
     passes: float  # of those over the text's training part
     lr: float
     warmup_steps: int
+    weight_decay: float
     dropout: float
     min_lr_frac: float
 
@@ -282,16 +285,19 @@ class Budget:
             return {}, {}
         budget_chars = steps * step_chars
         t = _between(budget_chars, SHORT.chars, LONG.chars)
-        warmup = round(SHORT.warmup_steps + t * (LONG.warmup_steps - SHORT.warmup_steps))
+
+        def along(name: str, at: float, digits: int) -> float:
+            return round(getattr(SHORT, name) + at * (getattr(LONG, name) - getattr(SHORT, name)), digits)
+
         train = {
             "lr": float(f"{math.exp(math.log(SHORT.lr) + t * math.log(LONG.lr / SHORT.lr)):.3g}"),
-            "warmup_steps": min(warmup, max(1, round(WARMUP_SHARE * steps))),
-            "min_lr_frac": round(SHORT.min_lr_frac + t * (LONG.min_lr_frac - SHORT.min_lr_frac), 3),
+            "warmup_steps": min(round(along("warmup_steps", t, 0)), max(1, round(WARMUP_SHARE * steps))),
+            "weight_decay": along("weight_decay", t, 3),
+            "min_lr_frac": along("min_lr_frac", t, 3),
         }
         model = {}
         if train_chars:
-            u = _between(budget_chars / train_chars, SHORT.passes, LONG.passes)
-            model["dropout"] = round(SHORT.dropout + u * (LONG.dropout - SHORT.dropout), 2)
+            model["dropout"] = along("dropout", _between(budget_chars / train_chars, SHORT.passes, LONG.passes), 2)
         return model, train
 
 
@@ -300,10 +306,18 @@ def _between(x: float, low: float, high: float) -> float:
     return min(1.0, max(0.0, math.log(x / low) / math.log(high / low)))
 
 
-SHORT = Budget(chars=2_048_000, passes=2.0, lr=8e-3, warmup_steps=300, dropout=0.1, min_lr_frac=0.1)
-LONG = Budget(10_240_000, 10.0, TrainConfig.lr, TrainConfig.warmup_steps, ModelConfig.dropout, min_lr_frac=0.0)
-BUDGETED = ("lr", "warmup_steps", "dropout", "min_lr_frac")  # what a step budget sets
-WARMUP_SHARE = 0.3  # SHORT's warm-up, 300 of its 1,000 steps
+SHORT = Budget(2_048_000, passes=2.0, lr=8e-3, warmup_steps=300, weight_decay=0.1, dropout=0.1, min_lr_frac=0.1)
+LONG = Budget(
+    10_240_000,
+    passes=10.0,
+    lr=TrainConfig.lr,
+    warmup_steps=TrainConfig.warmup_steps,
+    weight_decay=TrainConfig.weight_decay,
+    dropout=ModelConfig.dropout,
+    min_lr_frac=0.0,
+)
+BUDGETED = ("lr", "warmup_steps", "weight_decay", "dropout", "min_lr_frac")  # what a step budget sets
+WARMUP_SHARE = 0.3  # at most this share of a run warms up (SHORT was measured with 300 of 2,000 steps)
 
 
 def param_shapes(cfg: ModelConfig) -> dict[str, tuple[int, ...]]:

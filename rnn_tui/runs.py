@@ -237,7 +237,12 @@ def _stamp() -> str:
     return datetime.now().strftime("%Y%m%d-%H%M%S")
 
 
-BUDGET_WORDS = {"lr": "learning rate", "warmup_steps": "warm-up steps", "dropout": "dropout"}
+BUDGET_WORDS = {
+    "lr": "learning rate",
+    "warmup_steps": "warm-up steps",
+    "weight_decay": "weight decay",
+    "dropout": "dropout",
+}
 
 
 def _config_of(name: str) -> type:

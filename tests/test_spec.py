@@ -87,25 +87,37 @@ def test_a_resumed_run_inherits_its_settings_but_not_the_machine_ones(text_file,
 SHAKESPEARE_TRAIN = 1_003_855  # tinyshakespeare's training part: 2,048,000 characters are 2.04 passes over it
 
 
-def test_a_step_budget_chooses_the_learning_rate_warm_up_dropout_and_floor():
-    short = config.Budget.defaults(1000, 32 * 64, SHAKESPEARE_TRAIN)
-    assert short == ({"dropout": 0.1}, {"lr": 0.008, "warmup_steps": 300, "min_lr_frac": 0.1})  # BENCHMARKS.md's
-    long = config.Budget.defaults(5000, 32 * 64, SHAKESPEARE_TRAIN)
-    defaults = {"lr": TrainConfig.lr, "warmup_steps": TrainConfig.warmup_steps, "min_lr_frac": 0.0}  # down to 0
+STEP = 16 * 64  # the default batch's characters
+
+
+def test_a_step_budget_chooses_the_learning_rate_warm_up_regularisation_and_floor():
+    short = config.Budget.defaults(2000, STEP, SHAKESPEARE_TRAIN)  # BENCHMARKS.md's short budget, 2.05 M
+    assert short == ({"dropout": 0.1}, {"lr": 0.008, "warmup_steps": 300, "weight_decay": 0.1, "min_lr_frac": 0.1})
+    long = config.Budget.defaults(10_000, STEP, SHAKESPEARE_TRAIN)  # and its long one, 10.24 M
+    defaults = {
+        "lr": TrainConfig.lr,
+        "warmup_steps": TrainConfig.warmup_steps,
+        "weight_decay": TrainConfig.weight_decay,
+        "min_lr_frac": 0.0,  # down to 0
+    }
     assert long == ({"dropout": ModelConfig.dropout}, defaults)
-    assert config.Budget.defaults(None, 32 * 64, SHAKESPEARE_TRAIN) == ({}, {})  # no budget: the defaults
-    runs = [config.Budget.defaults(steps, 32 * 64, SHAKESPEARE_TRAIN) for steps in (10, 500, 1000, 2500, 5000, 10**6)]
+    assert config.Budget.defaults(None, STEP, SHAKESPEARE_TRAIN) == ({}, {})  # no budget: the defaults
+    runs = [config.Budget.defaults(steps, STEP, SHAKESPEARE_TRAIN) for steps in (10, 1000, 2000, 5000, 10**4, 10**6)]
     lrs, dropouts = [t["lr"] for _, t in runs], [m["dropout"] for m, _ in runs]
     assert lrs == sorted(lrs, reverse=True) and dropouts == sorted(dropouts)  # longer: lower peak, more dropout
+    decays = [t["weight_decay"] for _, t in runs]
+    assert decays == sorted(decays) and decays[0] == 0.1 and 0.1 < decays[3] < 0.2 == decays[-1]  # more decay
     floors = [t["min_lr_frac"] for _, t in runs]
     assert floors == sorted(floors, reverse=True) and floors[0] == 0.1 and floors[-1] == 0.0  # and a lower floor
     assert runs[0][1]["warmup_steps"] == 3  # at most 30 % of the run warms up
+    # the budget is in characters: half the steps of twice the batch is the same budget
+    assert config.Budget.defaults(1000, 2 * STEP, SHAKESPEARE_TRAIN) == short
     # dropout follows the passes over the text, the learning rate the characters: a big text keeps dropout low
-    assert config.Budget.defaults(5000, 32 * 64, 100 * SHAKESPEARE_TRAIN) == ({"dropout": 0.1}, long[1])
+    assert config.Budget.defaults(10_000, STEP, 100 * SHAKESPEARE_TRAIN) == ({"dropout": 0.1}, long[1])
 
 
 def _budget_plan(tmp_path, train=None, **kw) -> RunPlan:
-    settings = Settings(TrainConfig, {"max_steps": 1000, **(train or {})})
+    settings = Settings(TrainConfig, {"max_steps": 2000, **(train or {})})
     return RunPlan(tmp_path / "r", SourceSpec("x.txt"), Settings(ModelConfig), settings, **kw)
 
 
@@ -114,14 +126,14 @@ def test_what_the_user_gives_wins_over_the_budget_and_only_new_cpu_runs_get_one(
     assert given.train_config("cpu").lr == 1e-3 and given.train_config("cpu").warmup_steps == 300
     assert given.model_config("cpu", 10, SHAKESPEARE_TRAIN).dropout == 0.1
     assert "learning rate" not in given.budget_note("cpu", SHAKESPEARE_TRAIN)
-    assert "warm-up steps 300, dropout 0.1;" in given.budget_note("cpu", SHAKESPEARE_TRAIN)
-    long = _budget_plan(tmp_path, {"max_steps": 5000})
+    assert "warm-up steps 300, weight decay 0.1, dropout 0.1;" in given.budget_note("cpu", SHAKESPEARE_TRAIN)
+    long = _budget_plan(tmp_path, {"max_steps": 10_000})
     assert long.budget_note("cpu", SHAKESPEARE_TRAIN) == (
         "a run of 10.24 M characters (10.2 passes over the text) learns best with the learning rate decaying to 0; "
         "--min-lr-frac chooses it yourself"
     )
     tiny = _budget_plan(tmp_path, {"max_steps": 2}).budget_note("cpu", SHAKESPEARE_TRAIN)
-    assert tiny.startswith("a run of 4,096 characters (0.0041 of a pass over the text) learns best with")
+    assert tiny.startswith("a run of 2,048 characters (0.002 of a pass over the text) learns best with")
     gpu = _budget_plan(tmp_path)  # a GPU's presets were measured on a GPU: no budget there
     assert (gpu.train_config("cuda").lr, gpu.model_config("cuda", 10, SHAKESPEARE_TRAIN).dropout) == (2e-3, 0.3)
     assert gpu.budget_note("cuda", SHAKESPEARE_TRAIN) is None
@@ -129,9 +141,9 @@ def test_what_the_user_gives_wins_over_the_budget_and_only_new_cpu_runs_get_one(
     assert tuned.train_config("cpu").warmup_steps == 100 and tuned.budget_note("cpu", SHAKESPEARE_TRAIN) is None
     unbudgeted = RunPlan(tmp_path / "r", SourceSpec("x.txt"), Settings(ModelConfig), Settings(TrainConfig))
     assert unbudgeted.train_config("cpu") == TrainConfig() and unbudgeted.budget_note("cpu", 10**6) is None
-    chosen = _budget_plan(tmp_path, {"lr": 3e-3, "warmup_steps": 100}).train
-    everything = RunPlan(tmp_path / "r", SourceSpec("x.txt"), Settings(ModelConfig, {"dropout": 0.2}), chosen)
-    assert everything.budget_note("cpu", SHAKESPEARE_TRAIN) is None  # the user chose all three
+    chosen = _budget_plan(tmp_path, {"lr": 3e-3, "warmup_steps": 100, "weight_decay": 0.2}).train
+    everything = RunPlan(tmp_path / "r", SourceSpec("x.txt"), Settings(ModelConfig, {"dropout": 0.15}), chosen)
+    assert everything.budget_note("cpu", SHAKESPEARE_TRAIN) is None  # the user chose all four
 
 
 def test_a_resumed_run_keeps_the_settings_its_budget_chose(text_file, tmp_path):
@@ -142,6 +154,7 @@ def test_a_resumed_run_keeps_the_settings_its_budget_chose(text_file, tmp_path):
         assert (trainer.cfg.lr, trainer.cfg.warmup_steps, trainer.model_cfg.dropout) == (0.008, 1, 0.1)
         trainer.run()
     said = [e["message"] for e in map(json.loads, (tmp_path / "short" / "events.jsonl").open()) if "message" in e]
-    assert any(m.startswith("a run of ") and "learning rate 0.008, warm-up steps 1, dropout 0.1" in m for m in said)
+    chose = "learning rate 0.008, warm-up steps 1, weight decay 0.1, dropout 0.1"
+    assert any(m.startswith("a run of ") and chose in m for m in said)
     resumed = resume_plan(tmp_path, "short", max_steps=50_000)  # now a long budget, but the run is the same run
     assert resumed.train_config("cpu").lr == 0.008 and resumed.model_config("cpu", 10).dropout == 0.1
