@@ -97,8 +97,8 @@ def main() -> None:
         args.hidden, args.layers, args.batch_size, args.seq_len = 32, 1, 4, 16
         args.steps, args.rounds, args.quality_steps = 2, 1, 4
     tmp = tempfile.mkdtemp(prefix="rnn-tui-bench-")
-    info = machine()
     trainers = {prec: ours(args, prec, tmp) for prec in precisions()}
+    info = machine()  # after the trainers have set this process's thread count (--threads)
     auto = "bf16" if "bf16" in trainers else "fp32"  # what `rnn-tui train` picks here
     cfg = trainers["fp32"].model_cfg
     torch.manual_seed(0)
