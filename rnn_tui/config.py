@@ -257,7 +257,7 @@ def defaults_for(
 class Budget:
     """The defaults of a run whose length is known (`--max-steps`): a short run learns fastest with a higher peak
     learning rate, a longer warm-up and less regularisation than a long one (measured on tinyshakespeare:
-    BENCHMARKS.md, "A budget's defaults" and "Adopted: batch 16"). The optimal learning rate falls as a power of
+    BENCHMARKS.md, "A budget's defaults" and "Batch 16 by default"). The optimal learning rate falls as a power of
     the run's length (Bjorck et al. 2025, "Scaling Optimal LR Across Token Horizons"), and the dropout a text needs
     grows with the passes over it.
 
