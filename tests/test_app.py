@@ -210,7 +210,11 @@ async def test_the_trainers_death_is_shown_and_the_playground_goes_on():
         session.die()
         await settle(pilot)
         assert app.query_one(RunHeader).state == "failed"
-        assert any("stopped unexpectedly" in n.message and "Press ctrl+r" in n.message for n in shown)
+
+        def told() -> bool:
+            return any("stopped unexpectedly" in n.message and "Press ctrl+r" in n.message for n in shown)
+
+        await until(pilot, told, "the notice that the trainer died")
         await pilot.press(*"still")
         await settle(pilot)
         assert len(output(app).tokens) == len("still") + 300

@@ -335,7 +335,7 @@ async def test_a_restart_that_is_refused_is_shown_and_can_be_tried_again(settled
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert app.state == "failed" and app.is_running
-        assert any("pid 4242" in n.message and n.severity == "error" for n in shown)
+        await until(pilot, lambda: any("pid 4242" in n.message and n.severity == "error" for n in shown), "why")
         await pilot.press("ctrl+r")  # still offered
         await settle(pilot)
         assert session.commands == ["restart", "restart"]

@@ -180,7 +180,7 @@ async def test_a_file_opens_as_the_prompt(tmp_path):
         assert app.query_one(PromptArea).text == "the cat sat.\nthe dog sat.\n"
         out = app.query_one(ConfidenceText)
         assert out.n_prompt == 26 and len(out.tokens) == 26 + 300
-        assert any("Opened" in n.message and "26 characters" in n.message for n in shown)
+        await until(pilot, lambda: any("Opened" in n.message and "26 characters" in n.message for n in shown), "Opened")
 
 
 @pytest.mark.parametrize(
@@ -262,7 +262,7 @@ async def test_ctrl_e_saves_the_view_on_screen(tmp_path, monkeypatch):
             await pilot.pause()
             saved = sorted(set((tmp_path / "exports").glob(f"{prefix}-*")) - before)
             assert [p.suffix for p in saved] == [".html", ".svg", ".txt"]
-            assert any(saved[0].stem in n.message for n in shown)
+            await until(pilot, lambda: any(saved[0].stem in n.message for n in shown), "the saved notice")
             return saved[0].read_text() + saved[2].read_text()
 
         page = await export("playground")  # from the prompt: ctrl+e saves rather than moving to the line's end
